@@ -1,0 +1,181 @@
+"""The precharge sense amplifier (PCSA) reading a 2T2R cell or a 1T1R cell against a reference.
+
+Topology (physics.md section 1.2; node names as in the SPICE netlists)::
+
+    VDD --MP_PRE_Q(g=SE)-- Q --MN_X_Q(g=QB)-- BL --MA_BL(g=WL)-- M  --R_BL--  SL --MN_DIS(g=SE)-- GND
+    VDD --MP_X_Q(g=QB)---- Q
+    VDD --MP_PRE_QB(g=SE)- QB --MN_X_QB(g=Q)- BLB --MA_BLB(g=WL)- MB --R_BLB-- SL
+    VDD --MP_X_QB(g=Q)---- QB
+    BL  --ML_BL (rows-1 unselected access transistors in parallel, g=GND)-- SL   (leakage)
+    BLB --ML_BLB(rows-1, g=GND)-- SL
+
+The access transistor's drain sits on the bit line (physics.md: "a bit line with N rows carries N drain
+junctions"); its source node M connects through the RRAM to the source line SL, which both columns share
+at the drain of the discharge transistor.  The N-1 unselected cells of a column are lumped as one
+transistor of multiplicity N-1 with its gate at 0 V from BL to SL; the voltage across their RRAMs is
+neglected (their off current is pA..nA, the RRAM drop micro-volts).  For a 1T1R read, R_BLB is an ohmic
+reference resistor behind an identical access transistor.
+
+All capacitances are lumped to ground (no Miller coupling between gate and drain); their values follow from
+the device sizes and the technology's C_ox, overlap and junction capacitances (see :meth:`node_caps`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..cmos.params import MosParams, Technology
+
+NODES = ("Q", "QB", "BL", "BLB", "M", "MB", "SL")
+FIXED = ("GND", "VDD", "SE", "WL")
+OUT_NODES = ("Q", "QB")
+
+
+@dataclass(frozen=True)
+class Size:
+    w: float
+    l: float
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Read-cycle timing.  SE rises 0 -> VDD in ``t_rise`` starting at t = 0 (sense), stays high for
+    ``t_sense`` (the sense window; outputs are read at its end), falls in ``t_rise`` and the circuit
+    precharges for ``t_precharge``.  The cycle starts from the precharged DC state (SE = 0)."""
+
+    t_rise: float = 50e-12
+    t_sense: float = 20e-9
+    t_precharge: float = 5e-9
+
+
+@dataclass(frozen=True)
+class PCSADesign:
+    """Sizes, parasitics, array geometry and timing of the sense amplifier and its column.
+
+    Sizes are typical for a 130 nm PCSA (not from a published layout): minimum-length core devices, the
+    cross-coupled NMOS wider than the PMOS for a lower offset, a wide discharge switch, and a thick-oxide
+    access transistor (L = 0.5 um).
+    """
+
+    mp_pre: Size = Size(0.4e-6, 0.13e-6)
+    mp_x: Size = Size(0.4e-6, 0.13e-6)
+    mn_x: Size = Size(0.6e-6, 0.13e-6)
+    mn_dis: Size = Size(1.0e-6, 0.13e-6)
+    access: Size = Size(0.6e-6, 0.5e-6)
+    rows: int = 32
+    """Rows per column (cells on each bit line)."""
+    c_wire_row: float = 0.15e-15
+    """Bit-line (and source-line) wire capacitance per row [F]."""
+    c_cell_node: float = 0.2e-15
+    """Extra capacitance of the access-transistor/RRAM node M (via, electrode) [F]."""
+    c_load: float = 1.0e-15
+    """Load on each output (next-stage latch/inverter input) [F]."""
+    v_wl: float | None = None
+    """Word-line voltage during the read [V]; None = the technology's nominal supply (the word-line driver
+    has its own supply: thick-oxide access transistors need more than a near-threshold SA supply)."""
+    r_ref: float | None = None
+    """Reference resistance of a 1T1R read [Ohm]; None = geometric mean of the LRS and HRS medians."""
+    gmin: float = 1e-12
+    """Conductance from every node to ground [S] (as SPICE's gmin)."""
+    timing: Timing = field(default_factory=Timing)
+
+    def with_(self, **kw) -> "PCSADesign":
+        return dataclasses.replace(self, **kw)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Transistor:
+    name: str
+    family: str  # "nmos" | "pmos" | "nmos_thick"
+    d: str
+    g: str
+    s: str
+    b: str
+    size: Size
+    mult: float = 1.0
+    mismatch: bool = True
+
+
+def transistors(design: PCSADesign) -> tuple[Transistor, ...]:
+    a = design.access
+    return (
+        Transistor("MP_PRE_Q", "pmos", "Q", "SE", "VDD", "VDD", design.mp_pre),
+        Transistor("MP_PRE_QB", "pmos", "QB", "SE", "VDD", "VDD", design.mp_pre),
+        Transistor("MP_X_Q", "pmos", "Q", "QB", "VDD", "VDD", design.mp_x),
+        Transistor("MP_X_QB", "pmos", "QB", "Q", "VDD", "VDD", design.mp_x),
+        Transistor("MN_X_Q", "nmos", "Q", "QB", "BL", "GND", design.mn_x),
+        Transistor("MN_X_QB", "nmos", "QB", "Q", "BLB", "GND", design.mn_x),
+        Transistor("MN_DIS", "nmos", "SL", "SE", "GND", "GND", design.mn_dis),
+        Transistor("MA_BL", "nmos_thick", "BL", "WL", "M", "GND", a),
+        Transistor("MA_BLB", "nmos_thick", "BLB", "WL", "MB", "GND", a),
+        Transistor("ML_BL", "nmos_thick", "BL", "GND", "SL", "GND", a, mult=design.rows - 1, mismatch=False),
+        Transistor("ML_BLB", "nmos_thick", "BLB", "GND", "SL", "GND", a, mult=design.rows - 1,
+                   mismatch=False),
+    )
+
+
+RRAMS = (("R_BL", "M", "SL"), ("R_BLB", "MB", "SL"))
+
+
+def family(tech: Technology, name: str) -> MosParams:
+    return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
+
+
+def node_caps(design: PCSADesign, tech: Technology) -> dict[str, float]:
+    """Grounded capacitance of every unknown node [F]."""
+    n, p, t = tech.nmos, tech.pmos, tech.nmos_thick
+    c_out = (p.gate_cap(design.mp_x.w, design.mp_x.l) + n.gate_cap(design.mn_x.w, design.mn_x.l)
+             + p.junction_cap(design.mp_pre.w) + p.junction_cap(design.mp_x.w)
+             + n.junction_cap(design.mn_x.w) + design.c_load)
+    c_bl = n.junction_cap(design.mn_x.w) + design.rows * (t.junction_cap(design.access.w)
+                                                          + design.c_wire_row)
+    c_m = t.junction_cap(design.access.w) + design.c_cell_node
+    c_sl = n.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
+    return {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
+
+
+@dataclass
+class CircuitTables:
+    """Element tables in the form the compiled kernel takes (built once per circuit)."""
+
+    nv: int
+    node_names: tuple[str, ...]
+    fixed_names: tuple[str, ...]
+    mos: tuple[Transistor, ...]
+    mos_nodes: np.ndarray
+    mos_pol: np.ndarray
+    mos_mult: np.ndarray
+    rr_names: tuple[str, ...]
+    rr_nodes: np.ndarray
+    out_nodes: np.ndarray
+    se_idx: int
+    vdd_idx: int
+
+    def node_index(self, name: str) -> int:
+        if name in self.node_names:
+            return self.node_names.index(name)
+        return self.nv + self.fixed_names.index(name)
+
+
+def build_tables(design: PCSADesign) -> CircuitTables:
+    mos = transistors(design)
+    nv = len(NODES)
+
+    def idx(name):
+        return NODES.index(name) if name in NODES else nv + FIXED.index(name)
+
+    mos_nodes = np.array([[idx(m.d), idx(m.g), idx(m.s), idx(m.b)] for m in mos], dtype=np.int64)
+    pol = {"nmos": 1, "pmos": -1, "nmos_thick": 1}
+    mos_pol = np.array([pol[m.family] for m in mos], dtype=np.int64)
+    mos_mult = np.array([m.mult for m in mos], dtype=float)
+    rr_nodes = np.array([[idx(a), idx(b)] for _, a, b in RRAMS], dtype=np.int64)
+    out_nodes = np.array([idx(n) for n in OUT_NODES], dtype=np.int64)
+    return CircuitTables(nv=nv, node_names=NODES, fixed_names=FIXED, mos=mos, mos_nodes=mos_nodes,
+                         mos_pol=mos_pol, mos_mult=mos_mult, rr_names=tuple(r[0] for r in RRAMS),
+                         rr_nodes=rr_nodes, out_nodes=out_nodes, se_idx=FIXED.index("SE"),
+                         vdd_idx=FIXED.index("VDD"))

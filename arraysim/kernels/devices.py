@@ -1,0 +1,112 @@
+"""Compiled device equations: the EKV-family MOSFET and the RRAM I-V law.
+
+Private module: plain floats in, floats out.  The same equations are written independently in plain
+Python in :mod:`arraysim.reference` (the slow reference) and in SPICE behavioural form later; tests check
+all of them against each other.
+
+MOSFET (charge-based, continuous from weak to strong inversion, physics.md section 2)
+-------------------------------------------------------------------------------------
+Voltages are referred to the bulk.  For an NMOS with gate, drain, source voltages V_G, V_D, V_S:
+
+    a      = sqrt(V_DS^2 + eps^2) - eps                      (smooth |V_DS|, eps = 10 mV)
+    V_T'   = V_T - eta * a                                   (DIBL)
+    v_p    = (V_G - V_T') / n                                (pinch-off voltage)
+    L_f    = ln(1 + exp((v_p - V_S) / (2 U_T)))               i_f = L_f^2  (forward normalized current)
+    L_r    = ln(1 + exp((v_p - V_D) / (2 U_T)))               i_r = L_r^2  (reverse)
+    I_D    = I_spec * (i_f - i_r) * (1 + lambda * a) / (1 + theta * n * U_T * (L_f + L_r))
+
+``I_spec = 2 n beta U_T^2``.  ``n U_T (L_f + L_r)`` is the channel-averaged inversion charge expressed
+as a voltage (about V_ov/2 in saturation, the mean overdrive in the linear region), so ``theta`` lumps
+mobility degradation and velocity saturation.  ``I_D`` is the current flowing *into the drain terminal*.
+A PMOS is evaluated in the mirrored frame (every voltage v -> V_B - v) and the current sign flipped;
+its conductances are then equal to those of the mirrored NMOS (see ``mos_eval``).
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+
+EPS_VDS = 0.01  # V, smoothing of |V_DS| in the DIBL and channel-length-modulation terms
+
+
+@nb.njit(cache=True, inline="always")
+def _softplus_half(x):
+    """Return (ln(1 + e^(x/2)), sigmoid(x/2)) without overflow."""
+    h = 0.5 * x
+    if h > 0.0:
+        e = math.exp(-h)
+        return h + math.log1p(e), 1.0 / (1.0 + e)
+    e = math.exp(h)
+    return math.log1p(e), e / (1.0 + e)
+
+
+@nb.njit(cache=True)
+def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
+    """NMOS-frame drain current and its partial derivatives (bulk at 0 V).
+
+    Returns ``(i, di/dvg, di/dvd, di/dvs)``.
+    """
+    vds = vd - vs
+    rt = math.sqrt(vds * vds + EPS_VDS * EPS_VDS)
+    a = rt - EPS_VDS
+    da = vds / rt  # d a / d vds
+    vp = (vg - vt + eta * a) / n
+    dvp_dg = 1.0 / n
+    dvp_dds = eta * da / n  # d vp / d vds
+    xf = (vp - vs) / ut
+    xr = (vp - vd) / ut
+    lf, sf = _softplus_half(xf)
+    lr, sr = _softplus_half(xr)
+    core = lf * lf - lr * lr
+    den = 1.0 + theta * n * ut * (lf + lr)
+    clm = 1.0 + lam * a
+    i = ispec * core * clm / den
+
+    # d x / d v for v in (g, d, s)
+    dxf_g = dvp_dg / ut
+    dxf_d = dvp_dds / ut
+    dxf_s = (-dvp_dds - 1.0) / ut
+    dxr_g = dvp_dg / ut
+    dxr_d = (dvp_dds - 1.0) / ut
+    dxr_s = -dvp_dds / ut
+    # d core / dx = L * sigma ; d L / dx = sigma / 2
+    cf = lf * sf
+    cr = lr * sr
+    tf = 0.5 * theta * n * ut * sf
+    tr = 0.5 * theta * n * ut * sr
+    k = ispec / den
+    base = core * clm
+    g_g = k * ((cf * dxf_g - cr * dxr_g) * clm - base * (tf * dxf_g + tr * dxr_g) / den)
+    g_d = k * ((cf * dxf_d - cr * dxr_d) * clm + core * lam * da
+               - base * (tf * dxf_d + tr * dxr_d) / den)
+    g_s = k * ((cf * dxf_s - cr * dxr_s) * clm - core * lam * da
+               - base * (tf * dxf_s + tr * dxr_s) / den)
+    return i, g_g, g_d, g_s
+
+
+@nb.njit(cache=True)
+def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut):
+    """Current into the drain terminal and (dI/dvd, dI/dvg, dI/dvs, dI/dvb).
+
+    ``polarity`` is +1 for NMOS, -1 for PMOS; ``vt`` is the threshold magnitude.
+    """
+    if polarity > 0:
+        i, gg, gd, gs = ekv_nframe(vg - vb, vd - vb, vs - vb, vt, ispec, n, theta, lam, eta, ut)
+    else:
+        i, gg, gd, gs = ekv_nframe(vb - vg, vb - vd, vb - vs, vt, ispec, n, theta, lam, eta, ut)
+        i = -i  # mirrored frame: d(-I(vb - v))/dv = +dI/dv', so conductances keep their sign
+    return i, gd, gg, gs, -(gd + gg + gs)
+
+
+@nb.njit(cache=True)
+def rram_eval(v, r, vnl):
+    """Current through an RRAM device (a -> b) at voltage ``v`` and dI/dv.
+
+    ``I = (V_nl / R) sinh(V / V_nl)``: ``R`` is the low-field resistance (dI/dV at V = 0 equals 1/R).
+    ``vnl <= 0`` means ohmic (a plain resistor).
+    """
+    if vnl <= 0.0:
+        return v / r, 1.0 / r
+    x = v / vnl
+    return vnl / r * math.sinh(x), math.cosh(x) / r

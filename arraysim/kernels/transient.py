@@ -1,0 +1,431 @@
+"""Compiled transient simulation of one read cycle of a sense-amplifier circuit, and the parallel batch.
+
+Private module.  The circuit is given as element tables (built by :mod:`arraysim.circuits`):
+
+* MOSFETs: ``mos_nodes[m] = (d, g, s, b)``, ``mos_pol[m]`` (+1 NMOS, -1 PMOS), ``mos_par[m] = (n, theta,
+  lambda, eta)``, ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
+  ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
+* RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
+* grounded node capacitances ``cap[i]`` and a conductance ``gmin`` from every node to ground (as SPICE).
+
+Node indices ``< nv`` are unknowns; ``nv + k`` is fixed node ``k`` with value ``vfix[k]``, except the sense
+enable ``se_idx`` which follows the piecewise-linear SE waveform (0 -> VDD over ``t_r`` starting at t = 0,
+high until ``t_fall = t_r + t_sense``, back to 0 over ``t_r``, then precharge until ``t_end``).
+
+Equations: ``C dV/dt = sum of element currents into each node`` plus ``dq/dt = I_VDD`` (charge drawn from
+the VDD rail, ``vdd_idx``).  The initial state is the DC operating point with SE = 0 (the precharged
+state, as SPICE's .op before a transient).  Integration: the L-stable, linearly implicit Rosenbrock
+2(3) pair of Shampine & Reichelt (MATLAB ode23s) with analytic Jacobian, step-size control on the node
+voltages, steps clipped to the waveform breakpoints and the read instants.
+"""
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+from .devices import mos_eval, rram_eval
+
+ST_OK = 0
+ST_DC_FAIL = 1
+ST_MAX_STEPS = 2
+ST_STEP_UNDERFLOW = 3
+
+_D = 1.0 / (2.0 + math.sqrt(2.0))
+_E32 = 6.0 + math.sqrt(2.0)
+
+
+@nb.njit(cache=True, inline="always")
+def _se_wave(t, vdd, t_r, t_fall):
+    """SE value and slope on the segment that starts at ``t`` (right derivative)."""
+    if t < 0.0:
+        return 0.0, 0.0
+    if t < t_r:
+        return vdd * t / t_r, vdd / t_r
+    if t < t_fall:
+        return vdd, 0.0
+    if t < t_fall + t_r:
+        return vdd * (1.0 - (t - t_fall) / t_r), -vdd / t_r
+    return 0.0, 0.0
+
+
+@nb.njit(cache=True, inline="always")
+def _nodev(nd, v, nv, se_idx, se, vfix):
+    if nd < nv:
+        return v[nd]
+    if nd - nv == se_idx:
+        return se
+    return vfix[nd - nv]
+
+
+@nb.njit(cache=True)
+def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+          gmin, ut, vfix, se_idx, vdd_idx, want_jac, f, J, T, gq):
+    """KCL residual ``f`` (current into each unknown node) and the VDD-rail current.
+
+    With ``want_jac`` also fills ``J = df/dV``, ``T = df/dt`` (through SE), ``gq = dI_VDD/dV`` and returns
+    ``dI_VDD/dt`` as the second value.
+    """
+    for i in range(nv):
+        f[i] = -gmin * v[i]
+    if want_jac:
+        for i in range(nv):
+            T[i] = 0.0
+            gq[i] = 0.0
+            for j in range(nv):
+                J[i, j] = 0.0
+            J[i, i] = -gmin
+    ivdd = 0.0
+    tq = 0.0
+    for m in range(mos_nodes.shape[0]):
+        i, gd, gg, gs, gb = mos_eval(mos_pol[m], _nodev(mos_nodes[m, 0], v, nv, se_idx, se, vfix),
+                                     _nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix),
+                                     _nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix),
+                                     _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix), vt[m],
+                                     ispec[m], mos_par[m, 0], mos_par[m, 1], mos_par[m, 2],
+                                     mos_par[m, 3], ut)
+        mult = mos_mult[m]
+        i *= mult
+        d = mos_nodes[m, 0]
+        s = mos_nodes[m, 2]
+        # current i flows into the drain terminal, out of the source terminal
+        if d < nv:
+            f[d] -= i
+        elif d - nv == vdd_idx:
+            ivdd += i
+        if s < nv:
+            f[s] += i
+        elif s - nv == vdd_idx:
+            ivdd -= i
+        if want_jac:
+            for k in range(4):
+                x = mos_nodes[m, k]
+                g = mult * (gd if k == 0 else (gg if k == 1 else (gs if k == 2 else gb)))
+                if x < nv:
+                    if d < nv:
+                        J[d, x] -= g
+                    elif d - nv == vdd_idx:
+                        gq[x] += g
+                    if s < nv:
+                        J[s, x] += g
+                    elif s - nv == vdd_idx:
+                        gq[x] -= g
+                elif x - nv == se_idx:
+                    if d < nv:
+                        T[d] -= g * dse
+                    elif d - nv == vdd_idx:
+                        tq += g * dse
+                    if s < nv:
+                        T[s] += g * dse
+                    elif s - nv == vdd_idx:
+                        tq -= g * dse
+    for r in range(rr_nodes.shape[0]):
+        a = rr_nodes[r, 0]
+        b = rr_nodes[r, 1]
+        va = v[a] if a < nv else vfix[a - nv]
+        vb = v[b] if b < nv else vfix[b - nv]
+        i, g = rram_eval(va - vb, r_lf[r], vnl[r])
+        if a < nv:
+            f[a] -= i
+        if b < nv:
+            f[b] += i
+        if want_jac:
+            if a < nv:
+                J[a, a] -= g
+                if b < nv:
+                    J[a, b] += g
+            if b < nv:
+                J[b, b] -= g
+                if a < nv:
+                    J[b, a] += g
+    return ivdd, tq
+
+
+@nb.njit(cache=True)
+def _lu_factor(A, piv):
+    n = A.shape[0]
+    for k in range(n):
+        p = k
+        amax = abs(A[k, k])
+        for i in range(k + 1, n):
+            if abs(A[i, k]) > amax:
+                amax = abs(A[i, k])
+                p = i
+        piv[k] = p
+        if amax == 0.0:
+            return False
+        if p != k:
+            for j in range(n):
+                tmp = A[k, j]
+                A[k, j] = A[p, j]
+                A[p, j] = tmp
+        inv = 1.0 / A[k, k]
+        for i in range(k + 1, n):
+            A[i, k] *= inv
+            lik = A[i, k]
+            if lik != 0.0:
+                for j in range(k + 1, n):
+                    A[i, j] -= lik * A[k, j]
+    return True
+
+
+@nb.njit(cache=True)
+def _lu_solve(A, piv, b):
+    n = A.shape[0]
+    for k in range(n):
+        p = piv[k]
+        if p != k:
+            tmp = b[k]
+            b[k] = b[p]
+            b[p] = tmp
+    for i in range(n):
+        s = b[i]
+        for j in range(i):
+            s -= A[i, j] * b[j]
+        b[i] = s
+    for i in range(n - 1, -1, -1):
+        s = b[i]
+        for j in range(i + 1, n):
+            s -= A[i, j] * b[j]
+        b[i] = s / A[i, i]
+
+
+@nb.njit(cache=True)
+def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
+                       vnl, gmin, ut, vfix, se_idx, vdd_idx, max_iter=200, vtol=1e-10):
+    """Damped Newton for the DC state with SE = 0; ``v`` holds the guess and receives the solution."""
+    f = np.empty(nv)
+    J = np.empty((nv, nv))
+    T = np.empty(nv)
+    gq = np.empty(nv)
+    piv = np.empty(nv, dtype=np.int64)
+    vmax_step = 0.1 * max(vdd, 0.1)
+    for it in range(max_iter):
+        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+              gmin, ut, vfix, se_idx, vdd_idx, True, f, J, T, gq)
+        if not _lu_factor(J, piv):
+            return False
+        for i in range(nv):
+            f[i] = -f[i]
+        _lu_solve(J, piv, f)
+        dmax = 0.0
+        for i in range(nv):
+            dmax = max(dmax, abs(f[i]))
+        scale = 1.0 if dmax <= vmax_step else vmax_step / dmax
+        for i in range(nv):
+            v[i] += scale * f[i]
+        if dmax < vtol:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def _hermite_cross(t0, h, y0, y1, d0, d1, level):
+    """Time in [t0, t0+h] where the cubic Hermite interpolant crosses ``level`` (bisection)."""
+    lo = 0.0
+    hi = 1.0
+    for _ in range(50):
+        s = 0.5 * (lo + hi)
+        s2 = s * s
+        s3 = s2 * s
+        p = ((2 * s3 - 3 * s2 + 1) * y0 + (s3 - 2 * s2 + s) * h * d0
+             + (-2 * s3 + 3 * s2) * y1 + (s3 - s2) * h * d1)
+        if (p - level) * (y0 - level) > 0.0:
+            lo = s
+        else:
+            hi = s
+    return t0 + 0.5 * (lo + hi) * h
+
+
+@nb.njit(cache=True)
+def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
+                  gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+                  read_times, rtol, atol, h_max, max_steps, vread, tcross, rec_t, rec_v):
+    """Simulate one read cycle.
+
+    Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
+    sense phase) and ``tcross[j]`` (first time ``out_nodes[j]`` falls through VDD/2 during the sense
+    phase, NaN if it does not).  Returns ``(status, charge drawn from VDD, accepted steps, recorded
+    points)``.  When ``rec_t`` has non-zero length the trajectory (t, V..., q) is recorded.
+    """
+    t_fall = t_r + t_sense
+    t_end = t_fall + t_r + t_pre
+    n_out = out_nodes.shape[0]
+    for j in range(n_out):
+        tcross[j] = np.nan
+    for k in range(read_times.shape[0]):
+        for j in range(n_out):
+            vread[k, j] = np.nan
+
+    v = v_guess.copy()
+    ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+                            r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx)
+    if not ok:
+        return ST_DC_FAIL, np.nan, 0, 0
+
+    # breakpoints: ramp corners and read instants
+    nrt = read_times.shape[0]
+    bp = np.empty(nrt + 4)
+    bp[0] = t_r
+    for k in range(nrt):
+        bp[1 + k] = read_times[k]
+    bp[nrt + 1] = t_fall
+    bp[nrt + 2] = t_fall + t_r
+    bp[nrt + 3] = t_end
+    bp.sort()
+
+    inv_c = np.empty(nv)
+    for i in range(nv):
+        inv_c[i] = 1.0 / cap[i]
+    f0 = np.empty(nv)
+    f1 = np.empty(nv)
+    f2 = np.empty(nv)
+    J = np.empty((nv, nv))
+    W = np.empty((nv, nv))
+    T = np.empty(nv)
+    gq = np.empty(nv)
+    piv = np.empty(nv, dtype=np.int64)
+    k1 = np.empty(nv)
+    k2 = np.empty(nv)
+    k3 = np.empty(nv)
+    y1 = np.empty(nv)
+    ynew = np.empty(nv)
+    dnew = np.empty(nv)
+    vth = 0.5 * vdd
+    for j in range(n_out):
+        if v[out_nodes[j]] < vth:
+            tcross[j] = 0.0
+
+    t = 0.0
+    q = 0.0
+    h = min(1e-12, h_max)
+    ibp = 0
+    iread = 0
+    nrec = 0
+    nrec_max = rec_t.shape[0]
+    if nrec_max > 0:
+        rec_t[0] = 0.0
+        for i in range(nv):
+            rec_v[0, i] = v[i]
+        rec_v[0, nv] = 0.0
+        nrec = 1
+    steps = 0
+    attempts = 0
+    while t < t_end:
+        while ibp < bp.shape[0] and bp[ibp] <= t * (1.0 + 1e-12) + 1e-21:
+            ibp += 1
+        nxt = bp[ibp] if ibp < bp.shape[0] else t_end
+        clipped = False
+        hs = h
+        if t + hs >= nxt - 1e-21 or t + hs > nxt * (1.0 - 1e-9):
+            hs = nxt - t
+            clipped = True
+        if hs < 1e-20:
+            return ST_STEP_UNDERFLOW, np.nan, steps, nrec
+        attempts += 1
+        if attempts > max_steps:
+            return ST_MAX_STEPS, np.nan, steps, nrec
+        se0, _ = _se_wave(t, vdd, t_r, t_fall)
+        _, dse = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
+        iq0, tq = _eval(v, se0, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f0, J, T, gq)
+        hd = hs * _D
+        for i in range(nv):
+            f0[i] *= inv_c[i]
+            T[i] *= inv_c[i]
+            for j in range(nv):
+                W[i, j] = -hd * J[i, j] * inv_c[i]
+            W[i, i] += 1.0
+        if not _lu_factor(W, piv):
+            h = 0.5 * hs
+            continue
+        # stage 1
+        for i in range(nv):
+            k1[i] = f0[i] + hd * T[i]
+        _lu_solve(W, piv, k1)
+        kq1 = iq0 + hd * tq
+        for i in range(nv):
+            kq1 += hd * gq[i] * k1[i]
+        # stage 2
+        for i in range(nv):
+            y1[i] = v[i] + 0.5 * hs * k1[i]
+        se1, _ = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
+        iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+                       r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J, T, k3)
+        for i in range(nv):
+            f1[i] *= inv_c[i]
+            k2[i] = f1[i] - k1[i]
+        _lu_solve(W, piv, k2)
+        kq2 = iq1 - kq1
+        for i in range(nv):
+            kq2 += hd * gq[i] * k2[i]
+        for i in range(nv):
+            k2[i] += k1[i]
+            ynew[i] = v[i] + hs * k2[i]
+        kq2 += kq1
+        # stage 3 (error estimate)
+        se2, _ = _se_wave(t + hs, vdd, t_r, t_fall)
+        iq2, _ = _eval(ynew, se2, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
+                       rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f2, J, T, k3)
+        for i in range(nv):
+            f2[i] *= inv_c[i]
+            dnew[i] = f2[i]
+            k3[i] = f2[i] - _E32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - f0[i]) + hd * T[i]
+        _lu_solve(W, piv, k3)
+        err = 0.0
+        for i in range(nv):
+            e = hs / 6.0 * abs(k1[i] - 2.0 * k2[i] + k3[i])
+            sc = atol + rtol * max(abs(v[i]), abs(ynew[i]))
+            err = max(err, e / sc)
+        if err > 1.0:
+            h = hs * max(0.2, 0.8 * err ** (-1.0 / 3.0))
+            continue
+        # accepted
+        steps += 1
+        t_new = t + hs
+        if t_new <= t_fall * (1.0 + 1e-12):
+            for j in range(n_out):
+                nd = out_nodes[j]
+                if math.isnan(tcross[j]) and v[nd] >= vth and ynew[nd] < vth:
+                    tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], f0[nd], dnew[nd], vth)
+        q += hs * kq2
+        for i in range(nv):
+            v[i] = ynew[i]
+        t = t_new
+        while iread < nrt and read_times[iread] <= t * (1.0 + 1e-12):
+            if abs(read_times[iread] - t) <= 1e-9 * t + 1e-21:
+                for j in range(n_out):
+                    vread[iread, j] = v[out_nodes[j]]
+            iread += 1
+        if nrec < nrec_max:
+            rec_t[nrec] = t
+            for i in range(nv):
+                rec_v[nrec, i] = v[i]
+            rec_v[nrec, nv] = q
+            nrec += 1
+        fac = 5.0 if err < 1e-12 else min(5.0, max(0.2, 0.8 * err ** (-1.0 / 3.0)))
+        hn = hs * fac
+        if clipped and hn < h:
+            hn = h
+        h = min(hn, h_max)
+    return ST_OK, q, steps, nrec
+
+
+@nb.njit(cache=True, parallel=True)
+def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
+                   gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+                   read_times, rtol, atol, h_max, max_steps, vread, tcross, charge, status, nsteps):
+    """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
+    ``vnl``: shape (samples, elements)); parallel over samples, deterministic per sample."""
+    ns = vt.shape[0]
+    for s in nb.prange(ns):
+        rec_t = np.empty(0)
+        rec_v = np.empty((0, nv + 1))
+        st, qq, nst, _ = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
+                                       rr_nodes, r_lf[s], vnl[s], cap, gmin, ut, vdd, vfix, se_idx,
+                                       vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, read_times,
+                                       rtol, atol, h_max, max_steps, vread[s], tcross[s], rec_t, rec_v)
+        status[s] = st
+        charge[s] = qq
+        nsteps[s] = nst

@@ -1,0 +1,232 @@
+"""The read simulator: turns parameter objects and per-instance values into kernel arrays, runs the kernel.
+
+This is the one place where parameter objects are converted to the compiled backend's arrays.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..circuits.pcsa import PCSADesign, build_tables, family, node_caps
+from ..cmos.params import Technology
+from ..cmos.technologies import get_technology
+from ..devices.rram import Programming, RRAMParams
+from ..kernels import transient as _k
+from ..options import Corner
+from ..units import celsius_to_kelvin, thermal_voltage
+
+VDD_RANGE = (0.1, 2.5)  # V, accepted supply range
+TEMP_RANGE = (-55.0, 150.0)  # degC
+STATUS_TEXT = {_k.ST_OK: "ok", _k.ST_DC_FAIL: "dc_not_converged", _k.ST_MAX_STEPS: "max_steps",
+               _k.ST_STEP_UNDERFLOW: "step_underflow"}
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Integrator settings (step control on node voltages: |err| <= atol + rtol*|V|)."""
+
+    rtol: float = 3e-3
+    atol: float = 3e-4
+    """[V]"""
+    h_max: float = 1e-9
+    """Largest time step [s]."""
+    max_steps: int = 200_000
+    """Attempted steps before an instance is reported as not converged."""
+
+
+@dataclass
+class RawReads:
+    """Per-instance kernel outputs.  ``vout[s, k, j]``: output j (Q, QB) at read instant k."""
+
+    vout: np.ndarray
+    tcross: np.ndarray
+    """[s, j] time output j falls through VDD/2, measured from SE = 50 % [s] (NaN: never)."""
+    energy: np.ndarray
+    """[s] energy drawn from VDD over the cycle (sense + precharge) [J]."""
+    status: np.ndarray
+    steps: np.ndarray
+
+
+def check_vdd(vdd: float) -> float:
+    v = float(vdd)
+    if not math.isfinite(v) or not VDD_RANGE[0] <= v <= VDD_RANGE[1]:
+        raise ValueError(f"VDD {vdd!r} V out of range; allowed {VDD_RANGE[0]} to {VDD_RANGE[1]} V")
+    return v
+
+
+def check_temp(temp_c: float) -> float:
+    t = float(temp_c)
+    if not math.isfinite(t) or not TEMP_RANGE[0] <= t <= TEMP_RANGE[1]:
+        raise ValueError(f"temperature {temp_c!r} degC out of range; allowed {TEMP_RANGE[0]} to "
+                         f"{TEMP_RANGE[1]} degC")
+    return t
+
+
+class ReadSimulator:
+    """Simulates reads of the PCSA circuit for given technology, design and RRAM parameters."""
+
+    def __init__(self, technology: str | Technology = "generic130", design: PCSADesign | None = None,
+                 rram: RRAMParams | None = None, tolerances: Tolerances | None = None):
+        self.tech = get_technology(technology)
+        self.design = design if design is not None else PCSADesign()
+        self.rram = rram if rram is not None else RRAMParams()
+        self.tol = tolerances if tolerances is not None else Tolerances()
+        if self.design.rows < 1:
+            raise ValueError(f"rows per column must be >= 1, got {self.design.rows}")
+        self.tables = build_tables(self.design)
+        caps = node_caps(self.design, self.tech)
+        self.cap = np.array([caps[n] for n in self.tables.node_names])
+        self.mos_par = np.array([family(self.tech, m.family).shape_params(m.size.l)
+                                 for m in self.tables.mos])
+
+    # ---------------------------------------------------------------------------------------------
+    @property
+    def transistor_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.tables.mos)
+
+    @property
+    def v_wl(self) -> float:
+        return self.design.v_wl if self.design.v_wl is not None else self.tech.vdd_nominal
+
+    def r_ref(self, prog: Programming) -> float:
+        """Reference resistance of the 1T1R read [Ohm]."""
+        if self.design.r_ref is not None:
+            return self.design.r_ref
+        return math.sqrt(self.rram.lrs_median(prog) * self.rram.hrs_median(prog))
+
+    def nominal_elements(self, temp_c: float, corner: Corner | str):
+        """Threshold magnitudes and specific currents of every transistor at the corner, no variation."""
+        tk = celsius_to_kelvin(temp_c)
+        cs = self.tech.corner(corner)
+        vt = np.empty(len(self.tables.mos))
+        isp = np.empty(len(self.tables.mos))
+        for i, m in enumerate(self.tables.mos):
+            fam = family(self.tech, m.family)
+            nmos = fam.polarity > 0
+            vt[i] = fam.vt(tk, cs.dvt_n if nmos else cs.dvt_p)
+            isp[i] = fam.ispec(m.size.w, m.size.l, tk, cs.mu_n if nmos else cs.mu_p)
+        return vt, isp
+
+    def mismatch_sigmas(self):
+        """(sigma V_T [V], sigma dbeta/beta) per transistor (0 for devices without mismatch)."""
+        svt = np.zeros(len(self.tables.mos))
+        sb = np.zeros(len(self.tables.mos))
+        for i, m in enumerate(self.tables.mos):
+            if m.mismatch:
+                fam = family(self.tech, m.family)
+                svt[i] = fam.sigma_vt(m.size.w, m.size.l)
+                sb[i] = fam.sigma_beta(m.size.w, m.size.l)
+        return svt, sb
+
+    def read_windows_abs(self, windows) -> np.ndarray:
+        """Absolute read instants for sense windows measured from the start of the SE ramp's end."""
+        tm = self.design.timing
+        w = np.atleast_1d(np.asarray(windows if windows is not None else [tm.t_sense], dtype=float))
+        if np.any(w <= 0) or np.any(w > tm.t_sense * (1 + 1e-12)):
+            raise ValueError(f"read windows must lie in (0, t_sense = {tm.t_sense:g} s]")
+        return np.sort(tm.t_rise + w)
+
+    # ---------------------------------------------------------------------------------------------
+    def run(self, vdd: float, temp_c: float, corner: Corner | str, dvt: np.ndarray, dbeta: np.ndarray,
+            r_bl: np.ndarray, r_blb: np.ndarray, ohmic_blb: bool = False, windows=None) -> RawReads:
+        """Simulate reads of explicit instances at one operating point.
+
+        ``dvt``/``dbeta`` (instances x transistors): threshold-magnitude shifts [V] and relative current
+        factor shifts added to the corner's nominal values.  ``r_bl``/``r_blb``: low-field resistances at
+        the read temperature [Ohm]; ``ohmic_blb`` makes the BLB element an ohmic resistor (1T1R reference).
+        """
+        vdd = check_vdd(vdd)
+        temp_c = check_temp(temp_c)
+        r_bl = np.asarray(r_bl, dtype=float)
+        r_blb = np.asarray(r_blb, dtype=float)
+        ns = r_bl.shape[0]
+        if np.any(~np.isfinite(r_bl)) or np.any(r_bl <= 0) or np.any(~np.isfinite(r_blb)) \
+                or np.any(r_blb <= 0):
+            raise ValueError("resistances must be finite and > 0 Ohm")
+        vt0, isp0 = self.nominal_elements(temp_c, corner)
+        vt = np.ascontiguousarray(vt0[None, :] + dvt)
+        isp = np.ascontiguousarray(isp0[None, :] * (1.0 + dbeta))
+        if np.any(isp <= 0):
+            raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
+        r_lf = np.ascontiguousarray(np.stack([r_bl, r_blb], axis=1))
+        vnl = np.stack([self.rram.vnl(r_bl), np.zeros(ns) if ohmic_blb else self.rram.vnl(r_blb)], axis=1)
+        vnl = np.ascontiguousarray(vnl)
+        reads = self.read_windows_abs(windows)
+        t = self.tables
+        vfix = np.array([0.0, vdd, 0.0, self.v_wl])
+        v_guess = np.full(t.nv, 0.5 * vdd)
+        v_guess[t.out_nodes] = vdd
+        tm = self.design.timing
+        out = RawReads(vout=np.empty((ns, reads.size, 2)), tcross=np.empty((ns, 2)),
+                       energy=np.empty(ns), status=np.empty(ns, dtype=np.int64),
+                       steps=np.empty(ns, dtype=np.int64))
+        charge = np.empty(ns)
+        _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes,
+                          r_lf, vnl, self.cap, self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)),
+                          vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise, tm.t_sense,
+                          tm.t_precharge, reads, self.tol.rtol, self.tol.atol, self.tol.h_max,
+                          self.tol.max_steps, out.vout, out.tcross, charge, out.status, out.steps)
+        out.energy = charge * vdd
+        out.tcross = out.tcross - 0.5 * tm.t_rise
+        return out
+
+    def waveform(self, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
+                 max_points=20000):
+        """Trajectory of one instance: dict of time [s], node voltages [V] and supply charge [C]."""
+        vdd = check_vdd(vdd)
+        temp_c = check_temp(temp_c)
+        m = len(self.tables.mos)
+        vt0, isp0 = self.nominal_elements(temp_c, corner)
+        vt = vt0 + (np.zeros(m) if dvt is None else dvt)
+        isp = isp0 * (1.0 + (np.zeros(m) if dbeta is None else dbeta))
+        r = np.array([r_bl, r_blb], dtype=float)
+        vnl = np.array([self.rram.vnl(r_bl), 0.0 if ohmic_blb else self.rram.vnl(r_blb)])
+        t = self.tables
+        tm = self.design.timing
+        v_guess = np.full(t.nv, 0.5 * vdd)
+        v_guess[t.out_nodes] = vdd
+        rec_t = np.empty(max_points)
+        rec_v = np.empty((max_points, t.nv + 1))
+        reads = self.read_windows_abs(None)
+        st, q, _, nrec = _k.simulate_read(
+            t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cap,
+            self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
+            np.array([0.0, vdd, 0.0, self.v_wl]), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
+            tm.t_sense, tm.t_precharge, reads, self.tol.rtol, self.tol.atol, self.tol.h_max,
+            self.tol.max_steps, np.empty((1, 2)), np.empty(2), rec_t, rec_v)
+        out = {"t": rec_t[:nrec].copy(), "status": STATUS_TEXT[int(st)]}
+        for i, name in enumerate(t.node_names):
+            out[name] = rec_v[:nrec, i].copy()
+        out["charge"] = rec_v[:nrec, t.nv].copy()
+        return out
+
+    def _node_name(self, i) -> str:
+        t = self.tables
+        return t.node_names[i] if i < t.nv else t.fixed_names[i - t.nv]
+
+    def describe(self) -> dict:
+        """Every parameter of technology, devices and circuit (for ``arraysim info`` and provenance)."""
+        t = self.tables
+        tr = []
+        caps = node_caps(self.design, self.tech)
+        for m in t.mos:
+            fam = family(self.tech, m.family)
+            tr.append({"name": m.name, "family": m.family, "d": m.d, "g": m.g, "s": m.s, "b": m.b,
+                       "w_m": m.size.w, "l_m": m.size.l, "multiplicity": m.mult, "mismatch": m.mismatch,
+                       "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
+                       "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
+        return {
+            "technology": self.tech.to_dict(),
+            "rram": self.rram.to_dict(),
+            "design": self.design.to_dict(),
+            "word_line_voltage_V": self.v_wl,
+            "transistors": tr,
+            "rram_elements": [{"name": n, "a": self._node_name(r[0]), "b": self._node_name(r[1])}
+                              for n, r in zip(t.rr_names, t.rr_nodes)],
+            "node_capacitance_F": caps,
+            "timing_s": dataclasses.asdict(self.design.timing),
+            "tolerances": dataclasses.asdict(self.tol),
+        }

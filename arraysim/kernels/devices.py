@@ -34,6 +34,12 @@ EPS_VDS = 0.01  # V, smoothing of |V_DS| in the DIBL and channel-length-modulati
 def _softplus_half(x):
     """Return (ln(1 + e^(x/2)), sigmoid(x/2)) without overflow."""
     h = 0.5 * x
+    # beyond |h| = 37, e^-|h| < 1e-16: the shortcuts below are exact to double precision
+    if h > 37.0:
+        return h, 1.0
+    if h < -37.0:
+        e = math.exp(h)
+        return e, e
     if h > 0.0:
         e = math.exp(-h)
         return h + math.log1p(e), 1.0 / (1.0 + e)

@@ -278,20 +278,26 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     inv_c = np.empty(nv)
     for i in range(nv):
         inv_c[i] = 1.0 / cap[i]
+    # state at the current point: residual f0, Jacobian J0, d f/d SE (ts0) and the VDD-rail terms;
+    # the error-estimate stage evaluates the same quantities at the step's end point, which become the
+    # next step's start values when the step is accepted (first-same-as-last with Jacobian reuse).
     f0 = np.empty(nv)
-    f1 = np.empty(nv)
+    J0 = np.empty((nv, nv))
+    ts0 = np.empty(nv)
+    gq0 = np.empty(nv)
     f2 = np.empty(nv)
-    J = np.empty((nv, nv))
+    J2 = np.empty((nv, nv))
+    ts2 = np.empty(nv)
+    gq2 = np.empty(nv)
+    f1 = np.empty(nv)
     W = np.empty((nv, nv))
     T = np.empty(nv)
-    gq = np.empty(nv)
     piv = np.empty(nv, dtype=np.int64)
     k1 = np.empty(nv)
     k2 = np.empty(nv)
     k3 = np.empty(nv)
     y1 = np.empty(nv)
     ynew = np.empty(nv)
-    dnew = np.empty(nv)
     vth = 0.5 * vdd
     for j in range(n_out):
         if v[out_nodes[j]] < vth:
@@ -312,6 +318,11 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         nrec = 1
     steps = 0
     attempts = 0
+    iq0, tqs0 = _eval(v, 0.0, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+                      r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, ts0, gq0)
+    for i in range(nv):
+        f0[i] *= inv_c[i]
+        ts0[i] *= inv_c[i]
     while t < t_end:
         while ibp < bp.shape[0] and bp[ibp] <= t * (1.0 + 1e-12) + 1e-21:
             ibp += 1
@@ -326,17 +337,14 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         attempts += 1
         if attempts > max_steps:
             return ST_MAX_STEPS, np.nan, steps, nrec
-        se0, _ = _se_wave(t, vdd, t_r, t_fall)
         _, dse = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
-        iq0, tq = _eval(v, se0, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
-                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f0, J, T, gq)
         hd = hs * _D
         for i in range(nv):
-            f0[i] *= inv_c[i]
-            T[i] *= inv_c[i]
+            T[i] = ts0[i] * dse
             for j in range(nv):
-                W[i, j] = -hd * J[i, j] * inv_c[i]
+                W[i, j] = -hd * J0[i, j] * inv_c[i]
             W[i, i] += 1.0
+        tq = tqs0 * dse
         if not _lu_factor(W, piv):
             h = 0.5 * hs
             continue
@@ -346,31 +354,31 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         _lu_solve(W, piv, k1)
         kq1 = iq0 + hd * tq
         for i in range(nv):
-            kq1 += hd * gq[i] * k1[i]
+            kq1 += hd * gq0[i] * k1[i]
         # stage 2
         for i in range(nv):
             y1[i] = v[i] + 0.5 * hs * k1[i]
         se1, _ = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
         iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
-                       r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J, T, k3)
+                       r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
         for i in range(nv):
             f1[i] *= inv_c[i]
             k2[i] = f1[i] - k1[i]
         _lu_solve(W, piv, k2)
         kq2 = iq1 - kq1
         for i in range(nv):
-            kq2 += hd * gq[i] * k2[i]
+            kq2 += hd * gq0[i] * k2[i]
         for i in range(nv):
             k2[i] += k1[i]
             ynew[i] = v[i] + hs * k2[i]
         kq2 += kq1
-        # stage 3 (error estimate)
+        # stage 3 (error estimate) at the end point, with the Jacobian for the next step
         se2, _ = _se_wave(t + hs, vdd, t_r, t_fall)
-        iq2, _ = _eval(ynew, se2, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
-                       rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f2, J, T, k3)
+        iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
+                          rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         for i in range(nv):
             f2[i] *= inv_c[i]
-            dnew[i] = f2[i]
+            ts2[i] *= inv_c[i]
             k3[i] = f2[i] - _E32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - f0[i]) + hd * T[i]
         _lu_solve(W, piv, k3)
         err = 0.0
@@ -388,10 +396,16 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             for j in range(n_out):
                 nd = out_nodes[j]
                 if math.isnan(tcross[j]) and v[nd] >= vth and ynew[nd] < vth:
-                    tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], f0[nd], dnew[nd], vth)
+                    tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], f0[nd], f2[nd], vth)
         q += hs * kq2
         for i in range(nv):
             v[i] = ynew[i]
+        f0, f2 = f2, f0
+        J0, J2 = J2, J0
+        ts0, ts2 = ts2, ts0
+        gq0, gq2 = gq2, gq0
+        iq0 = iq2
+        tqs0 = tqs2
         t = t_new
         while iread < nrt and read_times[iread] <= t * (1.0 + 1e-12):
             if abs(read_times[iread] - t) <= 1e-9 * t + 1e-21:

@@ -183,3 +183,21 @@ def test_bad_output_suffix_and_directory(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         save_table(t, tmp_path / "nodir" / "x.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(v_wl=float("nan")), "word-line"), (dict(v_wl=-3.0), "word-line"), (dict(rows=0), "rows"),
+])
+def test_bad_design_values_raise(kw, match):
+    with pytest.raises(ValueError, match=match):
+        arraysim.simulator(**kw)
+
+
+def test_written_tables_get_ordinary_permissions(tmp_path):
+    import os
+    t = arraysim.ber_table(vdd=1.2, samples=8, seed=0)
+    p = tmp_path / "t.csv"
+    save_table(t, p)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -62,11 +62,26 @@ def _jsonable(x):
     return x
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _target_mode(p: Path) -> int:
+    """Permissions a plain open() would give: those of an existing file, else 0o666 minus the umask."""
+    try:
+        return p.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
+def atomic_write(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename, so that a
+    failed or interrupted write leaves no partial file.  The file gets ordinary permissions."""
+    path = Path(path)
+    mode = _target_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, mode)  # mkstemp creates 0o600
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -108,7 +123,7 @@ def save_table(table: BERTable, path) -> None:
         np.savez(buf, __meta__=np.array(json.dumps(meta, sort_keys=True, allow_nan=False)),
                  __format__=np.array(f"{MAGIC} {VERSION}"), **cols)
         data = buf.getvalue()
-    _atomic_write(p, data)
+    atomic_write(p, data)
 
 
 def _convert(val, kind):

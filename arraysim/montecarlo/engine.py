@@ -65,6 +65,25 @@ def check_temp(temp_c: float) -> float:
     return t
 
 
+def validate_design(d: PCSADesign) -> None:
+    """Raise a ValueError naming the first out-of-range design value."""
+    if not isinstance(d.rows, int) or not 1 <= d.rows <= 65536:
+        raise ValueError(f"rows per column must be an integer from 1 to 65536, got {d.rows!r}")
+    if d.v_wl is not None and not (math.isfinite(d.v_wl) and 0.1 <= d.v_wl <= 5.0):
+        raise ValueError(f"word-line voltage {d.v_wl!r} V out of range; allowed 0.1 to 5 V")
+    if d.r_ref is not None and not (math.isfinite(d.r_ref) and d.r_ref > 0):
+        raise ValueError(f"reference resistance must be finite and > 0 Ohm, got {d.r_ref!r}")
+    tm = d.timing
+    for name in ("t_rise", "t_sense", "t_precharge"):
+        v = getattr(tm, name)
+        if not (math.isfinite(v) and 0 < v <= 1e-5):
+            raise ValueError(f"timing {name} = {v!r} s out of range; allowed (0, 10 us]")
+    for name in ("c_wire_row", "c_cell_node", "c_load"):
+        v = getattr(d, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"{name} must be finite and >= 0 F, got {v!r}")
+
+
 class ReadSimulator:
     """Simulates reads of the PCSA circuit for given technology, design and RRAM parameters."""
 
@@ -74,8 +93,7 @@ class ReadSimulator:
         self.design = design if design is not None else PCSADesign()
         self.rram = rram if rram is not None else RRAMParams()
         self.tol = tolerances if tolerances is not None else Tolerances()
-        if self.design.rows < 1:
-            raise ValueError(f"rows per column must be >= 1, got {self.design.rows}")
+        validate_design(self.design)
         self.tables = build_tables(self.design)
         caps = node_caps(self.design, self.tech)
         self.cap = np.array([caps[n] for n in self.tables.node_names])

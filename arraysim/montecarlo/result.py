@@ -105,9 +105,13 @@ class BERTable:
         head = f"{'cell':5} {'vdd':>5} {'T':>5} {'cor':3} {'n':>8} {'BER':>10} {'95% CI':>23} " \
                f"{'delay med':>10} {'energy mean':>11}"
         lines = [head]
+
+        def num(x, scale, unit, digits=1):
+            return f"{x * scale:8.{digits}f}{unit}" if np.isfinite(x) else f"{'-':>8}{' ' * len(unit)}"
+
         for r in self.rows:
             lines.append(
                 f"{r['cell']:5} {r['vdd']:5.2f} {r['temp_c']:5.0f} {r['corner']:3} {r['n']:8d} "
                 f"{r['ber']:10.3e} [{r['ber_lo']:9.2e},{r['ber_hi']:9.2e}]  "
-                f"{r['delay_median'] * 1e12:8.1f}ps {r['energy_mean'] * 1e15:9.2f}fJ")
+                f"{num(r['delay_median'], 1e12, 'ps')} {num(r['energy_mean'], 1e15, 'fJ', 2):>11}")
         return "\n".join(lines)

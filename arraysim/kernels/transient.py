@@ -193,8 +193,56 @@ def _lu_solve(A, piv, b):
 
 @nb.njit(cache=True)
 def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
-                       vnl, gmin, ut, vfix, se_idx, vdd_idx, max_iter=200, vtol=1e-10):
-    """Damped Newton for the DC state with SE = 0; ``v`` holds the guess and receives the solution."""
+                       vnl, gmin, ut, vfix, se_idx, vdd_idx, cap, max_iter=200, vtol=1e-10):
+    """DC state with SE = 0; ``v`` holds the guess and receives the solution.
+
+    Damped Newton from the guess.  If it fails (it can cycle where a node is held only by off devices),
+    pseudo-transient continuation: backward-Euler steps of the circuit itself (``cap``) with SE held low,
+    the step doubling after every accepted update (quartered when an update exceeds VDD/10), until the update vanishes at
+    a time step of seconds -- i.e. the precharge run to its steady state.
+    """
+    v0 = v.copy()
+    if _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+                  gmin, ut, vfix, se_idx, vdd_idx, max_iter, vtol):
+        return True
+    for i in range(nv):
+        v[i] = v0[i]
+    f = np.empty(nv)
+    J = np.empty((nv, nv))
+    T = np.empty(nv)
+    gq = np.empty(nv)
+    piv = np.empty(nv, dtype=np.int64)
+    dt = 1e-12
+    for it in range(5000):
+        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+              gmin, ut, vfix, se_idx, vdd_idx, True, f, J, T, gq)
+        # (C/dt - J) dv = f
+        for i in range(nv):
+            for j in range(nv):
+                J[i, j] = -J[i, j]
+            J[i, i] += cap[i] / dt
+        if not _lu_factor(J, piv):
+            return False
+        _lu_solve(J, piv, f)
+        dmax = 0.0
+        for i in range(nv):
+            dmax = max(dmax, abs(f[i]))
+        if dmax > 0.1 * max(vdd, 0.1):
+            dt *= 0.25
+            continue
+        for i in range(nv):
+            v[i] += f[i]
+        if dmax < vtol and dt >= 1.0:
+            return True
+        dt = min(2.0 * dt, 1e3)
+        if dmax < vtol and dt >= 1.0:
+            return True
+    return False
+
+
+@nb.njit(cache=True)
+def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
+               vnl, gmin, ut, vfix, se_idx, vdd_idx, max_iter, vtol):
     f = np.empty(nv)
     J = np.empty((nv, nv))
     T = np.empty(nv)
@@ -260,7 +308,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
     v = v_guess.copy()
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
-                            r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx)
+                            r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cap)
     if not ok:
         return ST_DC_FAIL, np.nan, 0, 0
 
@@ -298,10 +346,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     k3 = np.empty(nv)
     y1 = np.empty(nv)
     ynew = np.empty(nv)
-    vth = 0.5 * vdd
-    for j in range(n_out):
-        if v[out_nodes[j]] < vth:
-            tcross[j] = 0.0
+    vth = 0.5 * vdd  # an output already below it in the precharged state has no falling crossing
 
     t = 0.0
     q = 0.0

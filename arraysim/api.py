@@ -67,6 +67,7 @@ def read_instances(instances: list[dict], sim: ReadSimulator | None = None) -> l
             results[i] = {"decision": int(dec[j]), "v_q": float(raw.vout[j, -1, 0]),
                           "v_qb": float(raw.vout[j, -1, 1]), "t_fall_q": float(raw.tcross[j, 0]),
                           "t_fall_qb": float(raw.tcross[j, 1]), "delay": float(delay[j]),
-                          "energy": float(raw.energy[j]), "status": STATUS_TEXT[int(raw.status[j])],
+                          "energy": float(raw.energy[j]), "t_cycle": float(raw.tcycle[j]),
+                          "status": STATUS_TEXT[int(raw.status[j])],
                           "steps": int(raw.steps[j])}
     return results  # type: ignore[return-value]

@@ -43,11 +43,13 @@ class Size:
 class Timing:
     """Read-cycle timing.  SE rises 0 -> VDD in ``t_rise`` starting at t = 0 (sense), stays high for
     ``t_sense`` (the sense window; outputs are read at its end), falls in ``t_rise`` and the circuit
-    precharges for ``t_precharge``.  The cycle starts from the precharged DC state (SE = 0)."""
+    precharges for at least ``t_precharge`` and then until both outputs are back at their precharged DC
+    values (within ``Tolerances.settle_rel * VDD``), at most ``t_precharge_max``."""
 
     t_rise: float = 50e-12
     t_sense: float = 20e-9
     t_precharge: float = 5e-9
+    t_precharge_max: float = 1e-6
 
 
 @dataclass(frozen=True)

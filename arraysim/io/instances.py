@@ -18,8 +18,10 @@ factor shift) for any transistor name <T> listed by ``arraysim info`` (MP_PRE_Q,
 Output: the input columns followed by ``decision`` (+1: Q low / QB high, -1: QB low / Q high, 0: both high,
 2: both low), ``v_q``, ``v_qb`` (outputs at the end of the sense window [V]), ``t_fall_q``, ``t_fall_qb``
 (time each output falls through VDD/2 from SE at 50 % [s], nan if not), ``delay`` (the earlier of the two),
-``energy`` (from VDD over sense + precharge [J]), ``status`` (ok or the reason of non-convergence) and
-``steps``.
+``energy`` (from VDD over sense + precharge [J]), ``t_cycle`` (simulated cycle length: SE rise, sense
+window, SE fall, precharge until the precharged state is restored [s]), ``status`` (``ok``;
+``precharge_incomplete``: valid, but the precharge had not settled by t_precharge_max; otherwise the
+reason of non-convergence) and ``steps``.
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ import numpy as np
 from ..options import Cell, Corner
 
 REQUIRED = ("vdd", "temp", "corner", "r_bl", "r_blb")
-OUTPUT = ("decision", "v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy", "status", "steps")
+OUTPUT = ("decision", "v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy", "t_cycle", "status",
+          "steps")
 
 
 def _num(text, col, line):

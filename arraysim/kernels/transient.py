@@ -31,6 +31,7 @@ ST_OK = 0
 ST_DC_FAIL = 1
 ST_MAX_STEPS = 2
 ST_STEP_UNDERFLOW = 3
+ST_PRECHARGE_INCOMPLETE = 4  # results valid, but the precharge did not settle by t_pre_max
 
 _D = 1.0 / (2.0 + math.sqrt(2.0))
 _E32 = 6.0 + math.sqrt(2.0)
@@ -123,8 +124,8 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
     for r in range(rr_nodes.shape[0]):
         a = rr_nodes[r, 0]
         b = rr_nodes[r, 1]
-        va = v[a] if a < nv else vfix[a - nv]
-        vb = v[b] if b < nv else vfix[b - nv]
+        va = _nodev(a, v, nv, se_idx, se, vfix)
+        vb = _nodev(b, v, nv, se_idx, se, vfix)
         i, g = rram_eval(va - vb, r_lf[r], vnl[r])
         if a < nv:
             f[a] -= i
@@ -289,16 +290,31 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 @nb.njit(cache=True)
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
                   gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
-                  read_times, rtol, atol, h_max, max_steps, vread, tcross, rec_t, rec_v):
+                  t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max, vread,
+                  tcross, rec_t, rec_v):
     """Simulate one read cycle.
 
     Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
     sense phase) and ``tcross[j]`` (first time ``out_nodes[j]`` falls through VDD/2 during the sense
-    phase, NaN if it does not).  Returns ``(status, charge drawn from VDD, accepted steps, recorded
-    points)``.  When ``rec_t`` has non-zero length the trajectory (t, V..., q) is recorded.
+    phase, NaN if it does not, also for an output that starts below VDD/2).  Returns ``(status, charge
+    drawn from VDD, accepted steps, recorded points, cycle length)``.  When ``rec_t`` has non-zero length
+    the trajectory (t, V..., q) is recorded.
+
+    The precharge after the sense lasts at least ``t_pre`` and then until both outputs are back within
+    ``settle_tol`` (volts) of their precharged DC values, i.e. the sense amplifier is ready for the next
+    read.  (The bit lines' own recharge through the cross-coupled NMOS ends in a subthreshold tail that
+    gains ~n U_T ln 10 per decade of time and never reaches the DC state; it is not waited for.)  If the
+    outputs take longer than ``t_pre_max``, the status is ``ST_PRECHARGE_INCOMPLETE`` (decision, delay
+    and the energy drawn until then remain valid).
+
+    Step control: the embedded error estimate against ``atol + rtol*|V|``; a step is also rejected when
+    any node moves by more than ``dv_max`` (volts) in it, and a step may grow at most ``grow_max``-fold.
+    The embedded estimate alone under-reports at a long step that lands on the onset of latch
+    regeneration; the two guards bound the step there.
     """
     t_fall = t_r + t_sense
-    t_end = t_fall + t_r + t_pre
+    t_end_min = t_fall + t_r + t_pre
+    t_end = t_fall + t_r + max(t_pre, t_pre_max)
     n_out = out_nodes.shape[0]
     for j in range(n_out):
         tcross[j] = np.nan
@@ -310,17 +326,19 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
                             r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cap)
     if not ok:
-        return ST_DC_FAIL, np.nan, 0, 0
+        return ST_DC_FAIL, np.nan, 0, 0, np.nan
+    v_dc = v.copy()
 
     # breakpoints: ramp corners and read instants
     nrt = read_times.shape[0]
-    bp = np.empty(nrt + 4)
+    bp = np.empty(nrt + 5)
     bp[0] = t_r
     for k in range(nrt):
         bp[1 + k] = read_times[k]
     bp[nrt + 1] = t_fall
     bp[nrt + 2] = t_fall + t_r
-    bp[nrt + 3] = t_end
+    bp[nrt + 3] = t_end_min
+    bp[nrt + 4] = t_end
     bp.sort()
 
     inv_c = np.empty(nv)
@@ -350,6 +368,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
     t = 0.0
     q = 0.0
+    q_prev = 0.0
+    g_prev = np.inf  # settle distance at the previous step end (inf before t_end_min)
     h = min(1e-12, h_max)
     ibp = 0
     iread = 0
@@ -378,10 +398,10 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             hs = nxt - t
             clipped = True
         if hs < 1e-20:
-            return ST_STEP_UNDERFLOW, np.nan, steps, nrec
+            return ST_STEP_UNDERFLOW, np.nan, steps, nrec, t
         attempts += 1
         if attempts > max_steps:
-            return ST_MAX_STEPS, np.nan, steps, nrec
+            return ST_MAX_STEPS, np.nan, steps, nrec, t
         _, dse = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
         hd = hs * _D
         for i in range(nv):
@@ -427,10 +447,14 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             k3[i] = f2[i] - _E32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - f0[i]) + hd * T[i]
         _lu_solve(W, piv, k3)
         err = 0.0
+        dv = 0.0
         for i in range(nv):
             e = hs / 6.0 * abs(k1[i] - 2.0 * k2[i] + k3[i])
             sc = atol + rtol * max(abs(v[i]), abs(ynew[i]))
             err = max(err, e / sc)
+            dv = max(dv, abs(ynew[i] - v[i]))
+        if dv > dv_max:
+            err = max(err, (dv / dv_max) ** 3)  # shrink so that the move fits, same law as the estimate
         if err > 1.0:
             h = hs * max(0.2, 0.8 * err ** (-1.0 / 3.0))
             continue
@@ -463,28 +487,43 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
                 rec_v[nrec, i] = v[i]
             rec_v[nrec, nv] = q
             nrec += 1
-        fac = 5.0 if err < 1e-12 else min(5.0, max(0.2, 0.8 * err ** (-1.0 / 3.0)))
+        fac = grow_max if err < 1e-12 else min(grow_max, max(0.2, 0.8 * err ** (-1.0 / 3.0)))
         hn = hs * fac
         if clipped and hn < h:
             hn = h
         h = min(hn, h_max)
-    return ST_OK, q, steps, nrec
+        if t >= t_end_min * (1.0 - 1e-12):
+            g = 0.0
+            for j in range(n_out):
+                nd = out_nodes[j]
+                g = max(g, abs(v[nd] - v_dc[nd]))
+            if g <= settle_tol:
+                if settle_tol < g_prev < np.inf:  # settled inside this step: interpolate the instant
+                    sfrac = (g_prev - settle_tol) / (g_prev - g)
+                    return ST_OK, q_prev + sfrac * (q - q_prev), steps, nrec, t - hs + sfrac * hs
+                return ST_OK, q, steps, nrec, t
+            g_prev = g
+        q_prev = q
+    return ST_PRECHARGE_INCOMPLETE, q, steps, nrec, t
 
 
 @nb.njit(cache=True, parallel=True)
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
                    gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
-                   read_times, rtol, atol, h_max, max_steps, vread, tcross, charge, status, nsteps):
+                   t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max,
+                   vread, tcross, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
     ``vnl``: shape (samples, elements)); parallel over samples, deterministic per sample."""
     ns = vt.shape[0]
     for s in nb.prange(ns):
         rec_t = np.empty(0)
         rec_v = np.empty((0, nv + 1))
-        st, qq, nst, _ = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
-                                       rr_nodes, r_lf[s], vnl[s], cap, gmin, ut, vdd, vfix, se_idx,
-                                       vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, read_times,
-                                       rtol, atol, h_max, max_steps, vread[s], tcross[s], rec_t, rec_v)
+        st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
+                                           rr_nodes, r_lf[s], vnl[s], cap, gmin, ut, vdd, vfix, se_idx,
+                                           vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
+                                           settle_tol, read_times, rtol, atol, h_max, max_steps,
+                                           grow_max, dv_max, vread[s], tcross[s], rec_t, rec_v)
         status[s] = st
         charge[s] = qq
         nsteps[s] = nst
+        tcycle[s] = tc

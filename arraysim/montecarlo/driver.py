@@ -16,7 +16,7 @@ import numpy as np
 from ..analysis.stats import StreamStats, binomial_ci
 from ..devices.rram import Programming
 from ..options import ALL_VARIABILITY, Cell, Corner, Readout, Variability
-from .engine import ReadSimulator, check_temp, check_vdd
+from .engine import VALID_STATUS, ReadSimulator, check_temp, check_vdd
 from .readout import INVALID, decode_binary, sense_delay
 from .result import BERTable
 from .sampling import draw_instances
@@ -64,6 +64,7 @@ class _Accumulator:
         self.errors = 0
         self.unresolved = 0
         self.invalid = 0
+        self.precharge_incomplete = 0
         self.n_plus = 0
         self.err_plus = 0
         self.n_minus = 0
@@ -73,8 +74,9 @@ class _Accumulator:
         self.energy = StreamStats(1e-19, 1e-11)
 
     def add(self, weight, read, delay, energy, status, steps):
-        ok = status == 0
+        ok = np.isin(status, VALID_STATUS)
         self.failed += int((~ok).sum())
+        self.precharge_incomplete += int((status == VALID_STATUS[1]).sum())
         w, r = weight[ok], read[ok]
         self.n += int(ok.sum())
         err = r != w
@@ -93,7 +95,8 @@ class _Accumulator:
         lo, hi = binomial_ci(self.errors, self.n)
         d = {"n": self.n, "n_failed": self.failed, "errors": self.errors,
              "ber": self.errors / self.n if self.n else float("nan"), "ber_lo": lo, "ber_hi": hi,
-             "n_unresolved": self.unresolved, "n_invalid": self.invalid, "n_plus": self.n_plus,
+             "n_unresolved": self.unresolved, "n_invalid": self.invalid,
+             "n_precharge_incomplete": self.precharge_incomplete, "n_plus": self.n_plus,
              "err_plus": self.err_plus, "n_minus": self.n_minus, "err_minus": self.err_minus}
         d.update(self.delay.summary("delay"))
         d.update(self.energy.summary("energy"))

@@ -21,7 +21,9 @@ from ..units import celsius_to_kelvin, thermal_voltage
 VDD_RANGE = (0.1, 2.5)  # V, accepted supply range
 TEMP_RANGE = (-55.0, 150.0)  # degC
 STATUS_TEXT = {_k.ST_OK: "ok", _k.ST_DC_FAIL: "dc_not_converged", _k.ST_MAX_STEPS: "max_steps",
-               _k.ST_STEP_UNDERFLOW: "step_underflow"}
+               _k.ST_STEP_UNDERFLOW: "step_underflow", _k.ST_PRECHARGE_INCOMPLETE: "precharge_incomplete"}
+VALID_STATUS = (_k.ST_OK, _k.ST_PRECHARGE_INCOMPLETE)
+"""Statuses whose decision, delay and energy are valid (the second: precharge not settled by t_precharge_max)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,14 @@ class Tolerances:
     """Largest time step [s]."""
     max_steps: int = 200_000
     """Attempted steps before an instance is reported as not converged."""
+    grow_max: float = 5.0
+    """Largest step growth factor from one step to the next."""
+    dv_rel_max: float = 0.1
+    """Largest change of any node voltage in one step, as a fraction of VDD.  Guards the onset of
+    regeneration, where the embedded error estimate alone can accept a too-long step (found against the
+    scipy reference: up to 6 % delay error without this guard, < 0.5 % with it)."""
+    settle_rel: float = 1e-3
+    """The precharge ends when both outputs are within settle_rel * VDD of their precharged DC values."""
 
 
 @dataclass
@@ -48,6 +58,8 @@ class RawReads:
     """[s] energy drawn from VDD over the cycle (sense + precharge) [J]."""
     status: np.ndarray
     steps: np.ndarray
+    tcycle: np.ndarray
+    """[s] length of the simulated cycle (sense + precharge until settled) [s]."""
 
 
 def check_vdd(vdd: float) -> float:
@@ -74,7 +86,7 @@ def validate_design(d: PCSADesign) -> None:
     if d.r_ref is not None and not (math.isfinite(d.r_ref) and d.r_ref > 0):
         raise ValueError(f"reference resistance must be finite and > 0 Ohm, got {d.r_ref!r}")
     tm = d.timing
-    for name in ("t_rise", "t_sense", "t_precharge"):
+    for name in ("t_rise", "t_sense", "t_precharge", "t_precharge_max"):
         v = getattr(tm, name)
         if not (math.isfinite(v) and 0 < v <= 1e-5):
             raise ValueError(f"timing {name} = {v!r} s out of range; allowed (0, 10 us]")
@@ -180,13 +192,15 @@ class ReadSimulator:
         tm = self.design.timing
         out = RawReads(vout=np.empty((ns, reads.size, 2)), tcross=np.empty((ns, 2)),
                        energy=np.empty(ns), status=np.empty(ns, dtype=np.int64),
-                       steps=np.empty(ns, dtype=np.int64))
+                       steps=np.empty(ns, dtype=np.int64), tcycle=np.empty(ns))
         charge = np.empty(ns)
         _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes,
                           r_lf, vnl, self.cap, self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)),
                           vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise, tm.t_sense,
-                          tm.t_precharge, reads, self.tol.rtol, self.tol.atol, self.tol.h_max,
-                          self.tol.max_steps, out.vout, out.tcross, charge, out.status, out.steps)
+                          tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
+                          self.tol.rtol, self.tol.atol, self.tol.h_max, self.tol.max_steps,
+                          self.tol.grow_max, self.tol.dv_rel_max * vdd, out.vout, out.tcross, charge,
+                          out.status, out.steps, out.tcycle)
         out.energy = charge * vdd
         out.tcross = out.tcross - 0.5 * tm.t_rise
         return out
@@ -209,12 +223,14 @@ class ReadSimulator:
         rec_t = np.empty(max_points)
         rec_v = np.empty((max_points, t.nv + 1))
         reads = self.read_windows_abs(None)
-        st, q, _, nrec = _k.simulate_read(
+        st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cap,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             np.array([0.0, vdd, 0.0, self.v_wl]), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
-            tm.t_sense, tm.t_precharge, reads, self.tol.rtol, self.tol.atol, self.tol.h_max,
-            self.tol.max_steps, np.empty((1, 2)), np.empty(2), rec_t, rec_v)
+            tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
+            self.tol.rtol, self.tol.atol, self.tol.h_max,
+            self.tol.max_steps, self.tol.grow_max, self.tol.dv_rel_max * vdd, np.empty((1, 2)), np.empty(2),
+            rec_t, rec_v)
         out = {"t": rec_t[:nrec].copy(), "status": STATUS_TEXT[int(st)]}
         for i, name in enumerate(t.node_names):
             out[name] = rec_v[:nrec, i].copy()

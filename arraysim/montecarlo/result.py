@@ -25,6 +25,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ber_hi": ("", "float"),
     "n_unresolved": ("", "int"),
     "n_invalid": ("", "int"),
+    "n_precharge_incomplete": ("", "int"),
     "n_plus": ("", "int"),
     "err_plus": ("", "int"),
     "n_minus": ("", "int"),
@@ -43,6 +44,8 @@ DESCRIPTIONS = {
     "ber_hi": "95 % Clopper-Pearson upper bound",
     "n_unresolved": "both outputs above VDD/2 at the end of the sense window",
     "n_invalid": "both outputs below VDD/2 at the end of the sense window",
+    "n_precharge_incomplete": "instances (counted in n) whose outputs had not recovered their precharged "
+                              "values by t_precharge_max: their energy misses the rest",
     "n_plus": "instances programmed +1 (BL device LRS)",
     "err_plus": "errors among them",
     "delay": "first output falling through VDD/2, from SE at 50 % (resolved reads only)",

@@ -1,0 +1,425 @@
+"""Slow, independent reference simulation of one PCSA read (plain Python / numpy / scipy).
+
+What it is
+----------
+A second, deliberately simple implementation of exactly the circuit equations that the compiled kernel
+(:mod:`arraysim.kernels`) solves, used only to *test* the kernel.  It takes the same inputs as
+:meth:`arraysim.montecarlo.engine.ReadSimulator.run` for one instance and returns the same quantities, so
+kernel and reference can be compared one to one (``tests/test_reference.py``).
+
+It shares no code with the kernel's equations: it does not import :mod:`arraysim.kernels` (nor
+anything from :mod:`arraysim` at all; the simulator object is passed in).  Everything below is written
+again from the model statements:
+
+* **MOSFET** -- the EKV-family current of the ``arraysim.kernels.devices`` docstring, in numpy::
+
+      a    = sqrt(V_DS^2 + eps^2) - eps                  (eps = 10 mV)
+      v_p  = (V_G - (V_T - eta a)) / n
+      L_f  = ln(1 + exp((v_p - V_S) / (2 U_T))),   L_r = ln(1 + exp((v_p - V_D) / (2 U_T)))
+      I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n U_T (L_f + L_r))
+
+  with voltages referred to the bulk.  A PMOS is the NMOS equation in the mirrored frame
+  (``v -> V_B - v`` for every terminal) with the current sign flipped.  ``I_D`` flows into the drain.
+  Only currents are coded: no analytic derivatives anywhere (the ODE solver builds its Jacobian by finite
+  differences).
+* **RRAM** -- ``I = (V_nl / R) sinh(V / V_nl)`` (``V_nl <= 0``: ohmic ``V / R``), current from node a to b.
+* **Circuit** -- KCL at every unknown node, written with an incidence matrix built from the *node names*
+  of the simulator's element tables (``sim.tables.mos[k].d/g/s/b`` and the RRAM node names; the index
+  tables ``mos_nodes``/``rr_nodes`` are only cross-checked against the names)::
+
+      C_i dV_i/dt = sum of element currents into node i - gmin V_i,      dq/dt = I drawn from VDD
+
+  Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
+  sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
+  back to 0 over ``t_rise``, then precharge for at least ``t_precharge`` and then until both outputs are
+  within ``settle_rel * VDD`` of their DC values, at most ``t_precharge_max`` -- a terminal event).
+* **Initial state** -- the DC operating point with SE = 0 (precharged): found as the steady state of the
+  SE = 0 circuit by pseudo-transient continuation (a stiff BDF integration over a long time, which cannot
+  jump to a spurious root) and polished by ``scipy.optimize.root`` on the scaled residual ``f_i / C_i``;
+  convergence is verified with a full Newton step (finite-difference Jacobian) below ``1e-9`` V.
+* **Transient** -- ``scipy.integrate.solve_ivp`` (implicit Radau IIA, order 5, numerical Jacobian, tight
+  tolerances), integrated piecewise between the SE breakpoints ``0, t_r, t_fall, t_fall + t_r, t_end``
+  so the waveform's kinks never fall inside a step.  ``events`` locate the first time Q and QB fall
+  through VDD/2 during the sense phase (``t <= t_fall``).  The supply charge is carried as an extra state
+  (scaled by the total node capacitance so that it is error-controlled like a voltage).
+
+Outputs (as :func:`arraysim.api.read_instances`): ``v_q``/``v_qb`` at the end of the sense window,
+``t_fall_q``/``t_fall_qb`` measured from SE at 50 % (i.e. minus ``t_rise / 2``; NaN if no fall, also for
+an output that already starts below VDD/2), ``delay`` (earlier of the two), ``energy`` = VDD x charge drawn
+from VDD over the whole cycle, ``decision`` (+1 Q low & QB high, -1 reverse, 0 both high, 2 both low,
+threshold VDD/2).
+
+Cost: about half a second per instance (numpy right-hand side); it is a test oracle, not a simulator.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from scipy.integrate import solve_ivp
+from scipy.optimize import root
+
+__all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
+           "reference_read_many", "thermal_voltage_ref"]
+
+EPS_VDS = 0.010  # V, smoothing of |V_DS| in the DIBL / CLM terms (model statement)
+_KB = 1.380649e-23  # J/K (exact, SI 2019)
+_QE = 1.602176634e-19  # C (exact, SI 2019)
+
+
+def thermal_voltage_ref(temp_c: float) -> float:
+    """kT/q [V] at ``temp_c`` degrees Celsius."""
+    return _KB * (temp_c + 273.15) / _QE
+
+
+# --------------------------------------------------------------------------------------------------
+# device equations (currents only)
+# --------------------------------------------------------------------------------------------------
+def _ln1p_exp(x):
+    """ln(1 + e^x), overflow-free (numpy's logaddexp)."""
+    return np.logaddexp(0.0, x)
+
+
+def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
+    """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays."""
+    vds = vd - vs
+    a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
+    vt_eff = vt - eta * a
+    vp = (vg - vt_eff) / n
+    lf = _ln1p_exp((vp - vs) / (2.0 * ut))
+    lr = _ln1p_exp((vp - vd) / (2.0 * ut))
+    return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * n * ut * (lf + lr))
+
+
+def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut):
+    """Current into the drain terminal of an NMOS (``polarity`` +1) or PMOS (-1); ``vt`` is |V_T|.
+
+    A PMOS is the NMOS equation applied to the mirrored voltages ``V_B - v`` with the sign flipped.
+    """
+    p = np.asarray(polarity, dtype=float)
+    # NMOS: v - V_B ; PMOS: V_B - v  ==  p * (v - V_B)
+    return p * ekv_drain_current(p * (vg - vb), p * (vd - vb), p * (vs - vb), vt, ispec, n, theta,
+                                 lam, eta, ut)
+
+
+def rram_current(v, r, vnl):
+    """RRAM current a -> b at voltage ``v`` across it: ``(V_nl/R) sinh(V/V_nl)``, ohmic if ``V_nl <= 0``."""
+    v = np.asarray(v, dtype=float)
+    if vnl <= 0.0:
+        return v / r
+    return vnl / r * np.sinh(v / vnl)
+
+
+# --------------------------------------------------------------------------------------------------
+# circuit
+# --------------------------------------------------------------------------------------------------
+class ReferenceCircuit:
+    """The read circuit of ``sim`` for one instance, as an ODE ``y' = F(t, y)``, ``y = (V..., q/C_ref)``.
+
+    ``F`` accepts ``y`` of shape (n,) or (n, k) (``solve_ivp``'s ``vectorized`` convention), which makes
+    the finite-difference Jacobian one call.
+    """
+
+    def __init__(self, sim, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False):
+        tb = sim.tables
+        self.vdd = float(vdd)
+        self.temp_c = float(temp_c)
+        self.ut = thermal_voltage_ref(self.temp_c)
+        tm = sim.design.timing
+        self.t_r = float(tm.t_rise)
+        self.t_sense = float(tm.t_sense)
+        self.t_fall = self.t_r + self.t_sense
+        self.t_end = self.t_fall + self.t_r + float(tm.t_precharge)
+        self.t_end_max = self.t_fall + self.t_r + max(float(tm.t_precharge), float(tm.t_precharge_max))
+        self.settle_tol = float(sim.tol.settle_rel) * self.vdd
+        self.gmin = float(sim.design.gmin)
+
+        names = list(tb.node_names)
+        self.node_names = names
+        self.nv = len(names)
+        nm = len(tb.mos)
+        fixed_value = {"GND": 0.0, "VDD": self.vdd, "WL": float(sim.v_wl), "SE": None}
+        all_names = list(tb.node_names) + list(tb.fixed_names)
+        if set(tb.fixed_names) != set(fixed_value):
+            raise ValueError(f"unexpected fixed nodes {tb.fixed_names}")
+
+        # Extended voltage vector: unknown nodes, then GND, VDD, WL, SE (our own order).
+        ext = names + ["GND", "VDD", "WL", "SE"]
+        self._ext_index = {nm_: i for i, nm_ in enumerate(ext)}
+        self._fixed_const = np.array([0.0, self.vdd, fixed_value["WL"]])
+
+        # --- transistors (from names; index tables only cross-checked) ---
+        term = np.empty((4, nm), dtype=int)
+        for k, m in enumerate(tb.mos):
+            for j, nd in enumerate((m.d, m.g, m.s, m.b)):
+                if all_names[tb.mos_nodes[k, j]] != nd:
+                    raise ValueError(f"table inconsistency at {m.name} terminal {j}")
+                term[j, k] = self._ext_index[nd]
+            want_pol = -1 if m.family == "pmos" else 1
+            if int(tb.mos_pol[k]) != want_pol or float(tb.mos_mult[k]) != float(m.mult):
+                raise ValueError(f"table inconsistency at {m.name}")
+        self._term = term
+        self.pol = np.asarray(tb.mos_pol, dtype=float)
+        self.mult = np.asarray(tb.mos_mult, dtype=float)
+        par = np.asarray(sim.mos_par, dtype=float)
+        self.n, self.theta, self.lam, self.eta = (par[:, 0], par[:, 1], par[:, 2], par[:, 3])
+        vt0, isp0 = sim.nominal_elements(temp_c, corner)
+        self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
+        self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
+                                                              else np.asarray(dbeta, dtype=float)))
+        if np.any(self.ispec <= 0):
+            raise ValueError("ispec must stay > 0")
+
+        # KCL incidence: current I_k enters drain terminal (leaves the drain node), leaves source terminal
+        # (enters the source node).  Row nv = the VDD rail: current drawn from it.
+        inc = np.zeros((self.nv + 1, nm))
+        for k, m in enumerate(tb.mos):
+            if m.d in names:
+                inc[names.index(m.d), k] -= self.mult[k]
+            if m.s in names:
+                inc[names.index(m.s), k] += self.mult[k]
+            if m.d == "VDD":
+                inc[self.nv, k] += self.mult[k]
+            if m.s == "VDD":
+                inc[self.nv, k] -= self.mult[k]
+        self._inc_mos = inc
+
+        # --- RRAM devices ---
+        rr_names = list(tb.rr_names)
+        if rr_names != ["R_BL", "R_BLB"]:
+            raise ValueError(f"unexpected RRAM elements {rr_names}")
+        self.r = np.array([float(r_bl), float(r_blb)])
+        self.vnl = np.array([float(sim.rram.vnl(r_bl)), 0.0 if ohmic_blb else float(sim.rram.vnl(r_blb))])
+        self._rr_term = np.empty((2, 2), dtype=int)
+        inc_r = np.zeros((self.nv + 1, 2))
+        for k in range(2):
+            a_name = all_names[tb.rr_nodes[k, 0]]
+            b_name = all_names[tb.rr_nodes[k, 1]]
+            self._rr_term[:, k] = [self._ext_index[a_name], self._ext_index[b_name]]
+            if a_name in names:
+                inc_r[names.index(a_name), k] -= 1.0
+            if b_name in names:
+                inc_r[names.index(b_name), k] += 1.0
+            if a_name == "VDD":
+                inc_r[self.nv, k] += 1.0
+            if b_name == "VDD":
+                inc_r[self.nv, k] -= 1.0
+        self._inc_rr = inc_r
+
+        self.cap = np.asarray(sim.cap, dtype=float)
+        if self.cap.shape != (self.nv,) or np.any(self.cap <= 0):
+            raise ValueError("node capacitances must be positive, one per unknown node")
+        self.c_ref = float(self.cap.sum())
+        self.iq = names.index("Q")
+        self.iqb = names.index("QB")
+
+    # ---------------------------------------------------------------------------------------------
+    def se(self, t: float) -> float:
+        """Sense-enable waveform [V]."""
+        if t <= 0.0:
+            return 0.0
+        if t <= self.t_r:
+            return self.vdd * t / self.t_r
+        if t <= self.t_fall:
+            return self.vdd
+        if t <= self.t_fall + self.t_r:
+            return self.vdd * (1.0 - (t - self.t_fall) / self.t_r)
+        return 0.0
+
+    def currents(self, v, se):
+        """(KCL sum of currents into each unknown node, current drawn from VDD) for node voltages ``v``
+        of shape (nv,) or (nv, k) and SE value ``se``."""
+        v = np.asarray(v, dtype=float)
+        vec = v.ndim == 1
+        if vec:
+            v = v[:, None]
+        k = v.shape[1]
+        vext = np.empty((self.nv + 4, k))
+        vext[:self.nv] = v
+        vext[self.nv:self.nv + 3] = self._fixed_const[:, None]
+        vext[self.nv + 3] = se
+        vd, vg, vs, vb = (vext[self._term[j]] for j in range(4))  # each (nmos, k)
+        c = lambda x: x[:, None]  # noqa: E731
+        i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
+                            c(self.theta), c(self.lam), c(self.eta), self.ut)
+        va = vext[self._rr_term[0]]
+        vbb = vext[self._rr_term[1]]
+        i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])
+        tot = self._inc_mos @ i_mos + self._inc_rr @ i_rr
+        tot[:self.nv] -= self.gmin * v
+        f, ivdd = tot[:self.nv], tot[self.nv]
+        if vec:
+            return f[:, 0], float(ivdd[0])
+        return f, ivdd
+
+    def rhs(self, t, y, se_const=None):
+        """ODE right-hand side: (dV/dt, d(q/C_ref)/dt)."""
+        y = np.asarray(y, dtype=float)
+        se = self.se(t) if se_const is None else se_const
+        f, ivdd = self.currents(y[:self.nv], se)
+        out = np.empty_like(y)
+        if y.ndim == 1:
+            out[:self.nv] = f / self.cap
+        else:
+            out[:self.nv] = f / self.cap[:, None]
+        out[self.nv] = ivdd / self.c_ref
+        return out
+
+    # ---------------------------------------------------------------------------------------------
+    def initial_guess(self) -> np.ndarray:
+        v = np.full(self.nv, 0.5 * self.vdd)
+        v[[self.iq, self.iqb]] = self.vdd
+        return v
+
+    def _newton_step(self, v):
+        """Full Newton step of the SE = 0 DC equations (central-difference Jacobian)."""
+        f0, _ = self.currents(v, 0.0)
+        h = 1e-6
+        jac = np.empty((self.nv, self.nv))
+        for j in range(self.nv):
+            e = np.zeros(self.nv)
+            e[j] = h
+            jac[:, j] = (self.currents(v + e, 0.0)[0] - self.currents(v - e, 0.0)[0]) / (2 * h)
+        return np.linalg.solve(jac, -f0)
+
+    def dc_operating_point(self, t_relax: float = 10.0, vtol: float = 1e-9) -> np.ndarray:
+        """DC state with SE = 0: pseudo-transient relaxation, then root polishing, then verification."""
+        v = self.initial_guess()
+        y0 = np.append(v, 0.0)
+        sol = solve_ivp(lambda t, y: self.rhs(t, y, se_const=0.0), (0.0, t_relax), y0, method="BDF",
+                        rtol=1e-8, atol=1e-12, vectorized=True, first_step=1e-13)
+        if not sol.success:
+            raise RuntimeError(f"DC relaxation failed: {sol.message}")
+        v = sol.y[:self.nv, -1]
+        res = root(lambda x: self.currents(x, 0.0)[0] / self.cap * 1e-9, v, method="hybr",
+                   options={"xtol": 1e-13})
+        if res.success:
+            v = res.x
+        for _ in range(5):  # a few Newton corrections if needed; the final step must be tiny
+            dx = self._newton_step(v)
+            if np.max(np.abs(dx)) < vtol:
+                return v
+            v = v + dx
+        raise RuntimeError(f"DC operating point not converged (last Newton step {np.max(np.abs(dx)):.3g} V)")
+
+    # ---------------------------------------------------------------------------------------------
+    def simulate(self, rtol: float = 1e-7, atol: float = 1e-9, method: str = "Radau",
+                 keep_trajectory: bool = False):
+        """Whole read cycle from the DC state.  Returns a result dict (see module docstring); with
+        ``keep_trajectory`` also ``t`` and ``y`` (rows: the node voltages in ``node_names`` order, then the
+        charge drawn from VDD [C])."""
+        t_start = time.perf_counter()
+        v0 = self.dc_operating_point()
+        vth = 0.5 * self.vdd
+        y = np.append(v0, 0.0)
+        breaks = [0.0, self.t_r, self.t_fall, self.t_fall + self.t_r, self.t_end]
+
+        def ev_q(t, yy):
+            return yy[self.iq] - vth
+
+        def ev_qb(t, yy):
+            return yy[self.iqb] - vth
+
+        ev_q.direction = -1.0
+        ev_qb.direction = -1.0
+        cross = [math.nan, math.nan]  # an output that starts below VDD/2 has no falling crossing
+        v_read = None
+        nfev = 0
+        traj_t, traj_y = [], []
+        for seg in range(4):
+            t0, t1 = breaks[seg], breaks[seg + 1]
+            sense = t1 <= self.t_fall * (1 + 1e-12)
+            sol = solve_ivp(self.rhs, (t0, t1), y, method=method, rtol=rtol, atol=atol,
+                            vectorized=True, events=[ev_q, ev_qb] if sense else None,
+                            first_step=min(1e-13, (t1 - t0) / 10))
+            if not sol.success:
+                raise RuntimeError(f"transient failed on segment {seg}: {sol.message}")
+            nfev += sol.nfev
+            if sense:
+                for j in range(2):
+                    if math.isnan(cross[j]) and sol.t_events[j].size:
+                        cross[j] = float(sol.t_events[j][0])
+            if keep_trajectory:
+                traj_t.append(sol.t)
+                traj_y.append(sol.y)
+            y = sol.y[:, -1].copy()
+            if seg == 1:
+                v_read = (float(y[self.iq]), float(y[self.iqb]))
+
+        # precharge until both outputs are within settle_tol of their DC values (terminal event)
+        def ev_settled(t, yy):
+            return max(abs(yy[self.iq] - v0[self.iq]), abs(yy[self.iqb] - v0[self.iqb])) - self.settle_tol
+
+        ev_settled.terminal = True
+        ev_settled.direction = -1.0
+        t_cycle = self.t_end
+        settled = ev_settled(self.t_end, y) <= 0.0
+        if not settled:
+            sol = solve_ivp(self.rhs, (self.t_end, self.t_end_max), y, method=method, rtol=rtol, atol=atol,
+                            vectorized=True, events=[ev_settled], first_step=1e-13)
+            if not sol.success:
+                raise RuntimeError(f"transient failed on the precharge tail: {sol.message}")
+            nfev += sol.nfev
+            if keep_trajectory:
+                traj_t.append(sol.t)
+                traj_y.append(sol.y)
+            settled = sol.status == 1
+            y = (sol.y_events[0][0] if settled else sol.y[:, -1]).copy()
+            t_cycle = float(sol.t_events[0][0]) if settled else float(sol.t[-1])
+        q = float(y[self.nv] * self.c_ref)
+        tf = [c - 0.5 * self.t_r for c in cross]
+        valid = [c for c in tf if not math.isnan(c)]
+        vq, vqb = v_read
+        ql, qbl = vq < vth, vqb < vth
+        decision = 1 if (ql and not qbl) else (-1 if (qbl and not ql) else (2 if ql and qbl else 0))
+        out = {"decision": decision, "v_q": vq, "v_qb": vqb, "t_fall_q": tf[0], "t_fall_qb": tf[1],
+               "delay": min(valid) if valid else math.nan, "energy": self.vdd * q, "charge": q,
+               "v_dc": v0, "v_end": y[:self.nv].copy(), "nfev": nfev, "t_cycle": t_cycle,
+               "precharge_settled": bool(settled),
+               "seconds": time.perf_counter() - t_start}
+        if keep_trajectory:
+            out["t"] = np.concatenate(traj_t)
+            out["y"] = np.concatenate(traj_y, axis=1)  # rows: node voltages (node_names), charge [C]
+            out["y"][self.nv] *= self.c_ref
+        return out
+
+
+def reference_read(sim, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
+                   rtol: float = 1e-7, atol: float = 1e-9, method: str = "Radau", keep_trajectory=False):
+    """Reference simulation of one read instance (same inputs as one row of ``ReadSimulator.run``).
+
+    ``dvt``/``dbeta``: per-transistor shifts (length = number of transistors) added to the nominal
+    threshold magnitudes / relative current factors of ``sim.nominal_elements(temp_c, corner)``.
+    ``r_bl``/``r_blb``: low-field resistances at the read temperature; ``ohmic_blb`` makes the BLB
+    element an ohmic resistor (1T1R reference).  Returns a dict with ``decision``, ``v_q``, ``v_qb``,
+    ``t_fall_q``, ``t_fall_qb``, ``delay`` [s], ``energy`` [J], ``charge`` [C] and diagnostics.
+    """
+    circ = ReferenceCircuit(sim, vdd, temp_c, corner, r_bl, r_blb, dvt=dvt, dbeta=dbeta,
+                            ohmic_blb=ohmic_blb)
+    return circ.simulate(rtol=rtol, atol=atol, method=method, keep_trajectory=keep_trajectory)
+
+
+def _read_one(args):
+    sim, kw = args
+    return reference_read(sim, **kw)
+
+
+def reference_read_many(sim, instances, processes: int | None = 1):
+    """:func:`reference_read` for a list of keyword dicts (``vdd``, ``temp_c``, ``corner``, ``r_bl``,
+    ``r_blb`` and optionally ``dvt``, ``dbeta``, ``ohmic_blb``, ``rtol``, ``atol``, ``method``).
+
+    ``processes`` > 1 spreads the instances over that many worker processes (spawned, so no state of
+    the parent's compiled kernels is inherited); ``None`` = ``os.cpu_count()``.  Results keep the order.
+    """
+    import os
+
+    n = (os.cpu_count() or 1) if processes is None else max(1, int(processes))
+    jobs = [(sim, dict(kw)) for kw in instances]
+    if n == 1 or len(jobs) < 2:
+        return [_read_one(j) for j in jobs]
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=min(n, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+        return list(ex.map(_read_one, jobs, chunksize=max(1, len(jobs) // (4 * n))))

@@ -1,0 +1,443 @@
+"""Device-model unit tests: compiled EKV / RRAM kernels against the plain reference, their derivatives,
+physical trends (inversion, temperature), Pelgrom scaling and sampled mismatch, RRAM statistics, and the
+kernel's circuit Jacobian assembly.
+
+Statistical checks use exact sampling distributions with a two-sided family-wise false-alarm probability
+of 1e-6 (Bonferroni over the quantities tested), with fixed seeds: deterministic, and a real error of a
+few percent in a sigma is detected.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from arraysim.circuits.pcsa import family
+from arraysim.devices.rram import Programming, RRAMParams
+from arraysim.kernels.devices import EPS_VDS, ekv_nframe, mos_eval, rram_eval
+from arraysim.kernels.transient import _eval
+from arraysim.montecarlo.engine import ReadSimulator
+from arraysim.montecarlo.sampling import draw_instances
+from arraysim.options import Cell, Variability
+from arraysim.reference import (EPS_VDS as REF_EPS_VDS, ReferenceCircuit, ekv_drain_current, mos_current,
+                                rram_current, thermal_voltage_ref)
+from arraysim.units import T_NOM, celsius_to_kelvin, thermal_voltage
+
+FAMILIES = ("nmos", "pmos", "nmos_thick")
+P_FAMILY = 1e-6  # family-wise false-alarm probability of each statistical test
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return ReadSimulator()
+
+
+def _fam(sim, name):
+    return family(sim.tech, name)
+
+
+def _fam_args(fam, temp_k=T_NOM, w=1e-6):
+    n, theta, lam, eta = fam.shape_params(fam.l_ref)
+    return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=n, theta=theta, lam=lam,
+                eta=eta, ut=thermal_voltage(temp_k))
+
+
+def _mos(pol, vd, vg, vs, vb, p):
+    return mos_eval(pol, vd, vg, vs, vb, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"],
+                    p["ut"])
+
+
+def _rounding_scale(vg, vd, vs, p):
+    """ispec * (i_f + i_r): the size of the terms whose difference is the current (rounding bound)."""
+    a = math.sqrt((vd - vs) ** 2 + EPS_VDS ** 2) - EPS_VDS
+    vp = (vg - p["vt"] + p["eta"] * a) / p["n"]
+    lf = np.logaddexp(0.0, (vp - vs) / (2 * p["ut"]))
+    lr = np.logaddexp(0.0, (vp - vd) / (2 * p["ut"]))
+    return p["ispec"] * (lf * lf + lr * lr)
+
+
+# ------------------------------------------------------------------------------------------------------
+# (a) compiled MOSFET / RRAM == plain reference
+# ------------------------------------------------------------------------------------------------------
+def test_constants_agree():
+    assert REF_EPS_VDS == EPS_VDS
+    for t in (-40.0, 27.0, 125.0):
+        assert thermal_voltage_ref(t) == pytest.approx(thermal_voltage(celsius_to_kelvin(t)), rel=1e-14)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_mos_kernel_equals_reference(sim, name):
+    rng = np.random.default_rng(1)
+    fam = _fam(sim, name)
+    for k in range(400):
+        temp_k = rng.uniform(230.0, 400.0)
+        p = _fam_args(fam, temp_k, w=rng.uniform(0.2e-6, 5e-6))
+        p["vt"] += rng.normal(0.0, 0.05)
+        vd, vg, vs, vb = rng.uniform(-0.3, 1.5, 4)
+        pol = fam.polarity
+        i_k = _mos(pol, vd, vg, vs, vb, p)[0]
+        i_r = float(mos_current(pol, vd, vg, vs, vb, **p))
+        # NMOS-frame voltages, for the rounding scale
+        fv = [pol * (x - vb) for x in (vg, vd, vs)]
+        tol = 1e-12 * _rounding_scale(*fv, p)
+        assert abs(i_k - i_r) <= tol, (name, k, i_k, i_r)
+        # the NMOS-frame kernel function alone
+        j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["ut"])[0]
+        j_r = float(ekv_drain_current(*fv, **p))
+        assert abs(j_k - j_r) <= tol
+
+
+def test_pmos_mirroring_and_current_direction(sim):
+    """A PMOS is the mirrored NMOS equation; with source at VDD and gate/drain low its current flows out
+    of the drain (negative current into the drain); an NMOS with the mirrored voltages carries the
+    opposite current."""
+    p = _fam_args(_fam(sim, "pmos"))
+    vdd = 1.2
+    i_p = _mos(-1, 0.0, 0.0, vdd, vdd, p)[0]
+    assert i_p < 0
+    i_n = _mos(+1, vdd - 0.0, vdd - 0.0, vdd - vdd, 0.0, p)[0]
+    assert i_p == pytest.approx(-i_n, rel=1e-14)
+    # drain/source symmetry of the charge-based model: swapping D and S reverses the current
+    for vd, vg, vs in ((0.3, 0.9, 0.1), (1.0, 0.5, 0.2), (0.05, 1.2, 0.0)):
+        pn = _fam_args(_fam(sim, "nmos"))
+        assert _mos(1, vd, vg, vs, 0.0, pn)[0] == pytest.approx(-_mos(1, vs, vg, vd, 0.0, pn)[0], rel=1e-12)
+
+
+def test_rram_kernel_equals_reference():
+    rng = np.random.default_rng(2)
+    rp = RRAMParams()
+    for _ in range(300):
+        r = math.exp(rng.uniform(math.log(3e3), math.log(5e5)))
+        v = rng.uniform(-1.2, 1.2)
+        for vnl in (float(rp.vnl(r)), 0.0):
+            i_k, g_k = rram_eval(v, r, vnl)
+            i_r = float(rram_current(v, r, vnl))
+            assert i_k == pytest.approx(i_r, rel=1e-13, abs=1e-30)
+            if vnl > 0:
+                assert i_k == pytest.approx(float(rp.current(v, r)), rel=1e-13)
+            h = 1e-6
+            fd = (float(rram_current(v + h, r, vnl)) - float(rram_current(v - h, r, vnl))) / (2 * h)
+            assert g_k == pytest.approx(fd, rel=1e-7)
+
+
+# ------------------------------------------------------------------------------------------------------
+# (b) analytic derivatives == central finite differences
+# ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", FAMILIES)
+def test_mos_derivatives_match_finite_differences(sim, name):
+    rng = np.random.default_rng(3)
+    fam = _fam(sim, name)
+    pol = fam.polarity
+    h = 1e-6
+    worst = 0.0
+    for k in range(300):
+        p = _fam_args(fam, rng.uniform(230.0, 400.0))
+        # gate from deep weak to strong inversion, any drain/source order (incl. V_DS ~ 0)
+        vb = 0.0 if pol > 0 else 1.2
+        vs = rng.uniform(0.0, 0.4) if pol > 0 else rng.uniform(0.8, 1.2)
+        vg = rng.uniform(0.0, 1.3) if pol > 0 else rng.uniform(-0.1, 1.2)
+        vd = vs + (rng.normal(0.0, 0.02) if k % 4 == 0 else rng.uniform(-0.6, 0.8))
+        x = [vd, vg, vs, vb]
+        i0, *g = _mos(pol, *x, p)
+        gscale = sum(abs(gi) for gi in g[:3])
+        for j in range(4):
+            xp = list(x)
+            xm = list(x)
+            xp[j] += h
+            xm[j] -= h
+            fd = (_mos(pol, *xp, p)[0] - _mos(pol, *xm, p)[0]) / (2 * h)
+            err = abs(g[j] - fd)
+            assert err <= 1e-5 * abs(fd) + 1e-9 * gscale, (name, k, j, x, g[j], fd)
+            worst = max(worst, err / max(abs(fd), 1e-300))
+    assert worst < 1e-5
+
+
+# ------------------------------------------------------------------------------------------------------
+# (c) weak-to-strong inversion: continuity, monotonicity, subthreshold slope, strong-inversion law
+# ------------------------------------------------------------------------------------------------------
+def _transfer(sim, name, vgs, vds=1.2, temp_k=T_NOM):
+    """|I_D| and |dI_D/dV_GS| versus V_GS magnitude at |V_DS| = vds (source at the bulk)."""
+    fam = _fam(sim, name)
+    p = _fam_args(fam, temp_k)
+    i = np.empty(vgs.size)
+    g = np.empty(vgs.size)
+    for k, v in enumerate(vgs):
+        if fam.polarity > 0:
+            r = _mos(1, vds, v, 0.0, 0.0, p)
+            i[k], g[k] = r[0], r[2]
+        else:  # source and bulk at VDD = vds, gate at VDD - v, drain at 0
+            r = _mos(-1, 0.0, vds - v, vds, vds, p)
+            i[k], g[k] = -r[0], r[2]  # d(-I)/dV_GS = dI/dV_G since V_G = vds - V_GS
+    return i, g, fam, p
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_weak_to_strong_inversion_continuity(sim, name):
+    dv = 1e-3
+    vgs = np.arange(0.0, 1.2 + dv / 2, dv)
+    i, g, fam, p = _transfer(sim, name, vgs)
+    # monotone, positive
+    assert np.all(i > 0) and np.all(g > 0) and np.all(np.diff(i) > 0)
+    # g is the derivative of I, interval by interval (trapezoid rule; error ~ dv^2 / (12 (n U_T)^2))
+    di = np.diff(i)
+    trap = 0.5 * dv * (g[1:] + g[:-1])
+    assert np.max(np.abs(trap / di - 1.0)) < 1e-3
+    # no kink in g: its log-slope never exceeds the weak-inversion maximum 1/(n U_T)
+    dlng = np.abs(np.diff(np.log(g))) / dv
+    assert np.max(dlng) <= 1.02 / (p["n"] * p["ut"])
+    # no jump in I: its log-slope neither
+    assert np.max(np.diff(np.log(i)) / dv) <= 1.02 / (p["n"] * p["ut"])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_subthreshold_slope_and_strong_inversion(sim, name):
+    fam = _fam(sim, name)
+    vt = fam.vt(T_NOM)
+    lo, hi = vt - 0.40, vt - 0.30  # well below threshold (DIBL at V_DS = 1.2 V lowers it further)
+    (i_lo, i_hi), _, _, p = _transfer(sim, name, np.array([lo, hi]))
+    swing = (hi - lo) / math.log10(i_hi / i_lo)  # V per decade
+    ideal = p["n"] * p["ut"] * math.log(10.0)
+    assert swing == pytest.approx(ideal, rel=0.03), (swing, ideal)
+    # strong inversion: the last 100 mV of gate drive raise the current by far less than an exponential
+    (i_a, i_b), _, _, _ = _transfer(sim, name, np.array([1.1, 1.2]))
+    expo = math.exp(0.1 / (p["n"] * p["ut"]))
+    assert i_b / i_a > 1.0
+    assert i_b / i_a < 0.15 * expo, (i_b / i_a, expo)
+
+
+# ------------------------------------------------------------------------------------------------------
+# (d) temperature trends
+# ------------------------------------------------------------------------------------------------------
+TEMPS_K = (233.15, 300.15, 398.15)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_temperature_trends(sim, name):
+    fam = _fam(sim, name)
+    vts = [fam.vt(t) for t in TEMPS_K]
+    assert vts[0] > vts[1] > vts[2]
+    slope = (vts[2] - vts[0]) / (TEMPS_K[2] - TEMPS_K[0])
+    assert -1.2e-3 <= slope <= -0.4e-3  # physics.md: about -0.5 to -1 mV/K
+    # high gate drive: mobility wins, the current falls when hot (|V_GS| = |V_DS| = 1.2 V core; the
+    # thick-oxide device at its own high drive 3.3 V)
+    v_hi = 3.3 if name == "nmos_thick" else 1.2
+    on = [_transfer(sim, name, np.array([v_hi]), vds=v_hi, temp_k=t)[0][0] for t in TEMPS_K]
+    assert on[0] > on[1] > on[2], on
+    # deep subthreshold (V_GS = 0): the threshold drop and U_T win, the current rises when hot
+    off = [_transfer(sim, name, np.array([0.0]), temp_k=t)[0][0] for t in TEMPS_K]
+    assert off[0] < off[1] < off[2], off
+    assert off[2] / off[1] > 10.0
+
+
+# ------------------------------------------------------------------------------------------------------
+# (e) Pelgrom scaling and sampled mismatch
+# ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", FAMILIES)
+def test_pelgrom_scaling(sim, name):
+    fam = _fam(sim, name)
+    w, l = 0.6e-6, 0.13e-6
+    for f in (fam.sigma_vt, fam.sigma_beta):
+        s = f(w, l)
+        assert f(4 * w, 4 * l) == pytest.approx(s / 4, rel=1e-12)
+        assert f(4 * w, l) == pytest.approx(s / 2, rel=1e-12)
+        assert f(w, 4 * l) == pytest.approx(s / 2, rel=1e-12)
+        assert f(2 * w, 2 * l) == pytest.approx(s / 2, rel=1e-12)
+    assert fam.sigma_vt(1e-6, 1e-6) == pytest.approx(fam.a_vt / 1e-6, rel=1e-12)
+
+
+def test_simulator_mismatch_sigmas(sim):
+    svt, sb = sim.mismatch_sigmas()
+    for k, m in enumerate(sim.tables.mos):
+        fam = _fam(sim, m.family)
+        if m.mismatch:
+            assert svt[k] == pytest.approx(fam.a_vt / math.sqrt(m.size.w * m.size.l), rel=1e-12)
+            assert sb[k] == pytest.approx(fam.a_beta / math.sqrt(m.size.w * m.size.l), rel=1e-12)
+        else:
+            assert svt[k] == 0.0 and sb[k] == 0.0
+
+
+def _check_normal_sample(x, sigma, n_tests):
+    """Two-sided exact tests (chi-square on the variance, normal on the mean) at P_FAMILY / n_tests."""
+    n = x.size
+    alpha = P_FAMILY / n_tests
+    chi = (n - 1) * np.var(x, ddof=1) / sigma ** 2
+    lo, hi = stats.chi2.ppf(alpha / 2, n - 1), stats.chi2.ppf(1 - alpha / 2, n - 1)
+    assert lo <= chi <= hi, (np.std(x, ddof=1), sigma, lo, chi, hi)
+    z = abs(np.mean(x)) / (sigma / math.sqrt(n))
+    assert z <= stats.norm.ppf(1 - alpha / 2), (np.mean(x), sigma, z)
+
+
+def test_sampled_mismatch_has_pelgrom_sigma(sim):
+    n = 40_000
+    inst = draw_instances(np.random.default_rng(11), n, sim, 27.0, Programming(), Cell.C2T2R,
+                          frozenset({Variability.MISMATCH}))
+    svt, sb = sim.mismatch_sigmas()
+    mm = svt > 0
+    n_tests = 2 * 2 * int(mm.sum())  # (vt, beta) x (variance, mean) per mismatched transistor
+    for k in np.nonzero(mm)[0]:
+        _check_normal_sample(inst.dvt[:, k], svt[k], n_tests)
+        _check_normal_sample(inst.dbeta[:, k], sb[k], n_tests)
+    assert np.all(inst.dvt[:, ~mm] == 0.0) and np.all(inst.dbeta[:, ~mm] == 0.0)
+    # independent between transistors: |correlation| of each pair within its null distribution
+    # (sqrt(n) * r ~ N(0, 1) for independent normals)
+    idx = np.nonzero(mm)[0]
+    c = np.corrcoef(inst.dvt[:, idx].T)
+    iu = np.triu_indices(len(idx), 1)
+    zmax = stats.norm.ppf(1 - P_FAMILY / (2 * len(iu[0])))
+    assert np.max(np.abs(c[iu])) * math.sqrt(n) <= zmax
+
+
+def test_sampled_global_variation_is_shared_per_family(sim):
+    n = 40_000
+    inst = draw_instances(np.random.default_rng(12), n, sim, 27.0, Programming(), Cell.C2T2R,
+                          frozenset({Variability.GLOBAL}))
+    fams = [m.family for m in sim.tables.mos]
+    for f in FAMILIES:
+        cols = [k for k, ff in enumerate(fams) if ff == f]
+        assert np.all(inst.dvt[:, cols] == inst.dvt[:, cols[:1]])
+        _check_normal_sample(inst.dvt[:, cols[0]], sim.tech.sigma_vt_global, 2 * 2 * len(FAMILIES))
+        _check_normal_sample(inst.dbeta[:, cols[0]], sim.tech.sigma_beta_global, 2 * 2 * len(FAMILIES))
+
+
+# ------------------------------------------------------------------------------------------------------
+# (f) RRAM
+# ------------------------------------------------------------------------------------------------------
+def test_rram_low_field_resistance_and_nonlinearity():
+    rp = RRAMParams()
+    prog = Programming()
+    r_l, r_h = rp.lrs_median(prog), rp.hrs_median(prog)
+    h = 1e-7
+    for r in (r_l, r_h, 2e5):
+        g0 = (rp.current(h, r) - rp.current(-h, r)) / (2 * h)
+        assert 1.0 / g0 == pytest.approx(r, rel=1e-9)
+        assert rram_eval(0.0, r, float(rp.vnl(r)))[1] == pytest.approx(1.0 / r, rel=1e-14)
+    v = 0.3  # a read-level voltage across the device
+
+    def chord_ratio(r):  # apparent resistance V/I at v relative to the low-field R
+        return (v / rp.current(v, r)) / r
+
+    assert 1.0 - chord_ratio(r_l) < 0.02  # LRS nearly ohmic
+    assert 1.0 - chord_ratio(r_h) > 0.05  # HRS clearly super-linear (sinh)
+    assert chord_ratio(2e5) < chord_ratio(r_h) < chord_ratio(r_l)
+    assert rp.vnl(r_l) > 2 * rp.vnl(r_h)  # the filament thins: V_nl falls from LRS to HRS
+
+
+def test_rram_temperature():
+    rp = RRAMParams()
+    prog = Programming()
+    r_h = rp.hrs_median(prog)
+    r_l = rp.lrs_median(prog)
+    hot, nom, cold = (float(rp.at_temperature(r_h, t)) for t in (398.15, T_NOM, 233.15))
+    assert nom == pytest.approx(r_h, rel=1e-12)
+    assert hot < nom < cold  # HRS thermally activated
+    # LRS: nearly metallic, changes far less than the HRS
+    l_hot = float(rp.at_temperature(r_l, 398.15))
+    assert abs(l_hot / r_l - 1) < 0.5 * abs(hot / r_h - 1)
+
+
+def test_rram_lrs_statistics(sim):
+    rp = sim.rram
+    for ic in (20e-6, 50e-6, 100e-6):
+        assert rp.lrs_median(Programming(i_compliance=ic)) == pytest.approx(rp.lrs_v0 / ic, rel=1e-12)
+    sig = [rp.lrs_sigma(Programming(i_compliance=ic)) for ic in (100e-6, 50e-6, 20e-6, 10e-6)]
+    assert all(a < b for a, b in zip(sig, sig[1:]))
+    assert rp.lrs_median(Programming()) == pytest.approx(6988.0, rel=1e-9)
+    # sampled LRS (weight +1 -> BL in LRS) at T_NOM: median and log-spread
+    n = 40_000
+    prog = Programming(i_compliance=30e-6)
+    inst = draw_instances(np.random.default_rng(13), n, sim, T_NOM - 273.15, prog, Cell.C2T2R,
+                          frozenset({Variability.D2D, Variability.C2C}))
+    r = inst.r_bl[inst.weight > 0]
+    med = rp.lrs_median(prog)
+    n_tests = 3
+    # fraction below the median ~ Binomial(n, 1/2)
+    k = int(np.sum(r < med))
+    alpha = P_FAMILY / n_tests
+    assert stats.binom.ppf(alpha / 2, r.size, 0.5) <= k <= stats.binom.ppf(1 - alpha / 2, r.size, 0.5)
+    _check_normal_sample(np.log(r) - math.log(med), rp.lrs_sigma(prog), n_tests)
+
+
+# ------------------------------------------------------------------------------------------------------
+# (g) the kernel's Jacobian assembly and its residual
+# ------------------------------------------------------------------------------------------------------
+def _kernel_arrays(sim, rng, vdd, temp_c, corner):
+    svt, sb = sim.mismatch_sigmas()
+    vt0, isp0 = sim.nominal_elements(temp_c, corner)
+    m = len(vt0)
+    dvt = svt * rng.standard_normal(m)
+    dbeta = sb * rng.standard_normal(m)
+    r = np.exp(rng.uniform(math.log(5e3), math.log(2e5), 2))
+    vnl = np.array([float(sim.rram.vnl(r[0])), float(sim.rram.vnl(r[1])) if rng.random() < 0.7 else 0.0])
+    return dict(vt=vt0 + dvt, isp=isp0 * (1 + dbeta), r=r, vnl=vnl, dvt=dvt, dbeta=dbeta,
+                ut=thermal_voltage(celsius_to_kelvin(temp_c)),
+                vfix=np.array([0.0, vdd, 0.0, sim.v_wl]))
+
+
+def _call_eval(sim, a, v, se, dse, want_jac=True):
+    t = sim.tables
+    nv = t.nv
+    f = np.empty(nv)
+    J = np.empty((nv, nv))
+    T = np.empty(nv)
+    gq = np.empty(nv)
+    ivdd, tq = _eval(v, se, dse, nv, t.mos_nodes, t.mos_pol, sim.mos_par, t.mos_mult, a["vt"], a["isp"],
+                     t.rr_nodes, a["r"], a["vnl"], sim.design.gmin, a["ut"], a["vfix"], t.se_idx, t.vdd_idx,
+                     want_jac, f, J, T, gq)
+    return f, ivdd, J, T, gq, tq
+
+
+def test_eval_jacobian_matches_finite_differences(sim):
+    rng = np.random.default_rng(21)
+    nv = sim.tables.nv
+    h = 1e-6
+    for trial in range(60):
+        vdd = rng.uniform(0.4, 1.2)
+        a = _kernel_arrays(sim, rng, vdd, float(rng.choice([-40.0, 27.0, 125.0])),
+                           str(rng.choice(["tt", "ff", "ss", "fs", "sf"])))
+        v = rng.uniform(0.0, vdd, nv)
+        se = float(rng.uniform(0.0, vdd))
+        dse = float(rng.normal(0.0, vdd / 50e-12))
+        f, ivdd, J, T, gq, tq = _call_eval(sim, a, v, se, dse)
+        Jfd = np.empty((nv, nv))
+        gqfd = np.empty(nv)
+        for j in range(nv):
+            e = np.zeros(nv)
+            e[j] = h
+            fp, ip = _call_eval(sim, a, v + e, se, dse, False)[:2]
+            fm, im = _call_eval(sim, a, v - e, se, dse, False)[:2]
+            Jfd[:, j] = (fp - fm) / (2 * h)
+            gqfd[j] = (ip - im) / (2 * h)
+        fp, ip = _call_eval(sim, a, v, se + h, dse, False)[:2]
+        fm, im = _call_eval(sim, a, v, se - h, dse, False)[:2]
+        Tfd = (fp - fm) / (2 * h) * dse
+        tqfd = (ip - im) / (2 * h) * dse
+        for i in range(nv):
+            scale = np.max(np.abs(J[i]))
+            np.testing.assert_allclose(J[i], Jfd[i], rtol=1e-5, atol=1e-8 * scale, err_msg=f"row {i}")
+            assert abs(T[i] - Tfd[i]) <= 1e-5 * abs(Tfd[i]) + 1e-8 * scale * abs(dse), f"T row {i}"
+        np.testing.assert_allclose(gq, gqfd, rtol=1e-5, atol=1e-8 * np.max(np.abs(gq)))
+        assert tq == pytest.approx(tqfd, rel=1e-5, abs=1e-8 * np.max(np.abs(gq)) * abs(dse))
+
+
+def test_eval_residual_equals_reference_assembly(sim):
+    """The kernel's KCL residual and supply current equal the reference's, assembled independently
+    from the node names (same instance, random states)."""
+    rng = np.random.default_rng(22)
+    nv = sim.tables.nv
+    for trial in range(60):
+        vdd = rng.uniform(0.4, 1.2)
+        temp_c = float(rng.choice([-40.0, 27.0, 125.0]))
+        corner = str(rng.choice(["tt", "ff", "ss", "fs", "sf"]))
+        a = _kernel_arrays(sim, rng, vdd, temp_c, corner)
+        ref = ReferenceCircuit(sim, vdd, temp_c, corner, a["r"][0], a["r"][1], dvt=a["dvt"],
+                               dbeta=a["dbeta"], ohmic_blb=a["vnl"][1] == 0.0)
+        v = rng.uniform(0.0, vdd, nv)
+        se = float(rng.uniform(0.0, vdd))
+        f, ivdd = _call_eval(sim, a, v, se, 0.0, False)[:2]
+        f_r, ivdd_r = ref.currents(v, se)
+        # per-node scale: sum of |element currents| is not available; use the largest |f| and |ivdd|
+        scale = max(np.max(np.abs(f)), abs(ivdd), 1e-15)
+        np.testing.assert_allclose(f, f_r, rtol=1e-10, atol=1e-11 * scale)
+        assert ivdd == pytest.approx(ivdd_r, rel=1e-10, abs=1e-11 * scale)

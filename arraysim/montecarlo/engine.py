@@ -33,8 +33,9 @@ class Tolerances:
     rtol: float = 3e-3
     atol: float = 3e-4
     """[V]"""
-    h_max: float = 1e-9
-    """Largest time step [s]."""
+    h_max: float = 5e-9
+    """Largest time step [s] (matters in the long near-threshold precharge; 5 ns keeps the energy within
+    0.3 % of the reference, 20 ns within 0.8 %)."""
     max_steps: int = 200_000
     """Attempted steps before an instance is reported as not converged."""
     grow_max: float = 5.0

@@ -121,20 +121,8 @@ def _parse_choices(values, enum_cls) -> list:
 
 
 def _check_out_path(path: str, formats: tuple[str, ...], what: str) -> Path:
-    p = Path(path)
-    if p.suffix.lower() not in formats:
-        raise ValueError(f"cannot tell the format of {what} {path!r} from its suffix; allowed: "
-                         f"{', '.join(formats)}")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ValueError(f"cannot write {path!r}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"cannot write {path!r}: directory {str(parent)!r} is not writable")
-    if p.is_dir():
-        raise ValueError(f"cannot write {path!r}: it is a directory")
-    if p.exists() and not os.access(p, os.W_OK):
-        raise ValueError(f"cannot write {path!r}: the file is not writable")
-    return p
+    from .io.tables import check_writable
+    return check_writable(path, formats, what)
 
 
 def _no_duplicates(paths: list[Path]) -> None:
@@ -417,23 +405,10 @@ def eng(value, unit: str = "") -> str:
     return f"{v / scale:.4g} {prefix}{unit}"
 
 
-def _jsonable(x):
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and callable(x.item):  # numpy scalars
-        return _jsonable(x.item())
-    if hasattr(x, "value") and isinstance(getattr(x, "value"), str):  # enums
-        return x.value
-    return x
-
-
 def info_dict(sim) -> dict:
     from .cmos.technologies import available_technologies
     from .config import versions
+    from .io.tables import jsonable
     from .montecarlo.engine import TEMP_RANGE, VDD_RANGE
     from .options import Cell, Corner, Readout, Variability
 
@@ -446,7 +421,7 @@ def info_dict(sim) -> dict:
     d["options"] = {"technologies": available_technologies(), "corners": [m.value for m in Corner],
                     "cells": [m.value for m in Cell], "readouts": [m.value for m in Readout],
                     "variability": [m.value for m in Variability]}
-    return _jsonable(d)
+    return jsonable(d)
 
 
 def _kv_lines(d: dict, indent: str = "  ") -> list[str]:

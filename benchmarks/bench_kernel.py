@@ -23,7 +23,6 @@ HERE = Path(__file__).resolve().parent
 
 def throughput(vdd: float, samples: int, threads: int) -> tuple[float, float]:
     import arraysim
-    from arraysim.config import versions
 
     t0 = time.perf_counter()
     t = arraysim.ber_table(vdd=vdd, samples=samples, seed=123, threads=threads)

@@ -12,6 +12,7 @@ write leaves no partial file.
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import json
 import math
@@ -28,18 +29,19 @@ MAGIC = "arraysim-table"
 VERSION = 1
 
 
-def table_format(path) -> str:
+def table_format(path, formats=FORMATS, what: str = "") -> str:
     suf = Path(path).suffix.lower()
-    if suf not in FORMATS:
-        raise ValueError(f"cannot tell the format of {str(path)!r} from its suffix; allowed: "
-                         f"{', '.join(FORMATS)}")
+    if suf not in formats:
+        raise ValueError(f"cannot tell the format of {what + ' ' if what else ''}{str(path)!r} from its "
+                         f"suffix; allowed: {', '.join(formats)}")
     return suf
 
 
-def check_writable(path) -> Path:
-    """Raise a clear error if ``path`` cannot be written (before any work is done)."""
+def check_writable(path, formats=FORMATS, what: str = "") -> Path:
+    """Raise a clear error if ``path`` cannot be written or its suffix is not one of ``formats`` (call it
+    before any work is done)."""
     p = Path(path)
-    table_format(p)
+    table_format(p, formats, what)
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} does not exist")
@@ -47,18 +49,23 @@ def check_writable(path) -> Path:
         raise ValueError(f"cannot write {str(p)!r}: directory {str(parent)!r} is not writable")
     if p.is_dir():
         raise ValueError(f"cannot write {str(p)!r}: it is a directory")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ValueError(f"cannot write {str(p)!r}: the file is not writable")
     return p
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` with NaN/inf as None, numpy scalars as Python numbers, enums as their values (for JSON)."""
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
-        return _jsonable(x.item())
+        return jsonable(x.item())
+    if isinstance(x, enum.Enum):
+        return jsonable(x.value)
     return x
 
 
@@ -102,7 +109,7 @@ def _fmt(v, kind):
 def save_table(table: BERTable, path) -> None:
     p = check_writable(path)
     fmt = table_format(p)
-    meta = _jsonable(table.meta)
+    meta = jsonable(table.meta)
     if fmt == ".csv":
         buf = io.StringIO()
         buf.write(f"# {MAGIC} {VERSION}\n")
@@ -115,7 +122,7 @@ def save_table(table: BERTable, path) -> None:
     elif fmt == ".json":
         doc = {"format": MAGIC, "version": VERSION, "meta": meta,
                "units": {k: u for k, (u, _) in COLUMNS.items()}, "columns": list(COLUMNS),
-               "data": {k: _jsonable([r[k] for r in table.rows]) for k in COLUMNS}}
+               "data": {k: jsonable([r[k] for r in table.rows]) for k in COLUMNS}}
         data = (json.dumps(doc, indent=1, sort_keys=False, allow_nan=False) + "\n").encode()
     else:
         buf = io.BytesIO()

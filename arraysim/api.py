@@ -6,6 +6,7 @@ from collections import defaultdict
 import numpy as np
 
 from .circuits.pcsa import PCSADesign
+from .cmos.technologies import get_technology
 from .devices.rram import Programming, RRAMParams
 from .montecarlo.driver import make_grid, run_ber
 from .montecarlo.engine import STATUS_TEXT, ReadSimulator, Tolerances
@@ -18,7 +19,7 @@ def simulator(technology="generic130", rows: int | None = None, v_wl: float | No
               design: PCSADesign | None = None, rram: RRAMParams | None = None,
               tolerances: Tolerances | None = None) -> ReadSimulator:
     """A :class:`ReadSimulator` with the given technology and (optionally) a changed design."""
-    d = design if design is not None else PCSADesign()
+    d = design if design is not None else PCSADesign.for_technology(get_technology(technology))
     if rows is not None:
         d = d.with_(rows=int(rows))
     if v_wl is not None:

@@ -86,6 +86,14 @@ class PCSADesign:
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)
 
+    @classmethod
+    def for_technology(cls, tech) -> "PCSADesign":
+        """The default design with every core length set to ``tech.l_min`` and the access transistor's
+        to ``tech.l_min_thick`` (widths unchanged)."""
+        d = cls()
+        core = {k: Size(getattr(d, k).w, tech.l_min) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis")}
+        return dataclasses.replace(d, access=Size(d.access.w, tech.l_min_thick), **core)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

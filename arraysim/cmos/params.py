@@ -106,6 +106,10 @@ class Technology:
     """Die-to-die threshold spread around the corner [V] (same draw for all devices of a polarity)."""
     sigma_beta_global: float
     """Die-to-die relative current-factor spread around the corner [-]."""
+    l_min: float = 0.13e-6
+    """Minimum channel length of the core devices [m] (the default PCSA design uses it)."""
+    l_min_thick: float = 0.5e-6
+    """Channel length of the thick-oxide access transistor in the default design [m]."""
 
     def corner(self, corner: Corner | str) -> CornerShift:
         c = Corner.parse(corner)

@@ -103,7 +103,7 @@ class ReadSimulator:
     def __init__(self, technology: str | Technology = "generic130", design: PCSADesign | None = None,
                  rram: RRAMParams | None = None, tolerances: Tolerances | None = None):
         self.tech = get_technology(technology)
-        self.design = design if design is not None else PCSADesign()
+        self.design = design if design is not None else PCSADesign.for_technology(self.tech)
         self.rram = rram if rram is not None else RRAMParams()
         self.tol = tolerances if tolerances is not None else Tolerances()
         validate_design(self.design)

@@ -200,6 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", default="0", metavar="N", help="random seed, >= 0 (default 0)")
     b.add_argument("--readout", default="binary", metavar="MODE",
                    help=f"output decoding: {_allowed(Readout)} (default binary)")
+    b.add_argument("--window", nargs="+", action="extend", metavar="NS",
+                   help="sense window(s) [ns] at whose end the outputs are read, each in (0, t_sense]; "
+                        "one table row per window (default: t_sense = 20 ns)")
+    b.add_argument("--threshold", default="0.5", metavar="F",
+                   help="an output is low below F * VDD, 0 < F < 1 (default 0.5)")
+    b.add_argument("--p-zero", dest="p_zero", metavar="P",
+                   help="ternary readout: fraction of zero (HRS/HRS) weights, 0..1 (default 1/3)")
     b.add_argument("--variability", nargs="+", action="extend", metavar="SRC",
                    help=f"use only these variation sources: {_allowed(Variability)} (default: all)")
     b.add_argument("--no-variability", nargs="*", action="extend", metavar="SRC", dest="no_variability",
@@ -257,6 +264,9 @@ def _prepare_ber(args) -> dict:
     samples = _parse_int(args.samples, "--samples", 1)
     seed = _parse_int(args.seed, "--seed", 0)
     readout = Readout.parse(args.readout)
+    windows = [w * 1e-9 for w in parse_values(args.window, "sense window", "ns")] if args.window else None
+    threshold = _float(args.threshold, "output threshold", "fractions of VDD")
+    p_zero = None if args.p_zero is None else _float(args.p_zero, "fraction of zero weights", "0..1")
     threads = None
     if args.threads is not None:
         import numba
@@ -275,8 +285,26 @@ def _prepare_ber(args) -> dict:
     outs = [check_writable(o) for o in args.out]
     plot = _check_out_path(args.plot, PLOT_FORMATS, "plot file") if args.plot else None
     _no_duplicates(outs + ([plot] if plot else []))
+    _check_readout_options(sim, grid, readout, windows, threshold, p_zero)
     return {"grid": grid, "samples": samples, "seed": seed, "sim": sim, "readout": readout,
-            "threads": threads, "variability": variability, "outs": outs, "plot": plot}
+            "threads": threads, "variability": variability, "outs": outs, "plot": plot,
+            "windows": windows, "threshold": threshold, "p_zero": p_zero}
+
+
+def _check_readout_options(sim, grid, readout, windows, threshold, p_zero) -> None:
+    """The driver's own checks, run before anything is simulated (raises ValueError)."""
+    from .options import Cell, Readout
+    if windows is not None:
+        sim.read_windows_abs(windows)
+    if not (0.0 < threshold < 1.0):
+        raise ValueError(f"output threshold must be a fraction of VDD in (0, 1), got {threshold!r}")
+    if p_zero is not None:
+        if readout != Readout.TERNARY:
+            raise ValueError("--p-zero needs --readout ternary")
+        if not 0.0 <= p_zero < 1.0:
+            raise ValueError(f"fraction of zero weights must be in [0, 1), got {p_zero!r}")
+    if readout == Readout.TERNARY and any(c.cell != Cell.C2T2R for c in grid):
+        raise ValueError("the ternary readout needs the 2t2r cell")
 
 
 def cmd_ber(args) -> int:
@@ -286,7 +314,8 @@ def cmd_ber(args) -> int:
     job = _prepare_ber(args)
     note = (lambda msg: None) if args.quiet else (lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
     table = run_ber(job["grid"], job["samples"], job["seed"], job["sim"], variability=job["variability"],
-                    progress=not args.quiet, readout=job["readout"], threads=job["threads"])
+                    progress=not args.quiet, readout=job["readout"], threads=job["threads"],
+                    windows=job["windows"], threshold=job["threshold"], p_zero=job["p_zero"])
     interrupted = bool(table.meta.get("interrupted"))
     print(table.to_text(), flush=True)
     failed = sum(int(r["n_failed"]) for r in table.rows)

@@ -45,8 +45,12 @@ class Cell(_Choice):
 
 
 class Readout(_Choice):
-    """How the sense amplifier outputs are decoded."""
+    """How the sense amplifier outputs are decoded.
+
+    binary: weights +1/-1, one output low decides.  ternary: weights +1/0/-1 with 0 = (HRS, HRS); both
+    outputs still above the threshold at the end of the window read as 0."""
     BINARY = "binary"
+    TERNARY = "ternary"
 
 
 class Variability(_Choice):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 # columns that identify a group (one line); VDD is the x axis
-GROUP_KEYS = ("cell", "readout", "temp_c", "corner", "i_compliance", "v_reset", "rows")
+GROUP_KEYS = ("cell", "readout", "window", "temp_c", "corner", "i_compliance", "v_reset", "rows")
 PLOT_FORMATS = (".png", ".pdf", ".svg")
 
 
@@ -40,6 +40,8 @@ def _label_part(key: str, value) -> str:
         return f"Ic = {value * 1e6:g} \N{MICRO SIGN}A"
     if key == "v_reset":
         return f"Vreset = {value:g} V"
+    if key == "window":
+        return f"window {value * 1e9:g} ns"
     if key == "rows":
         return f"{value} rows"
     return str(value)

@@ -57,58 +57,89 @@ def make_grid(vdd, temp_c=(27.0,), corner=(Corner.TT,), programming=(Programming
             itertools.product(cells, progs, corners, temps, vdds)]
 
 
-class _Accumulator:
+WEIGHTS = ((1, "plus"), (0, "zero"), (-1, "minus"))
+READS = ((1, "plus"), (0, "zero"), (-1, "minus"), (INVALID, "invalid"))
+
+
+class _Confusion:
+    """Counts of (programmed, read) pairs at one read instant."""
+
     def __init__(self):
+        self.counts = np.zeros((len(WEIGHTS), len(READS)), dtype=np.int64)
+
+    def add(self, w, r):
+        for i, (wv, _) in enumerate(WEIGHTS):
+            sel = r[w == wv]
+            for j, (rv, _) in enumerate(READS):
+                self.counts[i, j] += int((sel == rv).sum())
+
+    def row(self) -> dict:
+        c = self.counts
+        n = int(c.sum())
+        correct = sum(int(c[i, j]) for i, (wv, _) in enumerate(WEIGHTS) for j, (rv, _) in enumerate(READS)
+                      if wv == rv)
+        errors = n - correct
+        lo, hi = binomial_ci(errors, n)
+        d = {"errors": errors, "ber": errors / n if n else float("nan"), "ber_lo": lo, "ber_hi": hi,
+             "n_unresolved": int(c[:, 1].sum()), "n_invalid": int(c[:, 3].sum())}
+        for i, (wv, wn) in enumerate(WEIGHTS):
+            nw = int(c[i].sum())
+            d[f"n_{wn}"] = nw
+            d[f"err_{wn}"] = nw - sum(int(c[i, j]) for j, (rv, _) in enumerate(READS) if rv == wv)
+            for j, (_, rn) in enumerate(READS):
+                k = int(c[i, j])
+                lo, hi = binomial_ci(k, nw)
+                d[f"c_{wn}_{rn}"] = k
+                d[f"q_{wn}_{rn}"] = k / nw if nw else float("nan")
+                d[f"q_{wn}_{rn}_lo"] = lo
+                d[f"q_{wn}_{rn}_hi"] = hi
+        return d
+
+
+class _Accumulator:
+    """Streamed counts and statistics of one condition, with a confusion matrix per read instant."""
+
+    def __init__(self, n_windows: int):
         self.n = 0
         self.failed = 0
-        self.errors = 0
-        self.unresolved = 0
-        self.invalid = 0
         self.precharge_incomplete = 0
-        self.n_plus = 0
-        self.err_plus = 0
-        self.n_minus = 0
-        self.err_minus = 0
         self.steps = 0
+        self.conf = [_Confusion() for _ in range(n_windows)]
         self.delay = StreamStats(1e-13, 1e-5)
         self.energy = StreamStats(1e-19, 1e-11)
 
-    def add(self, weight, read, delay, energy, status, steps):
+    def add(self, weight, reads, delay, energy, status, steps):
+        """``reads[k]``: decoded values at read instant k."""
         ok = np.isin(status, VALID_STATUS)
         self.failed += int((~ok).sum())
         self.precharge_incomplete += int((status == VALID_STATUS[1]).sum())
-        w, r = weight[ok], read[ok]
         self.n += int(ok.sum())
-        err = r != w
-        self.errors += int(err.sum())
-        self.unresolved += int((r == 0).sum())
-        self.invalid += int((r == INVALID).sum())
-        self.n_plus += int((w > 0).sum())
-        self.err_plus += int((err & (w > 0)).sum())
-        self.n_minus += int((w < 0).sum())
-        self.err_minus += int((err & (w < 0)).sum())
+        for cf, r in zip(self.conf, reads):
+            cf.add(weight[ok], r[ok])
         self.steps += int(steps[ok].sum())
         self.delay.add(delay[ok])
         self.energy.add(energy[ok])
 
-    def row(self) -> dict:
-        lo, hi = binomial_ci(self.errors, self.n)
-        d = {"n": self.n, "n_failed": self.failed, "errors": self.errors,
-             "ber": self.errors / self.n if self.n else float("nan"), "ber_lo": lo, "ber_hi": hi,
-             "n_unresolved": self.unresolved, "n_invalid": self.invalid,
-             "n_precharge_incomplete": self.precharge_incomplete, "n_plus": self.n_plus,
-             "err_plus": self.err_plus, "n_minus": self.n_minus, "err_minus": self.err_minus}
-        d.update(self.delay.summary("delay"))
-        d.update(self.energy.summary("energy"))
-        d["steps_mean"] = self.steps / self.n if self.n else float("nan")
-        return d
+    def rows(self) -> list[dict]:
+        common = {"n": self.n, "n_failed": self.failed, "n_precharge_incomplete": self.precharge_incomplete}
+        common.update(self.delay.summary("delay"))
+        common.update(self.energy.summary("energy"))
+        common["steps_mean"] = self.steps / self.n if self.n else float("nan")
+        return [common | cf.row() for cf in self.conf]
 
 
 def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
             simulator: ReadSimulator | None = None, variability=ALL_VARIABILITY,
             chunk_size: int = DEFAULT_CHUNK, progress: bool = False, readout=Readout.BINARY,
-            threads: int | None = None) -> BERTable:
-    """Binary-readout BER (95 % Clopper-Pearson interval), sense delay and energy per condition.
+            threads: int | None = None, windows=None, threshold: float = 0.5,
+            p_zero: float | None = None) -> BERTable:
+    """Error rates (95 % Clopper-Pearson intervals), confusion matrices, sense delay and energy.
+
+    ``readout``: binary (weights +-1) or ternary (weights +1/0/-1, 0 = HRS/HRS, drawn with probability
+    ``p_zero``, default 1/3).  Outputs are decoded at the end of each sense window in ``windows`` [s]
+    (default: the design's ``t_sense``), one table row per condition and window; an output is low when
+    it is below ``threshold * VDD``.  A single transient per instance serves every window (SE stays high
+    for ``t_sense``; the windows are read instants inside it).
 
     On KeyboardInterrupt the finished conditions (and the finished chunks of the current one) are kept
     and the table is marked ``interrupted``.
@@ -120,12 +151,23 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
         raise ValueError(f"samples must be >= 1, got {samples}")
     if chunk_size < 1:
         raise ValueError(f"chunk size must be >= 1, got {chunk_size}")
+    if not (np.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise ValueError(f"output threshold must be a fraction of VDD in (0, 1), got {threshold!r}")
+    if p_zero is None:
+        p_zero = 1.0 / 3.0 if readout == Readout.TERNARY else 0.0
+    if readout == Readout.BINARY and p_zero != 0.0:
+        raise ValueError("zero weights (p_zero > 0) need the ternary readout")
     variability = frozenset(Variability.parse(v) for v in variability)
     if threads is not None:
         from ..config import set_threads
         set_threads(threads)
     if not conditions:
         raise ValueError("the condition grid is empty")
+    if readout == Readout.TERNARY and any(c.cell != Cell.C2T2R for c in conditions):
+        raise ValueError("the ternary readout needs the 2t2r cell")
+    win = np.sort(np.atleast_1d(np.asarray(windows if windows is not None else sim.design.timing.t_sense,
+                                           dtype=float)))
+    sim.read_windows_abs(win)  # validates the windows
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -135,24 +177,27 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
     n_chunks = -(-samples // chunk_size)
     try:
         for i, cond in enumerate(conditions):
-            acc = _Accumulator()
+            acc = _Accumulator(win.size)
             children = np.random.SeedSequence(seed, spawn_key=(i,)).spawn(n_chunks)
             try:
                 for c in range(n_chunks):
                     n = min(chunk_size, samples - c * chunk_size)
                     rng = np.random.Generator(np.random.PCG64(children[c]))
                     inst = draw_instances(rng, n, sim, cond.temp_c, cond.programming, cond.cell,
-                                          variability)
+                                          variability, p_zero=p_zero)
                     raw = sim.run(cond.vdd, cond.temp_c, cond.corner, inst.dvt, inst.dbeta, inst.r_bl,
-                                  inst.r_blb, ohmic_blb=inst.ohmic_blb)
-                    read = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], cond.vdd)
-                    acc.add(inst.weight, read, sense_delay(raw.tcross), raw.energy, raw.status,
+                                  inst.r_blb, ohmic_blb=inst.ohmic_blb, windows=win)
+                    reads = [decode_binary(raw.vout[:, k, 0], raw.vout[:, k, 1], cond.vdd, threshold)
+                             for k in range(win.size)]
+                    acc.add(inst.weight, reads, sense_delay(raw.tcross), raw.energy, raw.status,
                             raw.steps)
                     if bar is not None:
                         bar.update(n)
             finally:
                 if acc.n + acc.failed > 0:
-                    rows.append(_row(cond, samples, sim, readout) | acc.row())
+                    for w, r in zip(win, acc.rows()):
+                        rows.append(_row(cond, samples, sim, readout) | {"window": float(w),
+                                                                          "threshold": threshold} | r)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -160,8 +205,9 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
             bar.close()
     meta = {"seed": int(seed), "samples_per_condition": samples, "chunk_size": int(chunk_size),
             "variability": sorted(v.value for v in variability), "readout": readout.value,
-            "interrupted": interrupted, "seeding": "SeedSequence(seed, spawn_key=(condition index,)), "
-            "spawn() child per chunk", "model": sim.describe()}
+            "p_zero": p_zero, "interrupted": interrupted,
+            "seeding": "SeedSequence(seed, spawn_key=(condition index,)), spawn() child per chunk",
+            "model": sim.describe()}
     return BERTable(rows=rows, meta=meta)
 
 

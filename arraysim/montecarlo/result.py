@@ -5,6 +5,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+_W = ("plus", "zero", "minus")  # programmed weight +1, 0, -1
+_R = ("plus", "zero", "minus", "invalid")  # read +1, 0 (both outputs high), -1, both low
+
 # column -> (unit, kind); kind in {"str", "int", "float"}.  The order is the table's column order.
 COLUMNS: dict[str, tuple[str, str]] = {
     "cell": ("", "str"),
@@ -15,6 +18,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "i_compliance": ("A", "float"),
     "v_reset": ("V", "float"),
     "rows": ("", "int"),
+    "window": ("s", "float"),
+    "threshold": ("", "float"),
     "samples": ("", "int"),
     "r_ref": ("Ohm", "float"),
     "n": ("", "int"),
@@ -30,9 +35,13 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "err_plus": ("", "int"),
     "n_minus": ("", "int"),
     "err_minus": ("", "int"),
+    "n_zero": ("", "int"),
+    "err_zero": ("", "int"),
     **{f"delay_{s}": ("s", "float") for s in ("mean", "std", "median", "p01", "p99", "max")},
     **{f"energy_{s}": ("J", "float") for s in ("mean", "std", "median", "p01", "p99", "max")},
     "steps_mean": ("", "float"),
+    **{f"c_{w}_{r}": ("", "int") for w in _W for r in _R},
+    **{f"q_{w}_{r}{s}": ("", "float") for w in _W for r in _R for s in ("", "_lo", "_hi")},
 }
 
 DESCRIPTIONS = {
@@ -51,6 +60,12 @@ DESCRIPTIONS = {
     "delay": "first output falling through VDD/2, from SE at 50 % (resolved reads only)",
     "energy": "energy drawn from the PCSA VDD rail over sense window + precharge",
     "r_ref": "1T1R reference resistance (NaN for 2T2R)",
+    "window": "sense window: outputs are read this long after the end of the SE ramp",
+    "threshold": "an output is low below threshold * VDD",
+    "n_zero": "instances programmed 0 (both devices HRS; ternary readout)",
+    "c_<w>_<r>": "count of reads r among instances programmed w (w: plus/zero/minus; r: plus/zero/minus/"
+                 "invalid, zero = both outputs high, invalid = both low)",
+    "q_<w>_<r>": "c_<w>_<r> / n_<w>, with 95 % Clopper-Pearson bounds q_<w>_<r>_lo/_hi",
 }
 
 
@@ -105,8 +120,11 @@ class BERTable:
 
     def to_text(self) -> str:
         """A compact human-readable table."""
-        head = f"{'cell':5} {'vdd':>5} {'T':>5} {'cor':3} {'n':>8} {'BER':>10} {'95% CI':>23} " \
+        ternary = any(r["readout"] == "ternary" for r in self.rows)
+        head = f"{'cell':5} {'vdd':>5} {'T':>5} {'cor':3} {'win':>7} {'n':>8} {'error' if ternary else 'BER':>10} {'95% CI':>23} " \
                f"{'delay med':>10} {'energy mean':>11}"
+        if ternary:
+            head += f" {'0->0':>6} {'+1->0':>6} {'-1->0':>6} {'+-1->-+1':>8} {'0->both low':>11}"
         lines = [head]
 
         def num(x, scale, unit, digits=1):
@@ -114,7 +132,10 @@ class BERTable:
 
         for r in self.rows:
             lines.append(
-                f"{r['cell']:5} {r['vdd']:5.2f} {r['temp_c']:5.0f} {r['corner']:3} {r['n']:8d} "
-                f"{r['ber']:10.3e} [{r['ber_lo']:9.2e},{r['ber_hi']:9.2e}]  "
-                f"{num(r['delay_median'], 1e12, 'ps')} {num(r['energy_mean'], 1e15, 'fJ', 2):>11}")
+                f"{r['cell']:5} {r['vdd']:5.2f} {r['temp_c']:5.0f} {r['corner']:3} {r['window'] * 1e9:5.2f}ns "
+                f"{r['n']:8d} {r['ber']:10.3e} [{r['ber_lo']:9.2e},{r['ber_hi']:9.2e}]  "
+                f"{num(r['delay_median'], 1e12, 'ps')} {num(r['energy_mean'], 1e15, 'fJ', 2):>11}"
+                + (f" {r['q_zero_zero']:6.3f} {r['q_plus_zero']:6.3f} {r['q_minus_zero']:6.3f} "
+                   f"{(r['c_plus_minus'] + r['c_minus_plus']) / max(r['n_plus'] + r['n_minus'], 1):8.4f} "
+                   f"{r['q_zero_invalid']:11.3f}" if ternary else ""))
         return "\n".join(lines)

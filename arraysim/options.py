@@ -48,9 +48,11 @@ class Readout(_Choice):
     """How the sense amplifier outputs are decoded.
 
     binary: weights +1/-1, one output low decides.  ternary: weights +1/0/-1 with 0 = (HRS, HRS); both
-    outputs still above the threshold at the end of the window read as 0."""
+    outputs still above the threshold at the end of the window read as 0.  xnor: the XNOR circuit with a
+    random binary input x per read; the expected output is XNOR(x, w) = w if x = 1 else -w."""
     BINARY = "binary"
     TERNARY = "ternary"
+    XNOR = "xnor"
 
 
 class Variability(_Choice):

@@ -121,7 +121,8 @@ class ReferenceCircuit:
     the finite-difference Jacobian one call.
     """
 
-    def __init__(self, sim, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False):
+    def __init__(self, sim, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
+                 x=None):
         tb = sim.tables
         self.vdd = float(vdd)
         self.temp_c = float(temp_c)
@@ -140,14 +141,19 @@ class ReferenceCircuit:
         self.nv = len(names)
         nm = len(tb.mos)
         fixed_value = {"GND": 0.0, "VDD": self.vdd, "WL": float(sim.v_wl), "SE": None}
+        if "X" in tb.fixed_names:  # XNOR circuit: input pass gates at VDD * x and VDD * (1 - x)
+            if x not in (0, 1):
+                raise ValueError("the XNOR circuit needs the input x = 0 or 1")
+            fixed_value.update(X=self.vdd * x, XB=self.vdd * (1 - x))
         all_names = list(tb.node_names) + list(tb.fixed_names)
         if set(tb.fixed_names) != set(fixed_value):
             raise ValueError(f"unexpected fixed nodes {tb.fixed_names}")
 
-        # Extended voltage vector: unknown nodes, then GND, VDD, WL, SE (our own order).
-        ext = names + ["GND", "VDD", "WL", "SE"]
+        # Extended voltage vector: unknown nodes, then the constant fixed nodes, then SE (our own order).
+        const_names = [k for k in fixed_value if k != "SE"]
+        ext = names + const_names + ["SE"]
         self._ext_index = {nm_: i for i, nm_ in enumerate(ext)}
-        self._fixed_const = np.array([0.0, self.vdd, fixed_value["WL"]])
+        self._fixed_const = np.array([fixed_value[k] for k in const_names])
 
         # --- transistors (from names; index tables only cross-checked) ---
         term = np.empty((4, nm), dtype=int)
@@ -235,10 +241,11 @@ class ReferenceCircuit:
         if vec:
             v = v[:, None]
         k = v.shape[1]
-        vext = np.empty((self.nv + 4, k))
+        nc = self._fixed_const.size
+        vext = np.empty((self.nv + nc + 1, k))
         vext[:self.nv] = v
-        vext[self.nv:self.nv + 3] = self._fixed_const[:, None]
-        vext[self.nv + 3] = se
+        vext[self.nv:self.nv + nc] = self._fixed_const[:, None]
+        vext[self.nv + nc] = se
         vd, vg, vs, vb = (vext[self._term[j]] for j in range(4))  # each (nmos, k)
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
@@ -386,17 +393,18 @@ class ReferenceCircuit:
 
 
 def reference_read(sim, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
-                   rtol: float = 1e-7, atol: float = 1e-9, method: str = "Radau", keep_trajectory=False):
+                   rtol: float = 1e-7, atol: float = 1e-9, method: str = "Radau", keep_trajectory=False,
+                   x=None):
     """Reference simulation of one read instance (same inputs as one row of ``ReadSimulator.run``).
 
     ``dvt``/``dbeta``: per-transistor shifts (length = number of transistors) added to the nominal
     threshold magnitudes / relative current factors of ``sim.nominal_elements(temp_c, corner)``.
     ``r_bl``/``r_blb``: low-field resistances at the read temperature; ``ohmic_blb`` makes the BLB
-    element an ohmic resistor (1T1R reference).  Returns a dict with ``decision``, ``v_q``, ``v_qb``,
+    element an ohmic resistor (1T1R reference); ``x`` is the binary input of the XNOR circuit.  Returns a dict with ``decision``, ``v_q``, ``v_qb``,
     ``t_fall_q``, ``t_fall_qb``, ``delay`` [s], ``energy`` [J], ``charge`` [C] and diagnostics.
     """
     circ = ReferenceCircuit(sim, vdd, temp_c, corner, r_bl, r_blb, dvt=dvt, dbeta=dbeta,
-                            ohmic_blb=ohmic_blb)
+                            ohmic_blb=ohmic_blb, x=x)
     return circ.simulate(rtol=rtol, atol=atol, method=method, keep_trajectory=keep_trajectory)
 
 

@@ -16,6 +16,11 @@ transistor of multiplicity N-1 with its gate at 0 V from BL to SL; the voltage a
 neglected (their off current is pA..nA, the RRAM drop micro-volts).  For a 1T1R read, R_BLB is an ohmic
 reference resistor behind an identical access transistor.
 
+XNOR variant (1908.04066, physics.md section 1.3): the sources of the cross-coupled NMOS become their
+own nodes SQ/SQB, joined to the bit lines by four pass NMOS driven by the binary input X and its
+complement: X = 1 connects SQ-BL and SQB-BLB (the plain read), X = 0 crosses them (SQ-BLB, SQB-BL), so
+the latched output is XNOR(X, W).  The pass gates are driven at the sense-amplifier supply.
+
 All capacitances are lumped to ground (no Miller coupling between gate and drain); their values follow from
 the device sizes and the technology's C_ox, overlap and junction capacitances (see :meth:`node_caps`).
 """
@@ -30,7 +35,10 @@ from ..cmos.params import MosParams, Technology
 
 NODES = ("Q", "QB", "BL", "BLB", "M", "MB", "SL")
 FIXED = ("GND", "VDD", "SE", "WL")
+NODES_XNOR = ("Q", "QB", "SQ", "SQB", "BL", "BLB", "M", "MB", "SL")
+FIXED_XNOR = FIXED + ("X", "XB")
 OUT_NODES = ("Q", "QB")
+CIRCUITS = ("pcsa", "xnor")
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,8 @@ class PCSADesign:
     mp_x: Size = Size(0.4e-6, 0.13e-6)
     mn_x: Size = Size(0.6e-6, 0.13e-6)
     mn_dis: Size = Size(1.0e-6, 0.13e-6)
+    mn_pass: Size = Size(0.6e-6, 0.13e-6)
+    """XNOR input pass transistors (four, core NMOS)."""
     access: Size = Size(0.6e-6, 0.5e-6)
     rows: int = 32
     """Rows per column (cells on each bit line)."""
@@ -91,7 +101,7 @@ class PCSADesign:
         """The default design with every core length set to ``tech.l_min`` and the access transistor's
         to ``tech.l_min_thick`` (widths unchanged)."""
         d = cls()
-        core = {k: Size(getattr(d, k).w, tech.l_min) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis")}
+        core = {k: Size(getattr(d, k).w, tech.l_min) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass")}
         return dataclasses.replace(d, access=Size(d.access.w, tech.l_min_thick), **core)
 
     def to_dict(self) -> dict:
@@ -111,8 +121,20 @@ class Transistor:
     mismatch: bool = True
 
 
-def transistors(design: PCSADesign) -> tuple[Transistor, ...]:
+def transistors(design: PCSADesign, circuit: str = "pcsa") -> tuple[Transistor, ...]:
     a = design.access
+    if circuit == "xnor":
+        p = design.mn_pass
+        return transistors(design, "pcsa")[:4] + (
+            Transistor("MN_X_Q", "nmos", "Q", "QB", "SQ", "GND", design.mn_x),
+            Transistor("MN_X_QB", "nmos", "QB", "Q", "SQB", "GND", design.mn_x),
+            Transistor("MX_Q_BL", "nmos", "SQ", "X", "BL", "GND", p),
+            Transistor("MX_Q_BLB", "nmos", "SQ", "XB", "BLB", "GND", p),
+            Transistor("MX_QB_BLB", "nmos", "SQB", "X", "BLB", "GND", p),
+            Transistor("MX_QB_BL", "nmos", "SQB", "XB", "BL", "GND", p),
+        ) + transistors(design, "pcsa")[6:]
+    if circuit != "pcsa":
+        raise ValueError(f"unknown circuit {circuit!r}; allowed: {', '.join(CIRCUITS)}")
     return (
         Transistor("MP_PRE_Q", "pmos", "Q", "SE", "VDD", "VDD", design.mp_pre),
         Transistor("MP_PRE_QB", "pmos", "QB", "SE", "VDD", "VDD", design.mp_pre),
@@ -136,7 +158,7 @@ def family(tech: Technology, name: str) -> MosParams:
     return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
 
 
-def node_caps(design: PCSADesign, tech: Technology) -> dict[str, float]:
+def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> dict[str, float]:
     """Grounded capacitance of every unknown node [F]."""
     n, p, t = tech.nmos, tech.pmos, tech.nmos_thick
     c_out = (p.gate_cap(design.mp_x.w, design.mp_x.l) + n.gate_cap(design.mn_x.w, design.mn_x.l)
@@ -146,7 +168,12 @@ def node_caps(design: PCSADesign, tech: Technology) -> dict[str, float]:
                                                           + design.c_wire_row)
     c_m = t.junction_cap(design.access.w) + design.c_cell_node
     c_sl = n.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
-    return {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
+    caps = {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
+    if circuit == "xnor":
+        cj_x, cj_p = n.junction_cap(design.mn_x.w), n.junction_cap(design.mn_pass.w)
+        c_s = cj_x + 2 * cj_p  # NMOS source + two pass-transistor junctions
+        caps.update(SQ=c_s, SQB=c_s, BL=c_bl - cj_x + 2 * cj_p, BLB=c_bl - cj_x + 2 * cj_p)
+    return caps
 
 
 @dataclass
@@ -172,12 +199,13 @@ class CircuitTables:
         return self.nv + self.fixed_names.index(name)
 
 
-def build_tables(design: PCSADesign) -> CircuitTables:
-    mos = transistors(design)
-    nv = len(NODES)
+def build_tables(design: PCSADesign, circuit: str = "pcsa") -> CircuitTables:
+    mos = transistors(design, circuit)
+    nodes, fixed = (NODES_XNOR, FIXED_XNOR) if circuit == "xnor" else (NODES, FIXED)
+    nv = len(nodes)
 
     def idx(name):
-        return NODES.index(name) if name in NODES else nv + FIXED.index(name)
+        return nodes.index(name) if name in nodes else nv + fixed.index(name)
 
     mos_nodes = np.array([[idx(m.d), idx(m.g), idx(m.s), idx(m.b)] for m in mos], dtype=np.int64)
     pol = {"nmos": 1, "pmos": -1, "nmos_thick": 1}
@@ -185,7 +213,7 @@ def build_tables(design: PCSADesign) -> CircuitTables:
     mos_mult = np.array([m.mult for m in mos], dtype=float)
     rr_nodes = np.array([[idx(a), idx(b)] for _, a, b in RRAMS], dtype=np.int64)
     out_nodes = np.array([idx(n) for n in OUT_NODES], dtype=np.int64)
-    return CircuitTables(nv=nv, node_names=NODES, fixed_names=FIXED, mos=mos, mos_nodes=mos_nodes,
+    return CircuitTables(nv=nv, node_names=nodes, fixed_names=fixed, mos=mos, mos_nodes=mos_nodes,
                          mos_pol=mos_pol, mos_mult=mos_mult, rr_names=tuple(r[0] for r in RRAMS),
-                         rr_nodes=rr_nodes, out_nodes=out_nodes, se_idx=FIXED.index("SE"),
-                         vdd_idx=FIXED.index("VDD"))
+                         rr_nodes=rr_nodes, out_nodes=out_nodes, se_idx=fixed.index("SE"),
+                         vdd_idx=fixed.index("VDD"))

@@ -66,8 +66,14 @@ class _Confusion:
 
     def __init__(self):
         self.counts = np.zeros((len(WEIGHTS), len(READS)), dtype=np.int64)
+        self.by_input = np.zeros((2, 2), dtype=np.int64)  # XNOR: [x, (reads, errors)]
 
-    def add(self, w, r):
+    def add(self, w, r, x=None):
+        """``w``: expected value (the weight, or XNOR(x, w) for the XNOR readout); ``r``: read value."""
+        if x is not None:
+            for xv in (0, 1):
+                sel = x == xv
+                self.by_input[xv] += (int(sel.sum()), int((r[sel] != w[sel]).sum()))
         for i, (wv, _) in enumerate(WEIGHTS):
             sel = r[w == wv]
             for j, (rv, _) in enumerate(READS):
@@ -81,7 +87,9 @@ class _Confusion:
         errors = n - correct
         lo, hi = binomial_ci(errors, n)
         d = {"errors": errors, "ber": errors / n if n else float("nan"), "ber_lo": lo, "ber_hi": hi,
-             "n_unresolved": int(c[:, 1].sum()), "n_invalid": int(c[:, 3].sum())}
+             "n_unresolved": int(c[:, 1].sum()), "n_invalid": int(c[:, 3].sum()),
+             "n_x0": int(self.by_input[0, 0]), "err_x0": int(self.by_input[0, 1]),
+             "n_x1": int(self.by_input[1, 0]), "err_x1": int(self.by_input[1, 1])}
         for i, (wv, wn) in enumerate(WEIGHTS):
             nw = int(c[i].sum())
             d[f"n_{wn}"] = nw
@@ -108,14 +116,14 @@ class _Accumulator:
         self.delay = StreamStats(1e-13, 1e-5)
         self.energy = StreamStats(1e-19, 1e-11)
 
-    def add(self, weight, reads, delay, energy, status, steps):
-        """``reads[k]``: decoded values at read instant k."""
+    def add(self, weight, reads, delay, energy, status, steps, x=None):
+        """``reads[k]``: decoded values at read instant k; ``weight``: expected values."""
         ok = np.isin(status, VALID_STATUS)
         self.failed += int((~ok).sum())
         self.precharge_incomplete += int((status == VALID_STATUS[1]).sum())
         self.n += int(ok.sum())
         for cf, r in zip(self.conf, reads):
-            cf.add(weight[ok], r[ok])
+            cf.add(weight[ok], r[ok], None if x is None else x[ok])
         self.steps += int(steps[ok].sum())
         self.delay.add(delay[ok])
         self.energy.add(energy[ok])
@@ -135,8 +143,9 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
             p_zero: float | None = None) -> BERTable:
     """Error rates (95 % Clopper-Pearson intervals), confusion matrices, sense delay and energy.
 
-    ``readout``: binary (weights +-1) or ternary (weights +1/0/-1, 0 = HRS/HRS, drawn with probability
-    ``p_zero``, default 1/3).  Outputs are decoded at the end of each sense window in ``windows`` [s]
+    ``readout``: binary (weights +-1), ternary (weights +1/0/-1, 0 = HRS/HRS, drawn with probability
+    ``p_zero``, default 1/3) or xnor (the XNOR circuit, a random input x per read, scored against
+    XNOR(x, w); the confusion matrix is then over expected x read output, with errors per input value).  Outputs are decoded at the end of each sense window in ``windows`` [s]
     (default: the design's ``t_sense``), one table row per condition and window; an output is low when
     it is below ``threshold * VDD``.  A single transient per instance serves every window (SE stays high
     for ``t_sense``; the windows are read instants inside it).
@@ -163,8 +172,10 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
         set_threads(threads)
     if not conditions:
         raise ValueError("the condition grid is empty")
-    if readout == Readout.TERNARY and any(c.cell != Cell.C2T2R for c in conditions):
-        raise ValueError("the ternary readout needs the 2t2r cell")
+    if readout in (Readout.TERNARY, Readout.XNOR) and any(c.cell != Cell.C2T2R for c in conditions):
+        raise ValueError(f"the {readout.value} readout needs the 2t2r cell")
+    if readout == Readout.XNOR:
+        sim = sim.with_circuit("xnor")
     win = np.sort(np.atleast_1d(np.asarray(windows if windows is not None else sim.design.timing.t_sense,
                                            dtype=float)))
     sim.read_windows_abs(win)  # validates the windows
@@ -185,12 +196,16 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
                     rng = np.random.Generator(np.random.PCG64(children[c]))
                     inst = draw_instances(rng, n, sim, cond.temp_c, cond.programming, cond.cell,
                                           variability, p_zero=p_zero)
+                    x, expected = None, inst.weight
+                    if readout == Readout.XNOR:
+                        x = (rng.random(n) < 0.5).astype(np.int8)
+                        expected = np.where(x == 1, inst.weight, -inst.weight).astype(np.int8)
                     raw = sim.run(cond.vdd, cond.temp_c, cond.corner, inst.dvt, inst.dbeta, inst.r_bl,
-                                  inst.r_blb, ohmic_blb=inst.ohmic_blb, windows=win)
+                                  inst.r_blb, ohmic_blb=inst.ohmic_blb, windows=win, x=x)
                     reads = [decode_binary(raw.vout[:, k, 0], raw.vout[:, k, 1], cond.vdd, threshold)
                              for k in range(win.size)]
-                    acc.add(inst.weight, reads, sense_delay(raw.tcross), raw.energy, raw.status,
-                            raw.steps)
+                    acc.add(expected, reads, sense_delay(raw.tcross), raw.energy, raw.status,
+                            raw.steps, x)
                     if bar is not None:
                         bar.update(n)
             finally:

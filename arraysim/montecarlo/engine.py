@@ -98,20 +98,41 @@ def validate_design(d: PCSADesign) -> None:
 
 
 class ReadSimulator:
-    """Simulates reads of the PCSA circuit for given technology, design and RRAM parameters."""
+    """Simulates reads of the PCSA circuit for given technology, design and RRAM parameters.
+
+    ``circuit``: "pcsa" (the plain read) or "xnor" (input-controlled branch swapping; every read then
+    takes the binary input ``x`` per instance)."""
 
     def __init__(self, technology: str | Technology = "generic130", design: PCSADesign | None = None,
-                 rram: RRAMParams | None = None, tolerances: Tolerances | None = None):
+                 rram: RRAMParams | None = None, tolerances: Tolerances | None = None,
+                 circuit: str = "pcsa"):
         self.tech = get_technology(technology)
         self.design = design if design is not None else PCSADesign.for_technology(self.tech)
         self.rram = rram if rram is not None else RRAMParams()
         self.tol = tolerances if tolerances is not None else Tolerances()
         validate_design(self.design)
-        self.tables = build_tables(self.design)
-        caps = node_caps(self.design, self.tech)
+        self.circuit = circuit
+        self.tables = build_tables(self.design, circuit)
+        caps = node_caps(self.design, self.tech, circuit)
         self.cap = np.array([caps[n] for n in self.tables.node_names])
         self.mos_par = np.array([family(self.tech, m.family).shape_params(m.size.l)
                                  for m in self.tables.mos])
+
+    def with_circuit(self, circuit: str) -> "ReadSimulator":
+        """The same technology, design, devices and tolerances on another circuit variant."""
+        if circuit == self.circuit:
+            return self
+        return ReadSimulator(self.tech, self.design, self.rram, self.tol, circuit)
+
+    def _vfix(self, vdd: float, x) -> np.ndarray:
+        """Fixed node voltages (GND, VDD, SE placeholder, WL[, X, XB])."""
+        if self.circuit == "xnor":
+            if x is None:
+                raise ValueError("the XNOR circuit needs the binary input x of every instance")
+            return np.array([0.0, vdd, 0.0, self.v_wl, vdd * x, vdd * (1 - x)])
+        if x is not None:
+            raise ValueError("an input x is only meaningful for the XNOR circuit")
+        return np.array([0.0, vdd, 0.0, self.v_wl])
 
     # ---------------------------------------------------------------------------------------------
     @property
@@ -162,8 +183,11 @@ class ReadSimulator:
 
     # ---------------------------------------------------------------------------------------------
     def run(self, vdd: float, temp_c: float, corner: Corner | str, dvt: np.ndarray, dbeta: np.ndarray,
-            r_bl: np.ndarray, r_blb: np.ndarray, ohmic_blb: bool = False, windows=None) -> RawReads:
+            r_bl: np.ndarray, r_blb: np.ndarray, ohmic_blb: bool = False, windows=None,
+            x=None) -> RawReads:
         """Simulate reads of explicit instances at one operating point.
+
+        ``x`` (XNOR circuit only): binary input per instance, 1 or 0 (the pass gates at VDD or 0 V).
 
         ``dvt``/``dbeta`` (instances x transistors): threshold-magnitude shifts [V] and relative current
         factor shifts added to the corner's nominal values.  ``r_bl``/``r_blb``: low-field resistances at
@@ -187,7 +211,6 @@ class ReadSimulator:
         vnl = np.ascontiguousarray(vnl)
         reads = self.read_windows_abs(windows)
         t = self.tables
-        vfix = np.array([0.0, vdd, 0.0, self.v_wl])
         v_guess = np.full(t.nv, 0.5 * vdd)
         v_guess[t.out_nodes] = vdd
         tm = self.design.timing
@@ -195,19 +218,37 @@ class ReadSimulator:
                        energy=np.empty(ns), status=np.empty(ns, dtype=np.int64),
                        steps=np.empty(ns, dtype=np.int64), tcycle=np.empty(ns))
         charge = np.empty(ns)
-        _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes,
-                          r_lf, vnl, self.cap, self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)),
-                          vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise, tm.t_sense,
-                          tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
-                          self.tol.rtol, self.tol.atol, self.tol.h_max, self.tol.max_steps,
-                          self.tol.grow_max, self.tol.dv_rel_max * vdd, out.vout, out.tcross, charge,
-                          out.status, out.steps, out.tcycle)
+        if x is None or self.circuit != "xnor":
+            groups = [(self._vfix(vdd, x), np.arange(ns))]
+        else:
+            x = np.broadcast_to(np.asarray(x, dtype=int), (ns,))
+            if np.any((x != 0) & (x != 1)):
+                raise ValueError("the XNOR input x must be 0 or 1")
+            groups = [(self._vfix(vdd, xv), np.nonzero(x == xv)[0]) for xv in (0, 1)]
+        ut = thermal_voltage(celsius_to_kelvin(temp_c))
+        for vfix, idx in groups:
+            if idx.size == 0:
+                continue
+            g = (slice(None) if idx.size == ns else idx)
+            vo, tc, ch = out.vout[g], out.tcross[g], charge[g]
+            st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
+            _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult,
+                              np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
+                              np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cap,
+                              self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
+                              tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
+                              self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
+                              self.tol.h_max, self.tol.max_steps, self.tol.grow_max,
+                              self.tol.dv_rel_max * vdd, vo, tc, ch, st, sp, cy)
+            if idx.size != ns:  # fancy indexing gave copies: write back
+                out.vout[idx], out.tcross[idx], charge[idx] = vo, tc, ch
+                out.status[idx], out.steps[idx], out.tcycle[idx] = st, sp, cy
         out.energy = charge * vdd
         out.tcross = out.tcross - 0.5 * tm.t_rise
         return out
 
     def waveform(self, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
-                 max_points=20000):
+                 max_points=20000, x=None):
         """Trajectory of one instance: dict of time [s], node voltages [V] and supply charge [C]."""
         vdd = check_vdd(vdd)
         temp_c = check_temp(temp_c)
@@ -227,7 +268,7 @@ class ReadSimulator:
         st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cap,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
-            np.array([0.0, vdd, 0.0, self.v_wl]), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
+            self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
             self.tol.rtol, self.tol.atol, self.tol.h_max,
             self.tol.max_steps, self.tol.grow_max, self.tol.dv_rel_max * vdd, np.empty((1, 2)), np.empty(2),
@@ -246,7 +287,7 @@ class ReadSimulator:
         """Every parameter of technology, devices and circuit (for ``arraysim info`` and provenance)."""
         t = self.tables
         tr = []
-        caps = node_caps(self.design, self.tech)
+        caps = node_caps(self.design, self.tech, self.circuit)
         for m in t.mos:
             fam = family(self.tech, m.family)
             tr.append({"name": m.name, "family": m.family, "d": m.d, "g": m.g, "s": m.s, "b": m.b,
@@ -254,6 +295,7 @@ class ReadSimulator:
                        "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
                        "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
         return {
+            "circuit": self.circuit,
             "technology": self.tech.to_dict(),
             "rram": self.rram.to_dict(),
             "design": self.design.to_dict(),

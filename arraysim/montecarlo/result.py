@@ -37,6 +37,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "err_minus": ("", "int"),
     "n_zero": ("", "int"),
     "err_zero": ("", "int"),
+    "n_x0": ("", "int"),
+    "err_x0": ("", "int"),
+    "n_x1": ("", "int"),
+    "err_x1": ("", "int"),
     **{f"delay_{s}": ("s", "float") for s in ("mean", "std", "median", "p01", "p99", "max")},
     **{f"energy_{s}": ("J", "float") for s in ("mean", "std", "median", "p01", "p99", "max")},
     "steps_mean": ("", "float"),
@@ -63,6 +67,7 @@ DESCRIPTIONS = {
     "window": "sense window: outputs are read this long after the end of the SE ramp",
     "threshold": "an output is low below threshold * VDD",
     "n_zero": "instances programmed 0 (both devices HRS; ternary readout)",
+    "n_x0": "XNOR readout: reads with input x = 0 (err_x0: their errors); n_x1/err_x1 likewise",
     "c_<w>_<r>": "count of reads r among instances programmed w (w: plus/zero/minus; r: plus/zero/minus/"
                  "invalid, zero = both outputs high, invalid = both low)",
     "q_<w>_<r>": "c_<w>_<r> / n_<w>, with 95 % Clopper-Pearson bounds q_<w>_<r>_lo/_hi",

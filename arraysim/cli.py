@@ -236,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
                                    "software versions.")
     i.add_argument("--json", action="store_true", help="machine-readable JSON instead of text")
     i.set_defaults(func=cmd_info)
+
+    sw = sub.add_parser(
+        "sweep-vdd", parents=[common], help="supply sweep for binary, XNOR and ternary readout, with plots",
+        description="Error rates, confusion matrices, sense delay and energy vs VDD for each readout; "
+                    "ternary outputs are read at every candidate window and the best window per supply is "
+                    "reported.  Writes <out-dir>/sweep_<readout>.{csv,json}, sweep_ternary_best.{csv,json} "
+                    "and sweep.png.",
+        epilog="example: arraysim sweep-vdd --vdd 0.2:1.2:0.1 --temp -40 27 125 --samples 2000 --out-dir sweep")
+    sw.add_argument("--vdd", nargs="+", action="extend", metavar="V",
+                    help="supplies [V] (default: the technology's nominal down to 0.2 V in 0.1 V steps)")
+    sw.add_argument("--temp", nargs="+", action="extend", metavar="C", help="temperature(s) [degC] (default 27)")
+    sw.add_argument("--corner", nargs="+", action="extend", metavar="NAME",
+                    help=f"process corner(s): {_allowed(Corner)} (default tt)")
+    sw.add_argument("--readout", nargs="+", action="extend", metavar="MODE",
+                    help=f"readouts to sweep: {_allowed(Readout)} (default: all)")
+    sw.add_argument("--window", nargs="+", action="extend", metavar="NS",
+                    help="candidate ternary windows [ns] (default: 24 log-spaced from 0.2 ns to t_sense)")
+    sw.add_argument("--samples", default="2000", metavar="N", help="samples per condition (default 2000)")
+    sw.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
+    sw.add_argument("--threads", metavar="N", help="threads of the compiled kernels (default: all cores)")
+    sw.add_argument("--out-dir", required=True, metavar="DIR", help="existing or new directory for the results")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    sw.set_defaults(func=cmd_sweep_vdd)
     return p
 
 
@@ -343,6 +366,63 @@ def cmd_ber(args) -> int:
         done = len(table.rows)
         print(f"{PROG}: interrupted: {done} of {len(job['grid'])} condition(s) in the table (the last one "
               "may hold fewer samples than requested); the table is marked interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def cmd_sweep_vdd(args) -> int:
+    """``arraysim sweep-vdd``: validate everything, run the sweep, write tables and the figure."""
+    import numpy as np
+
+    from .analysis.sweep import supply_sweep
+    from .io.tables import check_writable, save_table
+    from .options import Corner, Readout
+
+    sim = _simulator(args)
+    if args.vdd:
+        vdds = parse_values(args.vdd, "VDD", "V")
+    else:
+        top = sim.tech.vdd_nominal
+        vdds = [round(v, 3) for v in np.arange(top, 0.2 - 1e-9, -0.1)][::-1]
+    temps = parse_values(args.temp or ["27"], "temperature", "degC")
+    corners = _parse_choices(args.corner or ["tt"], Corner)
+    readouts = _parse_choices(args.readout or [m.value for m in Readout], Readout)
+    windows = [w * 1e-9 for w in parse_values(args.window, "sense window", "ns")] if args.window else None
+    if windows is not None:
+        sim.read_windows_abs(windows)
+    samples = _parse_int(args.samples, "--samples", 1)
+    seed = _parse_int(args.seed, "--seed", 0)
+    threads = None
+    if args.threads is not None:
+        import numba
+        threads = _parse_int(args.threads, "--threads", 1, numba.config.NUMBA_NUM_THREADS)
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out-dir {str(out_dir)!r} exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keys = [r.value for r in readouts] + (["ternary_best"] if Readout.TERNARY in readouts else [])
+    targets = {k: [check_writable(out_dir / f"sweep_{k}{suf}") for suf in (".csv", ".json")] for k in keys}
+    fig_path = _check_out_path(str(out_dir / "sweep.png"), PLOT_FORMATS, "plot file")
+    from .montecarlo.driver import make_grid
+    make_grid(vdds, temps, corners)  # validates the grid before any simulation
+
+    res = supply_sweep(vdds, temps, corners, [r.value for r in readouts], samples, seed, sim,
+                       windows=windows, progress=not args.quiet, threads=threads)
+    note = (lambda msg: None) if args.quiet else (lambda msg: print(f"{PROG}: {msg}", file=sys.stderr))
+    for k, table in res.items():
+        print(f"# {k}")
+        print(table.to_text(), flush=True)
+        for p in targets[k]:
+            save_table(table, p)
+            note(f"wrote {p}")
+    if any(t.rows for t in res.values()):
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_supply_sweep
+        plt.close(plot_supply_sweep(res, fig_path))
+        note(f"wrote {fig_path}")
+    if any(t.meta.get("interrupted") for t in res.values()):
+        print(f"{PROG}: interrupted: the tables written hold the finished conditions", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
 

@@ -219,3 +219,67 @@ def save_figure(fig, path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format=p.suffix.lower().lstrip("."), dpi=120)
     atomic_write(p, buf.getvalue())
+
+
+def plot_supply_sweep(results: dict, path=None):
+    """Figure of a supply sweep (:func:`arraysim.analysis.sweep.supply_sweep`), one line per
+    (temperature, corner): error rate of each readout (ternary at its best window) with 95 % intervals,
+    the ternary error types at the best window, the best window, median delay and mean energy vs VDD."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
+    ax_err, ax_types, ax_win, ax_delay, ax_energy, ax_zero = axes.ravel()
+    styles = {"binary": "-", "xnor": "--", "ternary_best": "-."}
+    labels = {"binary": "binary", "xnor": "XNOR", "ternary_best": "ternary (best window)"}
+    colors = {}
+    for key in ("binary", "xnor", "ternary_best"):
+        if key not in results:
+            continue
+        groups: dict[tuple, list] = {}
+        for r in results[key].rows:
+            groups.setdefault((r["temp_c"], r["corner"]), []).append(r)
+        for g, rows in groups.items():
+            rows.sort(key=lambda r: r["vdd"])
+            c = colors.setdefault(g, f"C{len(colors)}")
+            lab = f"{labels[key]}, {g[0]:g} \N{DEGREE SIGN}C {g[1]}"
+            v = _col(rows, "vdd")
+            ber, lo, hi = _col(rows, "ber"), _col(rows, "ber_lo"), _col(rows, "ber_hi")
+            shown = np.where(ber > 0, ber, hi)  # zero errors: plot the upper bound
+            ax_err.errorbar(v, shown, yerr=[shown - np.minimum(lo, shown), hi - shown], ls=styles[key],
+                            color=c, marker="o", ms=3, capsize=2, label=lab)
+            ax_delay.plot(v, _col(rows, "delay_median") * 1e9, ls=styles[key], color=c, marker="o", ms=3,
+                          label=lab)
+            ax_energy.plot(v, _col(rows, "energy_mean") * 1e15, ls=styles[key], color=c, marker="o", ms=3,
+                           label=lab)
+            if key == "ternary_best":
+                ax_win.plot(v, _col(rows, "window") * 1e9, color=c, marker="o", ms=3, label=lab)
+                for name, ls, what in (("q_zero_zero", "-", "0 read as 0"),
+                                       ("q_plus_zero", "--", "+1 read as 0"),
+                                       ("q_minus_zero", ":", "-1 read as 0")):
+                    ax_types.plot(v, _col(rows, name), ls=ls, color=c, marker="o", ms=3,
+                                  label=f"{what}, {g[0]:g} \N{DEGREE SIGN}C {g[1]}")
+                sign = (_col(rows, "c_plus_minus") + _col(rows, "c_minus_plus")) / np.maximum(
+                    _col(rows, "n_plus") + _col(rows, "n_minus"), 1)
+                ax_zero.plot(v, sign, color=c, marker="o", ms=3, label=f"{g[0]:g} \N{DEGREE SIGN}C {g[1]}")
+    ax_err.set_yscale("log")
+    ax_err.set_title("error rate (95 % CI; zero errors at upper bound)")
+    ax_err.set_ylabel("error rate")
+    ax_types.set_title("ternary at its best window")
+    ax_types.set_ylabel("fraction")
+    ax_win.set_title("best ternary sense window")
+    ax_win.set_ylabel("window [ns]")
+    ax_win.set_yscale("log")
+    ax_delay.set_title("median sense delay")
+    ax_delay.set_ylabel("delay [ns]")
+    ax_delay.set_yscale("log")
+    ax_energy.set_title("mean energy per read (sense + precharge)")
+    ax_energy.set_ylabel("energy [fJ]")
+    ax_zero.set_title("ternary sign errors (+1 <-> -1) at the best window")
+    ax_zero.set_ylabel("fraction of +-1 weights")
+    for a in axes.ravel():
+        a.set_xlabel("VDD [V]")
+        a.grid(True, alpha=0.3)
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=7)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -29,7 +29,7 @@ from arraysim.analysis.sweep import supply_sweep, default_windows
 from arraysim.plotting import plot_supply_sweep
 
 N = int(os.environ.get("ARRAYSIM_NB_SAMPLES", "1000"))
-VDD = [round(v, 2) for v in np.arange(0.2, 1.21, 0.1)]
+VDD = [round(float(v), 2) for v in np.arange(0.2, 1.21, 0.1)]
 TEMPS = [-40, 27, 125]
 sim = arraysim.simulator()          # generic130, 32 rows, word line at the nominal 1.2 V
 print("samples per condition:", N, "| supplies:", VDD, "| temperatures:", TEMPS)

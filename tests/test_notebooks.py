@@ -1,7 +1,6 @@
 """Notebooks run end to end at small sample counts (their saved outputs come from larger runs)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest

@@ -99,10 +99,12 @@ class PCSADesign:
     @classmethod
     def for_technology(cls, tech) -> "PCSADesign":
         """The default design with every core length set to ``tech.l_min`` and the access transistor's
-        to ``tech.l_min_thick`` (widths unchanged)."""
+        to ``tech.l_min_thick``; widths unchanged except that none is below ``tech.w_min``."""
         d = cls()
-        core = {k: Size(getattr(d, k).w, tech.l_min) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass")}
-        return dataclasses.replace(d, access=Size(d.access.w, tech.l_min_thick), **core)
+        wmin = getattr(tech, "w_min", 0.0)
+        core = {k: Size(max(getattr(d, k).w, wmin), tech.l_min)
+                for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass")}
+        return dataclasses.replace(d, access=Size(max(d.access.w, wmin), tech.l_min_thick), **core)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -110,6 +110,10 @@ class Technology:
     """Minimum channel length of the core devices [m] (the default PCSA design uses it)."""
     l_min_thick: float = 0.5e-6
     """Channel length of the thick-oxide access transistor in the default design [m]."""
+    w_min: float = 0.0
+    """Smallest drawn width any device of the default design may have [m] (0: no limit).  SKY130:
+    0.42 um (pfet_01v8 and nfet_g5v0d10v5 have no model bin below it); the default design widens narrower
+    devices to it."""
 
     def corner(self, corner: Corner | str) -> CornerShift:
         c = Corner.parse(corner)

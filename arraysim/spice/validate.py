@@ -1,0 +1,254 @@
+"""Kernel versus SPICE on the same Monte Carlo instances (``arraysim validate``).
+
+Instances are drawn with :func:`arraysim.montecarlo.sampling.draw_instances` (seeded), spread evenly over
+the conditions VDD x temperature x corner (``samples`` in total; condition c of C gets
+``samples // C`` plus one of the remainder).  Each is simulated by the kernel
+(:meth:`ReadSimulator.run`) and by ngspice (:mod:`arraysim.spice.netlist`, model family ``compact`` =
+the project's own EKV model as behavioural sources, or ``sky130`` = SkyWater BSIM4 with the calibrated
+technology ``sky130``).  Compared per instance: decision, delay (earlier falling crossing of VDD/2
+from SE at 50 %), energy over the kernel's cycle length.
+
+Metastable band.  An instance whose decision is set by less than the two simulators' numerical
+disagreement cannot be expected to agree.  An instance is *metastable* when
+(a) the kernel's decision changes when the threshold of MN_X_Q (one side of the latch) is moved by
+    +0.1 mV or -0.1 mV (``META_DVT``; an input-referred offset of 0.1 mV is far below the mismatch sigma
+    and far above what the integrators resolve), or
+(b) at the read instant either kernel output is within 5 % of VDD of the VDD/2 threshold
+    (``META_VBAND``: the latch has not resolved by the end of the window, so the decoded value depends
+    on the exact waveform timing).
+Agreement is reported outside and inside the band separately.  Instances whose SPICE run failed, or
+whose kernel status is not valid, are counted and listed, never dropped.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..devices.rram import Programming
+from ..montecarlo.engine import VALID_STATUS, STATUS_TEXT
+from ..montecarlo.readout import decode_binary, sense_delay
+from ..montecarlo.sampling import draw_instances
+from ..options import ALL_VARIABILITY, Cell, Corner
+from .netlist import MODELS, simulate
+
+META_DVT = 1e-4  # V
+META_VBAND = 0.05  # fraction of VDD
+DEFAULT_BATCH = {"compact": 1, "sky130": 4}
+"""Instances per ngspice deck (measured, ngspice 39, one process: compact 1.27 instances/s with 1 per deck,
+0.42/s with 5; sky130 2.41/s with 1, 3.17/s with 4, 1.78/s with 10 -- the PDK include's load time is shared,
+while all copies of a deck share the smallest time step)."""
+
+COLUMNS = ("vdd", "temp", "corner", "index", "weight", "r_bl", "r_blb", "kernel_status", "spice_status",
+           "metastable", "decision_kernel", "decision_spice", "agree", "delay_kernel", "delay_spice",
+           "delay_err", "energy_kernel", "energy_spice", "energy_err", "v_q_kernel", "v_qb_kernel",
+           "v_q_spice", "v_qb_spice", "t_cycle")
+
+
+@dataclass
+class Validation:
+    model: str
+    technology: str
+    rows: list[dict] = field(default_factory=list)
+    kernel_seconds: float = 0.0
+    spice_seconds: float = 0.0
+
+    # ---------------------------------------------------------------------------------------------
+    def summary(self, rows=None) -> dict:
+        rows = self.rows if rows is None else rows
+        both = [r for r in rows if r["kernel_status"] == "ok" and r["spice_status"] == "ok"]
+        out_b = [r for r in both if not r["metastable"]]
+        in_b = [r for r in both if r["metastable"]]
+        de = np.array([abs(r["delay_err"]) for r in out_b if np.isfinite(r["delay_err"])])
+        ee = np.array([abs(r["energy_err"]) for r in both if np.isfinite(r["energy_err"])])
+
+        def pct(a, fn):
+            return float(fn(a)) * 100 if a.size else math.nan
+
+        return {"n": len(rows), "n_compared": len(both),
+                "n_spice_failed": sum(r["spice_status"] != "ok" for r in rows),
+                "n_kernel_failed": sum(r["kernel_status"] != "ok" for r in rows),
+                "n_metastable": len(in_b),
+                "agree_outside_%": 100.0 * sum(r["agree"] for r in out_b) / len(out_b) if out_b else math.nan,
+                "n_disagree_outside": sum(not r["agree"] for r in out_b),
+                "agree_in_band_%": 100.0 * sum(r["agree"] for r in in_b) / len(in_b) if in_b else math.nan,
+                "delay_err_median_%": pct(de, np.median), "delay_err_max_%": pct(de, np.max),
+                "energy_err_median_%": pct(ee, np.median), "energy_err_max_%": pct(ee, np.max)}
+
+    def by_condition(self) -> list[dict]:
+        keys = []
+        for r in self.rows:
+            k = (r["vdd"], r["temp"], r["corner"])
+            if k not in keys:
+                keys.append(k)
+        out = []
+        for k in keys:
+            s = self.summary([r for r in self.rows if (r["vdd"], r["temp"], r["corner"]) == k])
+            out.append({"vdd": k[0], "temp": k[1], "corner": k[2], **s})
+        return out
+
+    def to_text(self) -> str:
+        cols = ("vdd", "temp", "corner", "n", "n_compared", "n_spice_failed", "n_kernel_failed",
+                "n_metastable", "agree_outside_%", "agree_in_band_%", "delay_err_median_%", "delay_err_max_%",
+                "energy_err_median_%", "energy_err_max_%")
+        head = ["vdd", "temp", "corner", "n", "cmp", "sp_fail", "k_fail", "meta", "agree%", "agree_meta%",
+                "dly_med%", "dly_max%", "E_med%", "E_max%"]
+        lines = [f"kernel vs SPICE ({self.model} family, technology {self.technology}); errors = "
+                 "|SPICE/kernel - 1|, delay outside the metastable band",
+                 "".join(f"{h:>12}" for h in head)]
+
+        def fmt(v):
+            if isinstance(v, str):
+                return f"{v:>12}"
+            if isinstance(v, (int, np.integer)):
+                return f"{int(v):>12d}"
+            return f"{v:>12.4g}"
+        for r in self.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **self.summary()}]:
+            lines.append("".join(fmt(r[c]) for c in cols))
+        n = len(self.rows)
+        if n:
+            tk, ts = max(self.kernel_seconds, 1e-9), max(self.spice_seconds, 1e-9)
+            lines.append(f"time: kernel {tk:.3g} s ({n / tk:.4g} samples/s, incl. compilation on first use), "
+                         f"SPICE {ts:.3g} s ({n / ts:.4g} samples/s)")
+        bad = [r for r in self.rows if r["spice_status"] != "ok" or r["kernel_status"] != "ok"]
+        for r in bad[:20]:
+            lines.append(f"  not compared: vdd={r['vdd']} temp={r['temp']} corner={r['corner']} "
+                         f"index={r['index']}: kernel {r['kernel_status']}, SPICE {r['spice_status']}")
+        dis = [r for r in self.rows if r["kernel_status"] == "ok" and r["spice_status"] == "ok"
+               and not r["metastable"] and not r["agree"]]
+        for r in dis[:20]:
+            lines.append(f"  DISAGREE outside band: vdd={r['vdd']} temp={r['temp']} corner={r['corner']} "
+                         f"index={r['index']}: kernel {r['decision_kernel']} SPICE {r['decision_spice']}")
+        return "\n".join(lines)
+
+    def write_csv(self, path) -> None:
+        with open(path, "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=COLUMNS)
+            w.writeheader()
+            for r in self.rows:
+                w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
+
+    def plot(self, path) -> None:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        ok = [r for r in self.rows if r["kernel_status"] == "ok" and r["spice_status"] == "ok"]
+        fig, ax = plt.subplots(2, 2, figsize=(10, 8))
+        for meta, colour, lab in ((False, "C0", "outside band"), (True, "C3", "metastable")):
+            rr = [r for r in ok if r["metastable"] == meta]
+            dk = np.array([r["delay_kernel"] for r in rr]) * 1e9
+            ds = np.array([r["delay_spice"] for r in rr]) * 1e9
+            ek = np.array([r["energy_kernel"] for r in rr]) * 1e15
+            es = np.array([r["energy_spice"] for r in rr]) * 1e15
+            ax[0, 0].loglog(dk, ds, ".", color=colour, label=lab)
+            ax[0, 1].loglog(ek, es, ".", color=colour, label=lab)
+        for a, what in ((ax[0, 0], "delay [ns]"), (ax[0, 1], "energy [fJ]")):
+            lim = [x for x in a.get_xlim()]
+            a.plot(lim, lim, "k-", lw=0.5)
+            a.set_xlabel(f"kernel {what}")
+            a.set_ylabel(f"SPICE {what}")
+            a.legend()
+        de = np.array([r["delay_err"] for r in ok if not r["metastable"] and np.isfinite(r["delay_err"])])
+        ee = np.array([r["energy_err"] for r in ok if np.isfinite(r["energy_err"])])
+        if de.size:
+            ax[1, 0].hist(de * 100, bins=40)
+        ax[1, 0].set_xlabel("delay error SPICE/kernel - 1 [%] (outside band)")
+        if ee.size:
+            ax[1, 1].hist(ee * 100, bins=40)
+        ax[1, 1].set_xlabel("energy error SPICE/kernel - 1 [%]")
+        fig.suptitle(f"kernel vs SPICE ({self.model}, {self.technology}), "
+                     f"{len(ok)} of {len(self.rows)} compared")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+def technology_for(model: str) -> str:
+    """Technology the kernel uses against the given model family."""
+    if model == "compact":
+        return "generic130"
+    from ..cmos.technologies import available_technologies
+    if "sky130" not in available_technologies():
+        raise ValueError("--model sky130 needs the calibrated technology 'sky130', which is not registered "
+                         f"(available: {', '.join(available_technologies())}); run the calibration first "
+                         "(arraysim.spice.calibrate)")
+    return "sky130"
+
+
+def metastable_flags(sim, vdd, temp_c, corner, inst, raw) -> np.ndarray:
+    """Metastable-band flag per instance (see the module docstring)."""
+    i = list(sim.transistor_names).index("MN_X_Q")
+    dec0 = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+    flag = np.zeros(dec0.shape, dtype=bool)
+    for sgn in (+1.0, -1.0):
+        dvt = inst.dvt.copy()
+        dvt[:, i] += sgn * META_DVT
+        r2 = sim.run(vdd, temp_c, corner, dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
+        flag |= decode_binary(r2.vout[:, -1, 0], r2.vout[:, -1, 1], vdd) != dec0
+    near = np.abs(raw.vout[:, -1, :] - 0.5 * vdd) < META_VBAND * vdd
+    return flag | near.any(axis=1)
+
+
+def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("tt",), seed=0,
+             cell="2t2r", prog: Programming | None = None, batch: int | None = None, sim=None, progress=None,
+             timeout: float | None = 600.0) -> Validation:
+    """Draw ``samples`` instances over the conditions, run kernel and ngspice, compare."""
+    import time
+
+    from ..api import simulator
+
+    if model not in MODELS:
+        raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
+    tech = technology_for(model) if sim is None else sim.tech.name
+    batch = DEFAULT_BATCH[model] if batch is None else int(batch)
+    sim = sim if sim is not None else simulator(tech)
+    prog = prog if prog is not None else Programming()
+    cell = Cell.parse(cell)
+    conds = list(itertools.product([float(v) for v in vdds], [float(t) for t in temps],
+                                   [Corner.parse(c).value for c in corners]))
+    if samples < 1:
+        raise ValueError("samples must be >= 1")
+    counts = [samples // len(conds) + (1 if c < samples % len(conds) else 0) for c in range(len(conds))]
+    rng = np.random.default_rng(seed)
+    val = Validation(model=model, technology=sim.tech.name)
+    done = 0
+    for (vdd, temp, corner), n in zip(conds, counts):
+        if n == 0:
+            continue
+        inst = draw_instances(rng, n, sim, temp, prog, cell, ALL_VARIABILITY)
+        t0 = time.perf_counter()
+        raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
+        val.kernel_seconds += time.perf_counter() - t0
+        meta = metastable_flags(sim, vdd, temp, corner, inst, raw)
+        kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+        kdel = sense_delay(raw.tcross)
+        kok = np.isin(raw.status, VALID_STATUS)
+        sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
+                      model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout)
+        val.spice_seconds += sp["seconds"]
+        for k in range(n):
+            ks = "ok" if kok[k] else STATUS_TEXT.get(int(raw.status[k]), str(raw.status[k]))
+            ss = str(sp["status"][k])
+            dk, ds = float(kdel[k]), float(sp["delay"][k])
+            ek, es = float(raw.energy[k]), float(sp["energy"][k])
+            val.rows.append({
+                "vdd": vdd, "temp": temp, "corner": corner, "index": k, "weight": int(inst.weight[k]),
+                "r_bl": float(inst.r_bl[k]), "r_blb": float(inst.r_blb[k]), "kernel_status": ks,
+                "spice_status": ss, "metastable": bool(meta[k]), "decision_kernel": int(kdec[k]),
+                "decision_spice": int(sp["decision"][k]) if ss == "ok" else "",
+                "agree": bool(ss == "ok" and ks == "ok" and int(sp["decision"][k]) == int(kdec[k])),
+                "delay_kernel": dk, "delay_spice": ds,
+                "delay_err": ds / dk - 1 if (ss == "ok" and np.isfinite(dk) and dk > 0) else math.nan,
+                "energy_kernel": ek, "energy_spice": es,
+                "energy_err": es / ek - 1 if (ss == "ok" and ks == "ok" and ek > 0) else math.nan,
+                "v_q_kernel": float(raw.vout[k, -1, 0]), "v_qb_kernel": float(raw.vout[k, -1, 1]),
+                "v_q_spice": float(sp["v_q"][k]), "v_qb_spice": float(sp["v_qb"][k]),
+                "t_cycle": float(raw.tcycle[k])})
+        done += n
+        if progress is not None:
+            progress(done, samples)
+    return val

@@ -1,0 +1,64 @@
+"""Kernel versus ngspice speed on the same read instances.
+
+    python benchmarks/bench_spice.py [--samples 20] [--vdd 0.8] [--model auto|compact|sky130] [--batch 1]
+
+Draws the instances once (seeded), times ReadSimulator.run on them (after a warm-up call that compiles the
+kernel) and the ngspice runs of the same instances (sky130 family when the SKY130 models and the calibrated
+technology are available, else the compact family), and prints samples/s of each and the ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--samples", type=int, default=20)
+    p.add_argument("--vdd", type=float, default=0.8)
+    p.add_argument("--temp", type=float, default=27.0)
+    p.add_argument("--corner", default="tt")
+    p.add_argument("--model", default="auto", choices=("auto", "compact", "sky130"))
+    p.add_argument("--batch", type=int, default=1, help="instances per ngspice deck")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+
+    from arraysim.api import simulator
+    from arraysim.devices.rram import Programming
+    from arraysim.montecarlo.sampling import draw_instances
+    from arraysim.options import ALL_VARIABILITY, Cell
+    from arraysim.spice.netlist import simulate
+    from arraysim.spice.runner import ngspice_version
+
+    model = a.model
+    if model == "auto":
+        model = "compact"
+        try:
+            from arraysim.spice.pdk import find_sky130
+            find_sky130()
+            simulator("sky130")
+            model = "sky130"
+        except Exception:
+            pass
+    sim = simulator("sky130" if model == "sky130" else "generic130")
+    inst = draw_instances(np.random.default_rng(a.seed), a.samples, sim, a.temp, Programming(), Cell.C2T2R,
+                          ALL_VARIABILITY)
+    args = (a.vdd, a.temp, a.corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
+    sim.run(*(args[:3] + tuple(x[:1] for x in args[3:7]) + (args[7],)))  # compile / warm up
+    t0 = time.perf_counter()
+    raw = sim.run(*args)
+    tk = time.perf_counter() - t0
+    res = simulate(sim, *args, model=model, t_cycle=raw.tcycle, batch=a.batch)
+    ts = res["seconds"]
+    ok = int(np.sum(res["status"] == "ok"))
+    print(f"{a.samples} instances, VDD {a.vdd} V, {a.temp} degC, {a.corner}; technology {sim.tech.name}; "
+          f"SPICE family {model} ({ngspice_version()}), batch {a.batch}; SPICE ok {ok}/{a.samples}")
+    print(f"kernel : {tk:9.4f} s  {a.samples / tk:12.1f} samples/s  (threads: numba default)")
+    print(f"ngspice: {ts:9.4f} s  {a.samples / ts:12.2f} samples/s  (one process)")
+    print(f"ratio  : kernel is {ts / tk:.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()

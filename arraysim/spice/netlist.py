@@ -54,6 +54,8 @@ DIFF_EXT_UM = 0.29  # drain/source diffusion extension [um] for AD/AS/PD/PS of t
 _PCSA_KEYS = {"MP_PRE_Q": "pre_q", "MP_PRE_QB": "pre_qb", "MP_X_Q": "xp_q", "MP_X_QB": "xp_qb",
               "MN_X_Q": "xn_q", "MN_X_QB": "xn_qb", "MN_DIS": "dis"}
 _COL_KEYS = {"MA_BL": "a_bl", "MA_BLB": "a_blb", "ML_BL": "l_bl", "ML_BLB": "l_blb"}
+_XNOR_KEYS = {**_PCSA_KEYS, "MX_Q_BL": "px_q_bl", "MX_Q_BLB": "px_q_blb", "MX_QB_BLB": "px_qb_blb",
+              "MX_QB_BL": "px_qb_bl"}
 
 # Measured on the compact family against the scipy reference (arraysim.reference; worst instance of a
 # 600-instance run, VDD 0.6 V, 125 degC, sf, delay 3.16 ns with slow regeneration):
@@ -213,10 +215,13 @@ def _family_shape(sim, fam_name: str):
 
 def _check_topology(sim):
     names = [m.name for m in sim.tables.mos]
-    want = list(_PCSA_KEYS) + list(_COL_KEYS)
-    if names != want:
-        raise ValueError(f"unexpected transistor list {names}; the SPICE subcircuits have {want}")
-    if list(sim.tables.node_names) != ["Q", "QB", "BL", "BLB", "M", "MB", "SL"]:
+    xnor = getattr(sim, "circuit", "pcsa") == "xnor"
+    want = set(_XNOR_KEYS if xnor else _PCSA_KEYS) | set(_COL_KEYS)
+    if set(names) != want or len(names) != len(want):
+        raise ValueError(f"unexpected transistor list {names}; the SPICE subcircuits have {sorted(want)}")
+    nodes = ["Q", "QB", "SQ", "SQB", "BL", "BLB", "M", "MB", "SL"] if xnor else \
+        ["Q", "QB", "BL", "BLB", "M", "MB", "SL"]
+    if list(sim.tables.node_names) != nodes:
         raise ValueError(f"unexpected node list {sim.tables.node_names}")
 
 
@@ -235,15 +240,21 @@ def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options,
 
 
 def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
-               t_cycle=None, options=None, tmax=None) -> Deck:
+               t_cycle=None, options=None, tmax=None, x=None) -> Deck:
     """One deck holding every given instance (rows of ``dvt``/``dbeta``/``r_bl``/``r_blb``) as an
     independent copy of the circuit.  ``t_cycle`` (per instance, e.g. the kernel's ``RawReads.tcycle``)
     sets the energy interval and the stop time (their maximum); default: the minimum cycle
     t_rise + t_sense + t_rise + t_precharge.  ``options``: extra/overriding ``.options``; ``tmax``:
-    largest time step (default min(t_stop/50, DEFAULT_TMAX))."""
+    largest time step (default min(t_stop/50, DEFAULT_TMAX)).  ``x``: the binary input of each
+    instance for the XNOR circuit (compact family only)."""
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     _check_topology(sim)
+    xnor = getattr(sim, "circuit", "pcsa") == "xnor"
+    if xnor and model != "compact":
+        raise ValueError("the XNOR circuit has SPICE decks for the compact family only")
+    if xnor and x is None:
+        raise ValueError("the XNOR circuit needs the binary input x of every instance")
     r_bl = np.atleast_1d(np.asarray(r_bl, dtype=float))
     r_blb = np.atleast_1d(np.asarray(r_blb, dtype=float))
     n = r_bl.size
@@ -268,8 +279,12 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     mult = sim.tables.mos[names.index("ML_BL")].mult
     gmin = sim.design.gmin
     if model == "compact":
-        lines += [model_file("ekv.lib"), model_file("rram.lib"), model_file("pcsa_compact.sub"),
+        keys = _XNOR_KEYS if xnor else _PCSA_KEYS
+        sa = "pcsa_xnor_compact" if xnor else "pcsa_compact"
+        lines += [model_file("ekv.lib"), model_file("rram.lib"), model_file(f"{sa}.sub"),
                   model_file(f"column_{cell}_compact.sub")]
+        if xnor:
+            x = np.broadcast_to(np.atleast_1d(np.asarray(x, dtype=int)), (n,))
         vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
         if np.any(isp <= 0):
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
@@ -278,13 +293,17 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
-            p = [f"{pre}_{_PCSA_KEYS[nm]}={_f(val)}" for nm in _PCSA_KEYS
+            p = [f"{pre}_{keys[nm]}={_f(val)}" for nm in keys
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             p += [f"n_p={_f(sp[0])} th_p={_f(sp[1])} lam_p={_f(sp[2])} eta_p={_f(sp[3])}",
                   f"n_n={_f(sn[0])} th_n={_f(sn[1])} lam_n={_f(sn[2])} eta_n={_f(sn[3])} ut={_f(ut)}",
                   f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}"]
-            lines.append(f"XSA_{k} {nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k} "
-                         f"pcsa_compact " + " ".join(p))
+            ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
+            if xnor:
+                lines += [f"VX{k} x_{k} 0 {_f(vdd * x[k])}", f"VXB{k} xb_{k} 0 {_f(vdd * (1 - x[k]))}"]
+                p.append(f"csq={_f(cap['SQ'])} csqb={_f(cap['SQB'])}")
+                ports += f" x_{k} xb_{k}"
+            lines.append(f"XSA_{k} {ports} {sa} " + " ".join(p))
             c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             c += [f"mult={_f(mult)} n_t={_f(st[0])} th_t={_f(st[1])} lam_t={_f(st[2])} eta_t={_f(st[3])} "
@@ -432,7 +451,7 @@ def measure(deck: Deck, vecs: dict) -> dict:
 
 def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
              t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
-             progress=None) -> dict:
+             progress=None, x=None) -> dict:
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
     t_fall_qb, delay, energy, decision`` and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
@@ -455,7 +474,8 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
 
     def one(idx):
         deck = build_deck(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
-                          ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax)
+                          ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax,
+                          None if x is None else np.broadcast_to(np.asarray(x), (n,))[idx])
         vecs = run(deck.text, timeout=timeout)
         got = measure(deck, vecs)
         for key in got:

@@ -151,11 +151,27 @@ def _allowed(enum_cls) -> str:
     return ", ".join(m.value for m in enum_cls)
 
 
+def _add_run_options(parser, samples_default: int) -> None:
+    """Options every Monte Carlo command takes: temperature, corner, samples, seed, threads, quiet."""
+    from .montecarlo.engine import TEMP_RANGE
+    from .options import Corner
+
+    parser.add_argument("--temp", nargs="+", action="extend", metavar="C",
+                        help=f"temperature [degC], {TEMP_RANGE[0]:g}..{TEMP_RANGE[1]:g} (default 27)")
+    parser.add_argument("--corner", nargs="+", action="extend", metavar="NAME",
+                        help=f"process corner(s): {_allowed(Corner)} (default tt)")
+    parser.add_argument("--samples", default=str(samples_default), metavar="N",
+                        help=f"Monte Carlo samples per condition, >= 1 (default {samples_default})")
+    parser.add_argument("--seed", default="0", metavar="N", help="random seed, >= 0 (default 0)")
+    parser.add_argument("--threads", metavar="N", help="threads of the compiled kernels (default: all cores)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .cmos.technologies import available_technologies
-    from .montecarlo.engine import TEMP_RANGE, VDD_RANGE
-    from .options import Cell, Corner, Readout, Variability
+    from .montecarlo.engine import VDD_RANGE
+    from .options import Cell, Readout, Variability
 
     techs = ", ".join(available_technologies())
     common = _Parser(add_help=False)
@@ -186,19 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--vdd", nargs="+", action="extend", required=True, metavar="V",
                    help=f"sense-amplifier supply [V], {VDD_RANGE[0]:g}..{VDD_RANGE[1]:g}, values and/or "
                         "ranges start:stop:step, e.g. --vdd 0.4:1.2:0.1 or --vdd 0.5 0.8 1.2")
-    b.add_argument("--temp", nargs="+", action="extend", metavar="C",
-                   help=f"temperature [degC], {TEMP_RANGE[0]:g}..{TEMP_RANGE[1]:g} (default 27)")
-    b.add_argument("--corner", nargs="+", action="extend", metavar="NAME",
-                   help=f"process corner(s): {_allowed(Corner)} (default tt)")
     b.add_argument("--cell", nargs="+", action="extend", metavar="NAME",
                    help=f"cell type(s): {_allowed(Cell)} (default 2t2r)")
     b.add_argument("--ic", nargs="+", action="extend", metavar="UA",
                    help=f"SET compliance current [uA], {IC_RANGE_UA[0]:g}..{IC_RANGE_UA[1]:g} (default 50)")
     b.add_argument("--vreset", nargs="+", action="extend", metavar="V",
                    help=f"RESET voltage [V], {VRESET_RANGE[0]:g}..{VRESET_RANGE[1]:g} (default 1.5)")
-    b.add_argument("--samples", default="10000", metavar="N",
-                   help="Monte Carlo samples per condition, >= 1 (default 10000)")
-    b.add_argument("--seed", default="0", metavar="N", help="random seed, >= 0 (default 0)")
     b.add_argument("--readout", default="binary", metavar="MODE",
                    help=f"output decoding: {_allowed(Readout)} (default binary)")
     b.add_argument("--window", nargs="+", action="extend", metavar="NS",
@@ -212,12 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"use only these variation sources: {_allowed(Variability)} (default: all)")
     b.add_argument("--no-variability", nargs="*", action="extend", metavar="SRC", dest="no_variability",
                    help="switch these variation sources off; without a value: all of them")
-    b.add_argument("--threads", metavar="N", help="threads of the compiled kernels (default: all cores)")
     b.add_argument("--out", action="append", default=[], metavar="FILE",
                    help="write the table; the suffix picks the format (.csv, .json, .npz); repeatable")
     b.add_argument("--plot", metavar="FILE",
                    help=f"plot BER, delay and energy vs VDD ({', '.join(PLOT_FORMATS)})")
-    b.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    _add_run_options(b, samples_default=10000)
     b.set_defaults(func=cmd_ber)
 
     r = sub.add_parser(
@@ -270,18 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: arraysim sweep-vdd --vdd 0.2:1.2:0.1 --temp -40 27 125 --samples 2000 --out-dir sweep")
     sw.add_argument("--vdd", nargs="+", action="extend", metavar="V",
                     help="supplies [V] (default: the technology's nominal down to 0.2 V in 0.1 V steps)")
-    sw.add_argument("--temp", nargs="+", action="extend", metavar="C", help="temperature(s) [degC] (default 27)")
-    sw.add_argument("--corner", nargs="+", action="extend", metavar="NAME",
-                    help=f"process corner(s): {_allowed(Corner)} (default tt)")
     sw.add_argument("--readout", nargs="+", action="extend", metavar="MODE",
                     help=f"readouts to sweep: {_allowed(Readout)} (default: all)")
     sw.add_argument("--window", nargs="+", action="extend", metavar="NS",
                     help="candidate ternary windows [ns] (default: 24 log-spaced from 0.2 ns to t_sense)")
-    sw.add_argument("--samples", default="2000", metavar="N", help="samples per condition (default 2000)")
-    sw.add_argument("--seed", default="0", metavar="N", help="random seed (default 0)")
-    sw.add_argument("--threads", metavar="N", help="threads of the compiled kernels (default: all cores)")
     sw.add_argument("--out-dir", required=True, metavar="DIR", help="existing or new directory for the results")
-    sw.add_argument("--quiet", action="store_true", help="no progress bar and no notes on stderr")
+    _add_run_options(sw, samples_default=2000)
     sw.set_defaults(func=cmd_sweep_vdd)
 
     c = sub.add_parser("calibrate", help="fit the transistor model to SPICE models (needs ngspice)",
@@ -303,7 +305,7 @@ def _prepare_ber(args) -> dict:
     """Validate every input and output path; raises ValueError.  Nothing is simulated or written."""
     from .devices.rram import Programming
     from .io.tables import check_writable
-    from .montecarlo.driver import make_grid
+    from .montecarlo.driver import check_readout, make_grid
     from .options import ALL_VARIABILITY, Cell, Corner, Readout, Variability
 
     vdds = parse_values(args.vdd, "VDD", "V")
@@ -324,10 +326,7 @@ def _prepare_ber(args) -> dict:
     windows = [w * 1e-9 for w in parse_values(args.window, "sense window", "ns")] if args.window else None
     threshold = _float(args.threshold, "output threshold", "fractions of VDD")
     p_zero = None if args.p_zero is None else _float(args.p_zero, "fraction of zero weights", "0..1")
-    threads = None
-    if args.threads is not None:
-        import numba
-        threads = _parse_int(args.threads, "--threads", 1, numba.config.NUMBA_NUM_THREADS)
+    threads = _parse_threads(args)
     variability = set(_parse_choices(args.variability, Variability)) if args.variability else \
         set(ALL_VARIABILITY)
     if args.no_variability is not None:
@@ -342,26 +341,17 @@ def _prepare_ber(args) -> dict:
     outs = [check_writable(o) for o in args.out]
     plot = _check_out_path(args.plot, PLOT_FORMATS, "plot file") if args.plot else None
     _no_duplicates(outs + ([plot] if plot else []))
-    _check_readout_options(sim, grid, readout, windows, threshold, p_zero)
+    check_readout(grid, sim, readout, windows, threshold, p_zero)  # the driver's checks, before any work
     return {"grid": grid, "samples": samples, "seed": seed, "sim": sim, "readout": readout,
             "threads": threads, "variability": variability, "outs": outs, "plot": plot,
             "windows": windows, "threshold": threshold, "p_zero": p_zero}
 
 
-def _check_readout_options(sim, grid, readout, windows, threshold, p_zero) -> None:
-    """The driver's own checks, run before anything is simulated (raises ValueError)."""
-    from .options import Cell, Readout
-    if windows is not None:
-        sim.read_windows_abs(windows)
-    if not (0.0 < threshold < 1.0):
-        raise ValueError(f"output threshold must be a fraction of VDD in (0, 1), got {threshold!r}")
-    if p_zero is not None:
-        if readout != Readout.TERNARY:
-            raise ValueError("--p-zero needs --readout ternary")
-        if not 0.0 <= p_zero < 1.0:
-            raise ValueError(f"fraction of zero weights must be in [0, 1), got {p_zero!r}")
-    if readout == Readout.TERNARY and any(c.cell != Cell.C2T2R for c in grid):
-        raise ValueError("the ternary readout needs the 2t2r cell")
+def _parse_threads(args) -> int | None:
+    if args.threads is None:
+        return None
+    import numba
+    return _parse_int(args.threads, "--threads", 1, numba.config.NUMBA_NUM_THREADS)
 
 
 def cmd_ber(args) -> int:
@@ -426,10 +416,7 @@ def cmd_sweep_vdd(args) -> int:
         sim.read_windows_abs(windows)
     samples = _parse_int(args.samples, "--samples", 1)
     seed = _parse_int(args.seed, "--seed", 0)
-    threads = None
-    if args.threads is not None:
-        import numba
-        threads = _parse_int(args.threads, "--threads", 1, numba.config.NUMBA_NUM_THREADS)
+    threads = _parse_threads(args)
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out-dir {str(out_dir)!r} exists and is not a directory")

@@ -7,7 +7,6 @@ Counts and statistics are streamed chunk by chunk: memory does not grow with the
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -145,7 +144,8 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
 
     ``readout``: binary (weights +-1), ternary (weights +1/0/-1, 0 = HRS/HRS, drawn with probability
     ``p_zero``, default 1/3) or xnor (the XNOR circuit, a random input x per read, scored against
-    XNOR(x, w); the confusion matrix is then over expected x read output, with errors per input value).  Outputs are decoded at the end of each sense window in ``windows`` [s]
+    XNOR(x, w); the confusion matrix is then over expected x read output, with errors per input value).
+    Outputs are decoded at the end of each sense window in ``windows`` [s]
     (default: the design's ``t_sense``), one table row per condition and window; an output is low when
     it is below ``threshold * VDD``.  A single transient per instance serves every window (SE stays high
     for ``t_sense``; the windows are read instants inside it).
@@ -160,25 +160,13 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
         raise ValueError(f"samples must be >= 1, got {samples}")
     if chunk_size < 1:
         raise ValueError(f"chunk size must be >= 1, got {chunk_size}")
-    if not (np.isfinite(threshold) and 0.0 < threshold < 1.0):
-        raise ValueError(f"output threshold must be a fraction of VDD in (0, 1), got {threshold!r}")
-    if p_zero is None:
-        p_zero = 1.0 / 3.0 if readout == Readout.TERNARY else 0.0
-    if readout == Readout.BINARY and p_zero != 0.0:
-        raise ValueError("zero weights (p_zero > 0) need the ternary readout")
+    win, p_zero = check_readout(conditions, sim, readout, windows, threshold, p_zero)
     variability = frozenset(Variability.parse(v) for v in variability)
     if threads is not None:
         from ..config import set_threads
         set_threads(threads)
-    if not conditions:
-        raise ValueError("the condition grid is empty")
-    if readout in (Readout.TERNARY, Readout.XNOR) and any(c.cell != Cell.C2T2R for c in conditions):
-        raise ValueError(f"the {readout.value} readout needs the 2t2r cell")
     if readout == Readout.XNOR:
         sim = sim.with_circuit("xnor")
-    win = np.sort(np.atleast_1d(np.asarray(windows if windows is not None else sim.design.timing.t_sense,
-                                           dtype=float)))
-    sim.read_windows_abs(win)  # validates the windows
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -226,15 +214,30 @@ def run_ber(conditions: list[Condition], samples: int, seed: int = 0,
     return BERTable(rows=rows, meta=meta)
 
 
+def check_readout(conditions, sim: ReadSimulator, readout: Readout, windows, threshold: float,
+                  p_zero: float | None):
+    """Validate the readout options against the grid; returns (sorted windows [s], p_zero).  Raises a
+    ValueError naming the bad value (used by run_ber and by the CLI before anything is simulated)."""
+    if not conditions:
+        raise ValueError("the condition grid is empty")
+    if not (np.isfinite(threshold) and 0.0 < threshold < 1.0):
+        raise ValueError(f"output threshold must be a fraction of VDD in (0, 1), got {threshold!r}")
+    if p_zero is None:
+        p_zero = 1.0 / 3.0 if readout == Readout.TERNARY else 0.0
+    if readout != Readout.TERNARY and p_zero != 0.0:
+        raise ValueError("zero weights (p_zero, CLI --p-zero) need the ternary readout")
+    if not 0.0 <= p_zero < 1.0:
+        raise ValueError(f"fraction of zero weights must be in [0, 1), got {p_zero!r}")
+    if readout in (Readout.TERNARY, Readout.XNOR) and any(c.cell != Cell.C2T2R for c in conditions):
+        raise ValueError(f"the {readout.value} readout needs the 2t2r cell")
+    win = np.sort(np.atleast_1d(np.asarray(windows if windows is not None else sim.design.timing.t_sense,
+                                           dtype=float)))
+    sim.read_windows_abs(win)
+    return win, float(p_zero)
+
+
 def _row(cond: Condition, samples: int, sim: ReadSimulator, readout: Readout) -> dict:
     return {"cell": cond.cell.value, "readout": readout.value, "vdd": cond.vdd, "temp_c": cond.temp_c,
             "corner": cond.corner.value, "i_compliance": cond.programming.i_compliance,
             "v_reset": cond.programming.v_reset, "rows": sim.design.rows, "samples": samples,
             "r_ref": sim.r_ref(cond.programming) if cond.cell == Cell.C1T1R else float("nan")}
-
-
-def condition_dict(cond: Condition) -> dict:
-    d = dataclasses.asdict(cond)
-    d["corner"] = cond.corner.value
-    d["cell"] = cond.cell.value
-    return d

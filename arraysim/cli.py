@@ -257,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--cell", default="2t2r", metavar="CELL", help="2t2r or 1t1r (default 2t2r)")
     v.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
     v.add_argument("--batch", metavar="K", help="instances per ngspice deck (default: 1 compact, 4 sky130)")
+    v.add_argument("--readout", default="binary", metavar="MODE",
+                   help="binary, xnor (compact family only; a random input x per instance) or ternary "
+                        "(default binary)")
+    v.add_argument("--window", metavar="NS", help="read the outputs this long [ns] after the end of the SE "
+                   "ramp, in (0, t_sense] (default: t_sense = 20 ns)")
+    v.add_argument("--threshold", default="0.5", metavar="F",
+                   help="an output is low below F*VDD, 0 < F < 1 (default 0.5)")
+    v.add_argument("--p-zero", dest="p_zero", metavar="P",
+                   help="ternary readout: fraction of zero (HRS/HRS) weights, 0..1 (default 1/3)")
     v.add_argument("--out", metavar="OUT.csv", help="per-instance comparison CSV (a second file "
                    "OUT_summary.csv holds the table)")
     v.add_argument("--plot", metavar="FILE", help="scatter plots and error histograms")
@@ -492,7 +501,7 @@ def cmd_read(args) -> int:
 # --------------------------------------------------------------------------------------------------
 def cmd_validate(args) -> int:
     from .montecarlo.engine import TEMP_RANGE, VDD_RANGE
-    from .options import Cell, Corner
+    from .options import Cell, Corner, Readout
 
     model = str(args.model).strip().lower()
     if model not in ("compact", "sky130"):
@@ -505,6 +514,12 @@ def cmd_validate(args) -> int:
     samples = _parse_int(args.samples, "--samples", 1)
     seed = _parse_int(args.seed, "--seed", 0)
     batch = None if args.batch is None else _parse_int(args.batch, "--batch", 1, 1000)
+    readout = Readout.parse(args.readout)
+    window = None
+    if args.window is not None:
+        window = _float(args.window, "sense window", "ns") * 1e-9
+    threshold = _float(args.threshold, "output threshold", "fractions of VDD")
+    p_zero = None if args.p_zero is None else _float(args.p_zero, "fraction of zero weights", "0..1")
     out = _check_out_path(args.out, (".csv",), "output file") if args.out else None
     plot = _check_out_path(args.plot, PLOT_FORMATS, "plot file") if args.plot else None
     summary = out.with_name(out.stem + "_summary.csv") if out is not None else None
@@ -512,6 +527,14 @@ def cmd_validate(args) -> int:
     from .spice.runner import SpiceUnavailable, ngspice_available
     from .spice.validate import technology_for, validate
     technology_for(model)  # ValueError when sky130 is not registered
+    if readout == Readout.XNOR and model != "compact":
+        raise ValueError("--readout xnor has SPICE decks for --model compact only; allowed with sky130: "
+                         "binary, ternary")
+    from .api import simulator as _simulator
+    from .montecarlo.driver import check_readout, make_grid
+    _sim = _simulator(technology_for(model))
+    check_readout(make_grid(vdds, temps, corners, cell=[cell]), _sim, readout,
+                  None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():
         try:
             from .spice.runner import _make_shared
@@ -520,8 +543,8 @@ def cmd_validate(args) -> int:
             print(f"{PROG}: error: SPICE is not available: {e}", file=sys.stderr)
             return 1
     val = validate(model=model, samples=samples, vdds=vdds, temps=temps, corners=corners, seed=seed,
-                   cell=cell, batch=batch,
-                   progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
+                   cell=cell, batch=batch, readout=readout, window=window, threshold=threshold, p_zero=p_zero,
+                   sim=_sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
     print(val.to_text(), flush=True)
     try:
         if out is not None:

@@ -209,3 +209,57 @@ def test_xnor_compact_spice_matches_kernel():
         np.testing.assert_allclose(raw.energy, sp["energy"], rtol=0.01)
     with pytest.raises(ValueError, match="input x"):
         simulate(sim, 1.2, 27, "tt", dvt, dbeta, r_bl, r_blb)
+
+
+def test_validate_xnor_and_ternary_readouts():
+    """`validate` on the new readouts: same decoded values, delay and energy as the compact SPICE deck."""
+    from arraysim.spice.validate import validate
+
+    for readout, window in (("xnor", None), ("ternary", 2e-9)):
+        v = validate(model="compact", samples=6, vdds=(0.5, 1.2), seed=4, readout=readout, window=window)
+        s = v.summary()
+        assert s["n_compared"] == 6 and s["agree_outside_%"] == 100.0, v.to_text()
+        assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+        if readout == "xnor":
+            assert {r["x"] for r in v.rows} == {0, 1}
+            assert all(r["expected"] == (r["weight"] if r["x"] == 1 else -r["weight"]) for r in v.rows)
+        else:
+            assert 0 in {r["weight"] for r in v.rows}  # p_zero = 1/3: zero weights are drawn
+            assert all(r["expected"] == r["weight"] for r in v.rows)
+
+
+def test_ternary_zero_read_in_spice():
+    """An HRS/HRS (0) instance read early in the window gives 'both high' (0) in SPICE as in the kernel;
+    the output voltages at the read instant agree, so SPICE measures the ternary 0 itself."""
+    from arraysim.api import simulator
+    from arraysim.montecarlo.readout import decode_binary
+    from arraysim.spice.netlist import simulate
+
+    sim = simulator()
+    m = len(sim.transistor_names)
+    dvt = np.zeros((1, m))
+    dvt[0, list(sim.transistor_names).index("MN_X_Q")] = 2e-3
+    for window, want in ((0.3e-9, 0), (20e-9, None)):
+        raw = sim.run(1.2, 27, "tt", dvt, np.zeros((1, m)), [60e3], [60e3], windows=[window])
+        sp = simulate(sim, 1.2, 27, "tt", dvt, np.zeros((1, m)), [60e3], [60e3], t_cycle=raw.tcycle,
+                      window=window)
+        kd = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], 1.2)
+        assert sp["status"][0] == "ok"
+        np.testing.assert_allclose([sp["v_q"][0], sp["v_qb"][0]], raw.vout[0, -1], atol=0.01 * 1.2)
+        np.testing.assert_array_equal(sp["decision"], kd)
+        if want is not None:
+            assert kd[0] == want
+        else:
+            assert kd[0] in (1, -1)  # resolved by the end of the window
+
+
+def test_cli_validate_readouts(tmp_path):
+    from arraysim.cli import main
+
+    out = tmp_path / "t.csv"
+    assert main(["validate", "--samples", "2", "--vdd", "0.8", "--readout", "ternary", "--window", "3",
+                 "--out", str(out)]) == 0
+    assert "expected" in out.read_text().splitlines()[0]
+    assert main(["validate", "--readout", "xnor", "--model", "sky130"]) == 2
+    assert main(["validate", "--readout", "ternary", "--window", "25"]) == 2
+    assert main(["validate", "--readout", "quaternary"]) == 2

@@ -27,8 +27,8 @@ t_fall = t_rise + t_sense, back to 0 over t_rise) and ``VWL`` (``sim.v_wl``); pe
 suffixed ``_<k>``; ``.nodeset`` Q = QB = VDD (the kernel's DC guess).  ``.tran`` starts from the DC
 operating point with SE = 0 (the PWL's value at t = 0), exactly as the kernel.
 
-Measurements (as the kernel's): Q, QB at the end of the sense window (t_fall, a PWL breakpoint, hence a
-time point); first falling crossing of VDD/2 by Q and QB with t <= t_fall, linearly interpolated, minus
+Measurements (as the kernel's): Q, QB at the read instant (default the end of the sense window t_fall;
+``window=`` reads earlier; either way a PWL breakpoint of VSE, hence a time point); first falling crossing of VDD/2 by Q and QB with t <= t_fall, linearly interpolated, minus
 t_rise/2 (delay from SE at 50 %); energy = VDD * integral of the current drawn from VDD<k> over
 [0, t_cycle_k] (trapezoidal on ngspice's time points), where t_cycle_k is the *kernel's* cycle length of
 that instance (``RawReads.tcycle``: sense + precharge until settled): both then integrate over the same
@@ -190,6 +190,7 @@ class Deck:
     t_stop: float
     t_cycle: np.ndarray
     notes: list[str] = field(default_factory=list)
+    t_read: float | None = None  # instant the outputs are read (default t_fall: the end of the window)
 
     def node(self, name: str, k: int) -> str:
         return f"{name.lower()}_{k}"
@@ -225,14 +226,17 @@ def _check_topology(sim):
         raise ValueError(f"unexpected node list {sim.tables.node_names}")
 
 
-def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax):
+def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read=None):
     opts = dict(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS)
     opts.update(options or {})
     lines = [f"* arraysim read instances ({model} family), VDD={_f(vdd)} V, T={_f(temp_c)} C, "
              f"corner={corner}, {n} instance(s)",
              f".temp {_f(temp_c)}",
              ".options " + " ".join(f"{k}={v}" for k, v in opts.items()),
-             f"VSE se 0 PWL(0 0 {_f(t_rise)} {_f(vdd)} {_f(t_fall)} {_f(vdd)} {_f(t_fall + t_rise)} 0)",
+             # a read instant inside the window is an extra (flat) PWL point: ngspice puts a breakpoint there
+             f"VSE se 0 PWL(0 0 {_f(t_rise)} {_f(vdd)} "
+             + (f"{_f(t_read)} {_f(vdd)} " if t_read is not None and t_rise < t_read < t_fall * (1 - 1e-9) else "")
+             + f"{_f(t_fall)} {_f(vdd)} {_f(t_fall + t_rise)} 0)",
              f"VWL wl 0 {_f(sim.v_wl)}"]
     step = t_rise / 5
     lines.append(f".tran {_f(step)} {_f(t_stop)} 0 {_f(tmax if tmax else min(t_stop / 50, DEFAULT_TMAX))}")
@@ -240,13 +244,14 @@ def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options,
 
 
 def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
-               t_cycle=None, options=None, tmax=None, x=None) -> Deck:
+               t_cycle=None, options=None, tmax=None, x=None, window=None) -> Deck:
     """One deck holding every given instance (rows of ``dvt``/``dbeta``/``r_bl``/``r_blb``) as an
     independent copy of the circuit.  ``t_cycle`` (per instance, e.g. the kernel's ``RawReads.tcycle``)
     sets the energy interval and the stop time (their maximum); default: the minimum cycle
     t_rise + t_sense + t_rise + t_precharge.  ``options``: extra/overriding ``.options``; ``tmax``:
     largest time step (default min(t_stop/50, DEFAULT_TMAX)).  ``x``: the binary input of each
-    instance for the XNOR circuit (compact family only)."""
+    instance for the XNOR circuit (compact family only).  ``window``: read the outputs this long after
+    the end of the SE ramp (as ``ReadSimulator.run(windows=...)``); default the whole sense window."""
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     _check_topology(sim)
@@ -273,7 +278,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     vnl_bl = sim.rram.vnl(r_bl)
     vnl_blb = sim.rram.vnl(r_blb)
     ut = thermal_voltage(celsius_to_kelvin(temp_c))
-    lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax)
+    t_read = float(sim.read_windows_abs(None if window is None else [window])[0])
+    lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read)
     names = [m.name for m in sim.tables.mos]
     cell = "1t1r" if ohmic_blb else "2t2r"
     mult = sim.tables.mos[names.index("ML_BL")].mult
@@ -351,7 +357,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
     lines.append(".end")
     return Deck(text="\n".join(lines) + "\n", model=model, n=n, vdd=float(vdd), t_rise=t_rise,
-                t_fall=t_fall, t_stop=t_stop, t_cycle=tc)
+                t_fall=t_fall, t_stop=t_stop, t_cycle=tc, t_read=t_read)
 
 
 def _segments(t, bps):
@@ -427,17 +433,19 @@ def _integral(t, y, t_end, bps=()):
 
 def measure(deck: Deck, vecs: dict) -> dict:
     """The kernel's outputs from one run's vectors: arrays ``v_q, v_qb, t_fall_q, t_fall_qb, delay,
-    energy, decision`` (one entry per instance of the deck)."""
+    energy, decision`` (one entry per instance of the deck).  ``v_q``/``v_qb`` are read at ``deck.t_read``
+    (a breakpoint of the SE source, so a time point of the run)."""
     t = np.asarray(vecs["time"], dtype=float).real
     n = deck.n
     out = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy")}
     vth = 0.5 * deck.vdd
+    t_read = deck.t_fall if deck.t_read is None else deck.t_read
     bps = (deck.t_rise, deck.t_fall, deck.t_fall + deck.t_rise)
     for k in range(n):
         vq = np.asarray(vecs[f"v(q_{k})"]).real
         vqb = np.asarray(vecs[f"v(qb_{k})"]).real
-        out["v_q"][k] = np.interp(deck.t_fall, t, vq)
-        out["v_qb"][k] = np.interp(deck.t_fall, t, vqb)
+        out["v_q"][k] = np.interp(t_read, t, vq)
+        out["v_qb"][k] = np.interp(t_read, t, vqb)
         tf = [_first_fall(t, vq, vth, deck.t_fall, bps), _first_fall(t, vqb, vth, deck.t_fall, bps)]
         tf = [x - 0.5 * deck.t_rise for x in tf]
         out["t_fall_q"][k], out["t_fall_qb"][k] = tf
@@ -451,7 +459,7 @@ def measure(deck: Deck, vecs: dict) -> dict:
 
 def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
              t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
-             progress=None, x=None) -> dict:
+             progress=None, x=None, window=None) -> dict:
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
     t_fall_qb, delay, energy, decision`` and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
@@ -475,7 +483,7 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     def one(idx):
         deck = build_deck(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
                           ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax,
-                          None if x is None else np.broadcast_to(np.asarray(x), (n,))[idx])
+                          None if x is None else np.broadcast_to(np.asarray(x), (n,))[idx], window)
         vecs = run(deck.text, timeout=timeout)
         got = measure(deck, vecs)
         for key in got:

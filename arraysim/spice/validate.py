@@ -30,9 +30,10 @@ import numpy as np
 
 from ..devices.rram import Programming
 from ..montecarlo.engine import VALID_STATUS, STATUS_TEXT
+from ..montecarlo.driver import check_readout, make_grid
 from ..montecarlo.readout import decode_binary, sense_delay
 from ..montecarlo.sampling import draw_instances
-from ..options import ALL_VARIABILITY, Cell, Corner
+from ..options import ALL_VARIABILITY, Cell, Corner, Readout
 from .netlist import MODELS, simulate
 
 META_DVT = 1e-4  # V
@@ -42,7 +43,7 @@ DEFAULT_BATCH = {"compact": 1, "sky130": 4}
 0.42/s with 5; sky130 2.41/s with 1, 3.17/s with 4, 1.78/s with 10 -- the PDK include's load time is shared,
 while all copies of a deck share the smallest time step)."""
 
-COLUMNS = ("vdd", "temp", "corner", "index", "weight", "r_bl", "r_blb", "kernel_status", "spice_status",
+COLUMNS = ("vdd", "temp", "corner", "index", "weight", "x", "expected", "r_bl", "r_blb", "kernel_status", "spice_status",
            "metastable", "decision_kernel", "decision_spice", "agree", "delay_kernel", "delay_spice",
            "delay_err", "energy_kernel", "energy_spice", "energy_err", "v_q_kernel", "v_qb_kernel",
            "v_q_spice", "v_qb_spice", "t_cycle")
@@ -52,6 +53,9 @@ COLUMNS = ("vdd", "temp", "corner", "index", "weight", "r_bl", "r_blb", "kernel_
 class Validation:
     model: str
     technology: str
+    readout: str = "binary"
+    window: float | None = None
+    threshold: float = 0.5
     rows: list[dict] = field(default_factory=list)
     kernel_seconds: float = 0.0
     spice_seconds: float = 0.0
@@ -68,6 +72,10 @@ class Validation:
         def pct(a, fn):
             return float(fn(a)) * 100 if a.size else math.nan
 
+        def stat(key, fn, scale):
+            a = np.array([r[key] for r in both if np.isfinite(r[key])])
+            return float(fn(a)) * scale if a.size else math.nan
+
         return {"n": len(rows), "n_compared": len(both),
                 "n_spice_failed": sum(r["spice_status"] != "ok" for r in rows),
                 "n_kernel_failed": sum(r["kernel_status"] != "ok" for r in rows),
@@ -76,7 +84,15 @@ class Validation:
                 "n_disagree_outside": sum(not r["agree"] for r in out_b),
                 "agree_in_band_%": 100.0 * sum(r["agree"] for r in in_b) / len(in_b) if in_b else math.nan,
                 "delay_err_median_%": pct(de, np.median), "delay_err_max_%": pct(de, np.max),
-                "energy_err_median_%": pct(ee, np.median), "energy_err_max_%": pct(ee, np.max)}
+                "energy_err_median_%": pct(ee, np.median), "energy_err_max_%": pct(ee, np.max),
+                # absolute values over the compared instances (both simulators on the same instances)
+                "delay_kernel_median_ns": stat("delay_kernel", np.median, 1e9),
+                "delay_spice_median_ns": stat("delay_spice", np.median, 1e9),
+                "energy_kernel_mean_fJ": stat("energy_kernel", np.mean, 1e15),
+                "energy_spice_mean_fJ": stat("energy_spice", np.mean, 1e15),
+                # reads that differ from the expected value (weight, or XNOR(x, w)), per simulator
+                "errors_kernel": sum(int(r["decision_kernel"]) != int(r["expected"]) for r in both),
+                "errors_spice": sum(int(r["decision_spice"]) != int(r["expected"]) for r in both)}
 
     def by_condition(self) -> list[dict]:
         keys = []
@@ -92,12 +108,15 @@ class Validation:
 
     def to_text(self) -> str:
         cols = ("vdd", "temp", "corner", "n", "n_compared", "n_spice_failed", "n_kernel_failed",
-                "n_metastable", "agree_outside_%", "agree_in_band_%", "delay_err_median_%", "delay_err_max_%",
-                "energy_err_median_%", "energy_err_max_%")
+                "n_metastable", "agree_outside_%", "agree_in_band_%", "errors_kernel", "errors_spice",
+                "delay_kernel_median_ns", "delay_err_median_%", "delay_err_max_%",
+                "energy_kernel_mean_fJ", "energy_err_median_%", "energy_err_max_%")
         head = ["vdd", "temp", "corner", "n", "cmp", "sp_fail", "k_fail", "meta", "agree%", "agree_meta%",
-                "dly_med%", "dly_max%", "E_med%", "E_max%"]
-        lines = [f"kernel vs SPICE ({self.model} family, technology {self.technology}); errors = "
-                 "|SPICE/kernel - 1|, delay outside the metastable band",
+                "err_kernel", "err_spice", "dly_k[ns]", "dly_med%", "dly_max%", "E_k[fJ]", "E_med%", "E_max%"]
+        win = "end of the sense window" if self.window is None else f"{self.window * 1e9:g} ns"
+        lines = [f"kernel vs SPICE ({self.model} family, technology {self.technology}), {self.readout} readout "
+                 f"read at {win}, threshold {self.threshold:g} VDD; errors = |SPICE/kernel - 1|, delay "
+                 "outside the metastable band; err_* = reads differing from the programmed value",
                  "".join(f"{h:>12}" for h in head)]
 
         def fmt(v):
@@ -179,57 +198,86 @@ def technology_for(model: str) -> str:
     return "sky130"
 
 
-def metastable_flags(sim, vdd, temp_c, corner, inst, raw) -> np.ndarray:
-    """Metastable-band flag per instance (see the module docstring)."""
+def metastable_flags(sim, vdd, temp_c, corner, inst, raw, x=None, window=None,
+                     threshold: float = 0.5) -> np.ndarray:
+    """Metastable-band flag per instance (see the module docstring); ``x``, ``window`` and ``threshold``
+    as for the read being checked (XNOR input, read instant, logic threshold as a fraction of VDD)."""
     i = list(sim.transistor_names).index("MN_X_Q")
-    dec0 = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+    win = None if window is None else [window]
+    dec0 = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd, threshold)
     flag = np.zeros(dec0.shape, dtype=bool)
     for sgn in (+1.0, -1.0):
         dvt = inst.dvt.copy()
         dvt[:, i] += sgn * META_DVT
-        r2 = sim.run(vdd, temp_c, corner, dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
-        flag |= decode_binary(r2.vout[:, -1, 0], r2.vout[:, -1, 1], vdd) != dec0
-    near = np.abs(raw.vout[:, -1, :] - 0.5 * vdd) < META_VBAND * vdd
+        r2 = sim.run(vdd, temp_c, corner, dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
+                     windows=win, x=x)
+        flag |= decode_binary(r2.vout[:, -1, 0], r2.vout[:, -1, 1], vdd, threshold) != dec0
+    near = np.abs(raw.vout[:, -1, :] - threshold * vdd) < META_VBAND * vdd
     return flag | near.any(axis=1)
 
 
 def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("tt",), seed=0,
              cell="2t2r", prog: Programming | None = None, batch: int | None = None, sim=None, progress=None,
-             timeout: float | None = 600.0) -> Validation:
-    """Draw ``samples`` instances over the conditions, run kernel and ngspice, compare."""
+             timeout: float | None = 600.0, readout="binary", window: float | None = None,
+             threshold: float = 0.5, p_zero: float | None = None) -> Validation:
+    """Draw ``samples`` instances over the conditions, run kernel and ngspice, compare.
+
+    ``readout``: "binary" (the plain PCSA), "xnor" (the XNOR circuit; each instance also gets a random
+    input x, drawn after the instance so the instances equal the binary ones) or "ternary" (weights
+    0 = HRS/HRS with probability ``p_zero``, default 1/3).  ``window`` [s]: read instant after the end of
+    the SE ramp (default the whole sense window); ``threshold``: an output is low below threshold*VDD.
+    The decision compared is the decoded read value of both simulators' output voltages at that
+    instant (+1, -1, 0 = both high, 2 = both low)."""
     import time
 
     from ..api import simulator
 
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
+    readout = Readout.parse(readout)
+    if readout == Readout.XNOR and model != "compact":
+        raise ValueError("the XNOR readout has SPICE decks for the compact family only (model sky130: use "
+                         "--readout binary or ternary)")
     tech = technology_for(model) if sim is None else sim.tech.name
     batch = DEFAULT_BATCH[model] if batch is None else int(batch)
     sim = sim if sim is not None else simulator(tech)
+    sim = sim.with_circuit("xnor" if readout == Readout.XNOR else "pcsa")
     prog = prog if prog is not None else Programming()
     cell = Cell.parse(cell)
     conds = list(itertools.product([float(v) for v in vdds], [float(t) for t in temps],
                                    [Corner.parse(c).value for c in corners]))
     if samples < 1:
         raise ValueError("samples must be >= 1")
+    grid = make_grid(sorted({c[0] for c in conds}), sorted({c[1] for c in conds}),
+                     sorted({c[2] for c in conds}), programming=[prog], cell=[cell])
+    win, p_zero = check_readout(grid, sim, readout, None if window is None else [window], threshold, p_zero)
+    window = None if window is None else float(win[0])
     counts = [samples // len(conds) + (1 if c < samples % len(conds) else 0) for c in range(len(conds))]
     rng = np.random.default_rng(seed)
-    val = Validation(model=model, technology=sim.tech.name)
+    val = Validation(model=model, technology=sim.tech.name, readout=readout.value, window=window,
+                     threshold=float(threshold))
     done = 0
     for (vdd, temp, corner), n in zip(conds, counts):
         if n == 0:
             continue
-        inst = draw_instances(rng, n, sim, temp, prog, cell, ALL_VARIABILITY)
+        inst = draw_instances(rng, n, sim, temp, prog, cell, ALL_VARIABILITY, p_zero)
+        x = (rng.random(n) < 0.5).astype(np.int8) if readout == Readout.XNOR else None
+        win = None if window is None else [window]
         t0 = time.perf_counter()
-        raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
+        raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
+                      windows=win, x=x)
         val.kernel_seconds += time.perf_counter() - t0
-        meta = metastable_flags(sim, vdd, temp, corner, inst, raw)
-        kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+        meta = metastable_flags(sim, vdd, temp, corner, inst, raw, x, window, threshold)
+        kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd, threshold)
         kdel = sense_delay(raw.tcross)
         kok = np.isin(raw.status, VALID_STATUS)
         sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
-                      model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout)
+                      model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
+                      x=x, window=window)
+        sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
         val.spice_seconds += sp["seconds"]
+        # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0
+        expected = inst.weight.astype(int) if x is None else np.where(x == 1, 1, -1) * inst.weight
         for k in range(n):
             ks = "ok" if kok[k] else STATUS_TEXT.get(int(raw.status[k]), str(raw.status[k]))
             ss = str(sp["status"][k])
@@ -237,10 +285,11 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
             ek, es = float(raw.energy[k]), float(sp["energy"][k])
             val.rows.append({
                 "vdd": vdd, "temp": temp, "corner": corner, "index": k, "weight": int(inst.weight[k]),
+                "x": int(x[k]) if x is not None else "", "expected": int(expected[k]),
                 "r_bl": float(inst.r_bl[k]), "r_blb": float(inst.r_blb[k]), "kernel_status": ks,
                 "spice_status": ss, "metastable": bool(meta[k]), "decision_kernel": int(kdec[k]),
-                "decision_spice": int(sp["decision"][k]) if ss == "ok" else "",
-                "agree": bool(ss == "ok" and ks == "ok" and int(sp["decision"][k]) == int(kdec[k])),
+                "decision_spice": int(sdec[k]) if ss == "ok" else "",
+                "agree": bool(ss == "ok" and ks == "ok" and int(sdec[k]) == int(kdec[k])),
                 "delay_kernel": dk, "delay_spice": ds,
                 "delay_err": ds / dk - 1 if (ss == "ok" and np.isfinite(dk) and dk > 0) else math.nan,
                 "energy_kernel": ek, "energy_spice": es,

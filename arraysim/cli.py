@@ -433,6 +433,7 @@ def cmd_sweep_vdd(args) -> int:
     keys = [r.value for r in readouts] + (["ternary_best"] if Readout.TERNARY in readouts else [])
     targets = {k: [check_writable(out_dir / f"sweep_{k}{suf}") for suf in (".csv", ".json")] for k in keys}
     fig_path = _check_out_path(str(out_dir / "sweep.png"), PLOT_FORMATS, "plot file")
+    margin_path = check_writable(out_dir / "sweep_ternary_margin.csv", (".csv",))
     from .montecarlo.driver import make_grid
     make_grid(vdds, temps, corners)  # validates the grid before any simulation
 
@@ -445,6 +446,25 @@ def cmd_sweep_vdd(args) -> int:
         for p in targets[k]:
             save_table(table, p)
             note(f"wrote {p}")
+    if "ternary" in res and res["ternary"].rows:
+        import csv as _csv
+        import io as _io
+
+        from .analysis.sweep import window_margin
+        from .io.tables import atomic_write
+        margin = window_margin(res["ternary"], MARGIN_MAX_ERROR)
+        print(f"# ternary window margin: windows around the best one with total error <= "
+              f"{MARGIN_MAX_ERROR:.0%}")
+        print(f"{'vdd':>5} {'T':>5} {'cor':3} {'best':>8} {'error':>7} {'from':>8} {'to':>8} {'ratio':>6}")
+        for m in margin:
+            print(f"{m['vdd']:5.2f} {m['temp_c']:5.0f} {m['corner']:3} {m['best_window'] * 1e9:6.2f}ns "
+                  f"{m['best_error']:7.4f} {m['w_lo'] * 1e9:6.2f}ns {m['w_hi'] * 1e9:6.2f}ns {m['ratio']:6.2f}")
+        buf = _io.StringIO()
+        w = _csv.DictWriter(buf, fieldnames=list(margin[0]))
+        w.writeheader()
+        w.writerows({k: (repr(v) if isinstance(v, float) else v) for k, v in m.items()} for m in margin)
+        atomic_write(margin_path, buf.getvalue().encode())
+        note(f"wrote {margin_path}")
     if any(t.rows for t in res.values()):
         import matplotlib.pyplot as plt
 
@@ -456,6 +476,8 @@ def cmd_sweep_vdd(args) -> int:
         return EXIT_INTERRUPTED
     return 0
 
+
+MARGIN_MAX_ERROR = 0.05  # sweep-vdd: total ternary error defining the usable window range
 
 # --------------------------------------------------------------------------------------------------
 # read

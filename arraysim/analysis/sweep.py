@@ -56,3 +56,42 @@ def best_window(table: BERTable) -> BERTable:
     meta = dict(table.meta)
     meta["selection"] = "per condition, the sense window with the lowest ternary error rate"
     return BERTable(rows=list(best.values()), meta=meta)
+
+
+def window_margin(table: BERTable, max_error: float = 0.05) -> list[dict]:
+    """Timing margin of the ternary read: for each condition of a ternary table (rows at several
+    windows), the contiguous range of candidate windows around the best one whose total ternary error
+    rate stays at or below ``max_error``.
+
+    Returns one dict per condition: the condition columns, ``best_window`` [s] and ``best_error``,
+    ``w_lo``/``w_hi`` [s] (NaN when even the best window exceeds ``max_error``) and ``ratio`` = w_hi/w_lo
+    (1 when only one candidate window qualifies; the resolution is the spacing of the candidate windows).
+    A wide ratio means the read tolerates timing error of the sense window; a ratio near 1 means the
+    window must be placed precisely."""
+    if not 0.0 < max_error < 1.0:
+        raise ValueError(f"max_error must be in (0, 1), got {max_error!r}")
+    key_cols = ("cell", "vdd", "temp_c", "corner", "i_compliance", "v_reset", "rows")
+    groups: dict[tuple, list[dict]] = {}
+    for r in table.rows:
+        if r["readout"] != "ternary":
+            raise ValueError("window_margin needs a ternary table (readout 'ternary')")
+        groups.setdefault(tuple(r[c] for c in key_cols), []).append(r)
+    out = []
+    for k, rows in groups.items():
+        rows = sorted(rows, key=lambda r: r["window"])
+        err = np.array([r["ber"] for r in rows])
+        win = np.array([r["window"] for r in rows])
+        b = int(np.argmin(err))  # ties: the shortest window, as best_window
+        lo = hi = b
+        ok = err[b] <= max_error
+        if ok:
+            while lo > 0 and err[lo - 1] <= max_error:
+                lo -= 1
+            while hi < len(rows) - 1 and err[hi + 1] <= max_error:
+                hi += 1
+        nan = float("nan")
+        out.append({**dict(zip(key_cols, k)), "best_window": float(win[b]), "best_error": float(err[b]),
+                    "max_error": float(max_error), "w_lo": float(win[lo]) if ok else nan,
+                    "w_hi": float(win[hi]) if ok else nan, "ratio": float(win[hi] / win[lo]) if ok else nan,
+                    "n_windows": int(hi - lo + 1) if ok else 0})
+    return out

@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .spice.calibrate import add_arguments as _cal_args
     _cal_args(c)
     c.set_defaults(func=cmd_calibrate)
+    from .nn.cli import add_parser as _nn_add  # `arraysim nn` (dispatches to arraysim.nn.cli.run)
+    _nn_add(sub)
     return p
 
 

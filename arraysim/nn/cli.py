@@ -145,7 +145,11 @@ def run(args) -> int:
     else:
         errors = load_error_model(args.table, job["conditions"], invalid=job["invalid"])
     errors.probabilities(net)  # raises for a binary table with a ternary net, or too large a BER
-    name = args.dataset or net.meta.get("dataset") or "fashion-mnist"
+    from .datasets import DATASETS
+    name = args.dataset or net.meta.get("dataset")
+    if name not in DATASETS:
+        raise ValueError(f"the model {net.name} was made for dataset {name!r}, which arraysim cannot load; "
+                         f"give --dataset ({', '.join(DATASETS)})")
     x, y = _load_data(net, name, args.data_dir, job["limit"])
     if job["threads"] is not None:
         from ..config import set_threads

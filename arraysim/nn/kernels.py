@@ -296,18 +296,72 @@ def int_matmul(x, wt):
     return f(np.ascontiguousarray(x), np.ascontiguousarray(wt))
 
 
+@nb.njit(cache=True, inline="always")
+def _conv_int_example(x, wt, kh, kw, out, i, acc):
+    _, c, h, w = x.shape
+    o = wt.shape[1]
+    oh = h - kh + 1
+    ow = w - kw + 1
+    for oy in range(oh):
+        for ox in range(ow):
+            for j in range(o):
+                acc[j] = 0
+            k = 0
+            for ci in range(c):
+                for ky in range(kh):
+                    for kx in range(kw):
+                        v = np.int32(x[i, ci, oy + ky, ox + kx])
+                        if v != 0:
+                            for j in range(o):
+                                acc[j] += v * wt[k, j]
+                        k += 1
+            for j in range(o):
+                out[i, j, oy, ox] = acc[j]
+
+
+@nb.njit(cache=True, parallel=True)
+def _conv_int_par(x, wt, kh, kw):
+    n, c, h, w = x.shape
+    out = np.empty((n, wt.shape[1], h - kh + 1, w - kw + 1), np.int32)
+    for i in nb.prange(n):
+        acc = np.empty(wt.shape[1], np.int32)
+        _conv_int_example(x, wt, kh, kw, out, i, acc)
+    return out
+
+
 @nb.njit(cache=True)
-def affine_nchw(S, n, oh, ow, ws, scale, mean, std):
-    """First conv layer: exact integer sums ``S`` (N*OH*OW, O) (rows n, oy, ox) -> float64 (N, O, OH, OW)
-    ``(scale*S - mean*ws[o])/std``."""
-    o = S.shape[1]
-    out = np.empty((n, o, oh, ow))
+def _conv_int_ser(x, wt, kh, kw):
+    n, c, h, w = x.shape
+    out = np.empty((n, wt.shape[1], h - kh + 1, w - kw + 1), np.int32)
+    acc = np.empty(wt.shape[1], np.int32)
     for i in range(n):
-        for j in range(o):
+        _conv_int_example(x, wt, kh, kw, out, i, acc)
+    return out
+
+
+def conv_int(x, wt, kh, kw):
+    """Exact valid cross-correlation of integer inputs (N, C, H, W) (uint8 or int32) with weights given
+    as (C*kh*kw, O) int32 (rows in (c, ky, kx) order) -> (N, O, H-kh+1, W-kw+1) int32; zero inputs are
+    skipped (the caller guarantees ``max|x| * C*kh*kw < 2**31``)."""
+    n, c, h, w = x.shape
+    work = n * (h - kh + 1) * (w - kw + 1) * c * kh * kw * wt.shape[1] // 8
+    f = _conv_int_par if work >= PARALLEL_MIN_WORK else _conv_int_ser
+    return f(np.ascontiguousarray(x), np.ascontiguousarray(wt), np.int64(kh), np.int64(kw))
+
+
+@nb.njit(cache=True)
+def affine_threshold4d(S, ws, scale, mean, std, t, s):
+    """First conv layer, fused: exact sums ``S`` (N, C, H, W) -> ``a = (scale*S - mean*ws[c])/std`` ->
+    int8 +1 where ``s[c]*(a - t[c]) >= 0`` else -1."""
+    n, c, h, w = S.shape
+    out = np.empty((n, c, h, w), np.int8)
+    for i in range(n):
+        for j in range(c):
             b = mean * ws[j]
-            for y in range(oh):
-                for x in range(ow):
-                    out[i, j, y, x] = (scale * np.float64(S[(i * oh + y) * ow + x, j]) - b) / std
+            for y in range(h):
+                for x in range(w):
+                    a = (scale * np.float64(S[i, j, y, x]) - b) / std
+                    out[i, j, y, x] = 1 if s[j] * (a - t[j]) >= 0.0 else -1
     return out
 
 

@@ -518,22 +518,16 @@ class QuantizedNet:
         return np.concatenate([self._forward_chunk(x[i:i + chunk], prep) for i in range(0, n, chunk)])
 
     def _chunk_bytes_per_example(self) -> int:
-        """Largest temporary (im2col / int32 output) per example, bytes."""
-        big = 0
-        for L in self.layers:
-            if L.type == "conv2d":
-                o, c, kh, kw = L.arrays["W"].shape
-                oh, ow = L.out_shape[1:]
-                big = max(big, oh * ow * (c * kh * kw * 8 + o * 8))
-            else:
-                big = max(big, int(np.prod(L.out_shape)) * 8, int(np.prod(L.in_shape)) * 8)
-        return big
+        """Largest layer input/output per example, bytes (as float64)."""
+        return max(max(int(np.prod(L.out_shape)), int(np.prod(L.in_shape))) * 8 for L in self.layers)
 
     def _forward_chunk(self, x, prep) -> np.ndarray:
         """One chunk through the layers.  The value is tracked with its kind: ``input`` (raw, not
         preprocessed), ``real`` (float64), ``int`` (exact integers, int32), ``pm1`` (int8 +-1), ``bits``
         (+-1 bit-packed for a following dense layer; ``k`` features) or ``lazy`` (first-layer exact sums
-        ``S`` awaiting ``(scale*S - mean*sum(W))/std``)."""
+        ``S``, (N, O) or (N, O, H, W), awaiting ``a = (scale*S - mean*sum(W))/std`` per output; with
+        ``scale > 0`` this map is non-decreasing, also after rounding, so max pooling commutes with it and
+        is done on the integers)."""
         from . import kernels as K
         kind = "input"
         k = 0
@@ -545,10 +539,14 @@ class QuantizedNet:
         for li, L in enumerate(layers):
             nxt = layers[li + 1].type if li + 1 < len(layers) else None
             if L.type == "flatten":
+                if kind == "lazy" and x.ndim > 2:  # per-channel sums of W: materialize first
+                    x = (sc * x.astype(np.float64) - mu * _bcast(ws, x.ndim)) / sd
+                    kind = "real"
                 x = x.reshape(len(x), -1)
                 continue
-            if kind == "lazy" and not (L.type == "threshold" and nxt == "dense"):
-                x = (sc * x.astype(np.float64) - mu * ws[None, :]) / sd
+            if kind == "lazy" and not ((L.type == "threshold" and (x.ndim == 4 or nxt == "dense")) or
+                                       (L.type == "maxpool2d" and sc > 0)):
+                x = (sc * x.astype(np.float64) - mu * _bcast(ws, x.ndim)) / sd
                 kind = "real"
             if L.type in ("dense", "conv2d"):
                 P = next(it)
@@ -564,12 +562,7 @@ class QuantizedNet:
                 elif kind == "input" and _integer_valued(x) and \
                         (res := self._exact_sums(L, P, x, K)) is not None:
                     x, ws = res
-                    if L.type == "dense":
-                        kind = "lazy"
-                    else:
-                        _, oh, ow = L.out_shape
-                        x = K.affine_nchw(x, len(x) // (oh * ow), oh, ow, ws, sc, mu, sd)
-                        kind = "real"
+                    kind = "lazy"
                 else:
                     if kind == "input":
                         x = self.preprocess(x)
@@ -585,7 +578,10 @@ class QuantizedNet:
                 x = K.maxpool4d(np.ascontiguousarray(x), int(L.spec["size"]))
             elif L.type == "threshold":
                 t, s = L.arrays["t"], L.arrays["s"]
-                if kind == "lazy":
+                if kind == "lazy" and x.ndim == 4:
+                    x = K.affine_threshold4d(x, ws, sc, mu, sd, t, s)
+                    kind = "pm1"
+                elif kind == "lazy":
                     k = x.shape[1]
                     x = K.affine_threshold_pack(x, ws, sc, mu, sd, t, s)
                     kind = "bits"
@@ -603,7 +599,7 @@ class QuantizedNet:
                 x = x.astype(np.float64) * _bcast(L.arrays["scale"], x.ndim) + _bcast(L.arrays["bias"], x.ndim)
                 kind = "real"
         if kind == "lazy":
-            x = (sc * x.astype(np.float64) - mu * ws[None, :]) / sd
+            x = (sc * x.astype(np.float64) - mu * _bcast(ws, x.ndim)) / sd
         return np.asarray(x, dtype=np.float64).reshape(len(x), -1)
 
     @staticmethod
@@ -627,8 +623,8 @@ class QuantizedNet:
         """First layer on integer pixels: the exact integer sums ``S`` = x @ W.T and the weight sums per
         output.  Large products run as float32 BLAS (exact: every partial sum is an integer below 2**24),
         small ones as an int32 numba kernel (no thread wake-up; zero inputs skipped); both give the same
-        integers.  Dense: S (N, O); conv: S (N*OH*OW, O), rows n, oy, ox.  Returns None when the values
-        could overflow (the caller falls back to float64)."""
+        integers.  Dense: S (N, O); conv: S (N, O, OH, OW) (int32 numba kernel).  Returns None when the
+        values could overflow (the caller falls back to float64)."""
         amax = int(np.max(np.abs(x))) if x.size else 0
         kin = int(np.prod(P.W.shape[1:]))
         if amax * kin >= 2**31 - 1:
@@ -636,23 +632,29 @@ class QuantizedNet:
         xq = x.astype(np.uint8 if (x.min(initial=0) >= 0 and amax <= 255) else np.int32, copy=False)
         if L.type == "conv2d":
             o, c, kh, kw = P.W.shape
-            xq = _im2col(xq, kh, kw, xq.dtype)
-        else:
-            xq = xq.reshape(len(xq), -1)
+            return K.conv_int(xq, P.int_t(), kh, kw), P.sums()
+        xq = xq.reshape(len(xq), -1)
         if amax * kin < 2**24 and xq.shape[0] * kin * len(P.W) >= _BLAS_MIN_WORK:
-            S = xq.astype(np.float32) @ P.f32_t()
+            S = (xq.astype(np.float32) @ P.f32_t()).astype(np.int32)  # exact integers
         else:
             S = K.int_matmul(xq, P.int_t())
         return S, P.sums()
 
     @staticmethod
     def _float_layer(L, P, x):
+        """Dense/conv layer on real-valued (non-integer) input: float64 BLAS (conv: im2col, in chunks)."""
         if L.type == "dense":
             return x @ P.flat()
         o, c, kh, kw = P.W.shape
         n, _, h, w = x.shape
         oh, ow = h - kh + 1, w - kw + 1
-        return (_im2col(x, kh, kw, np.float64) @ P.flat()).reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+        step = max(1, _CHUNK_BYTES // (oh * ow * c * kh * kw * 8))
+        out = np.empty((n, o, oh, ow))
+        for i in range(0, n, step):
+            xi = x[i:i + step]
+            out[i:i + step] = (_im2col(xi, kh, kw, np.float64) @ P.flat()).reshape(
+                len(xi), oh, ow, o).transpose(0, 3, 1, 2)
+        return out
 
     def predict(self, x, weights=None) -> np.ndarray:
         """Predicted classes (argmax of the logits; ties go to the lowest index)."""
@@ -697,11 +699,13 @@ def accuracy(net: QuantizedNet, x, y) -> float:
 
 def random_model(arch: str = "mlp", weights: str = "binary", input_shape=(1, 28, 28), hidden=(64, 64),
                  channels=(8, 16), kernel: int = 3, dense: int = 32, n_classes: int = 10, seed: int = 0,
-                 p_zero: float = 1 / 3, preprocess=None, name: str | None = None) -> QuantizedNet:
+                 p_zero: float = 1 / 3, preprocess=None, name: str | None = None,
+                 dataset: str | None = None) -> QuantizedNet:
     """A valid network with random weights (tests, benchmarks): ``arch`` "mlp" (flatten, dense+threshold per
     ``hidden`` size, dense, affine) or "cnn" (conv+maxpool2+threshold per ``channels``, flatten,
     dense(``dense``)+threshold, dense, affine).  Ternary weights are 0 with probability ``p_zero``.
-    Thresholds are random around the typical pre-activation (``N(0, sqrt(fan_in))`` for +-1 inputs)."""
+    Thresholds are random around the typical pre-activation (``N(0, sqrt(fan_in))`` for +-1 inputs).
+    ``dataset`` (meta only) defaults to fashion-mnist for 1x28x28 inputs, cifar10 for 3x32x32."""
     if arch not in ("mlp", "cnn"):
         raise ValueError(f"unknown arch {arch!r}; allowed: mlp, cnn")
     if weights not in WEIGHT_KINDS:
@@ -752,7 +756,9 @@ def random_model(arch: str = "mlp", weights: str = "binary", input_shape=(1, 28,
     arrays[f"{nm}.bias"] = rng.normal(0.0, 0.1, n_classes)
     meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
             "name": name or f"random_{'b' if weights == 'binary' else 't'}nn_{arch}",
-            "weights": weights, "activations": "binary", "dataset": "random",
+            "weights": weights, "activations": "binary",
+            "dataset": dataset or {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}.get(
+                tuple(input_shape), "random"),
             "input_shape": [int(v) for v in input_shape], "n_classes": int(n_classes), "preprocess": pp,
             "layers": layers, "sign_convention": SIGN_CONVENTION,
             "training": {"script": "arraysim.nn.model.random_model", "seed": int(seed)}}

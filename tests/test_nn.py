@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -616,3 +617,35 @@ def test_cli_runs_and_writes_json(capsys, cli_files):
         assert rc == 0, err
         runs.append(text)
     assert runs[0] == runs[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# PyTorch export example (notebooks/nn_export_torch.py)
+# --------------------------------------------------------------------------------------------------
+EXAMPLE = Path(__file__).resolve().parents[1] / "notebooks" / "nn_export_torch.py"
+
+
+def test_torch_example_without_torch_exits_with_message():
+    import subprocess
+    import sys
+    code = ("import sys, runpy; sys.modules['torch'] = None; sys.argv = ['x']; "
+            f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1 and "needs PyTorch" in p.stderr and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("invalid", ["zero", "random"])
+def test_torch_example_apply_errors_statistics(invalid):
+    torch = pytest.importorskip("torch")
+    import runpy
+    ex = runpy.run_path(str(EXAMPLE), run_name="example")
+    counts = np.array([[9000, 600, 100, 300], [500, 8500, 700, 300], [200, 800, 8800, 200]])
+    em = load_error_model(_table([_row("ternary", counts=counts)]), invalid=invalid)
+    thr, values = ex["torch_error_tables"](em)
+    w = torch.from_numpy(np.repeat(np.array([1.0, 0.0, -1.0]), 200_000))
+    new = ex["apply_errors"](w, thr, values, torch.Generator().manual_seed(1)).numpy()
+    for i, wv in enumerate((1, 0, -1)):
+        sel = new[w.numpy() == wv]
+        assert _chi2_ok([(sel == 1).sum(), (sel == 0).sum(), (sel == -1).sum()], em.transition()[i])
+    q = ex["quantize"](torch.tensor([-0.5, 0.0, 0.3]))
+    assert q.tolist() == [-1.0, 1.0, 1.0]  # sign(0) = +1

@@ -368,6 +368,13 @@ def test_condition_selection_errors(sim_tables):
         select_row(ternary, {"window": "5", "vdd": "0.5"})  # 5 s, not 5 ns
 
 
+def test_xnor_table_gives_flips():
+    em = load_error_model(_table([_row("xnor", counts=[[97, 1, 2, 0], [0, 0, 0, 0], [3, 0, 96, 1]])]))
+    assert em.kind == "binary"
+    assert em.rates() == {"p(+1->-1)": 3 / 100, "p(-1->+1)": 4 / 100}  # unresolved/invalid reads = flips
+    assert "vdd=0.5 V" in em.describe()
+
+
 def test_binary_table_rejects_ternary_net():
     em = load_error_model(_table([_row(counts=[[90, 0, 10, 0], [0, 0, 0, 0], [5, 0, 95, 0]])]))
     net = random_model("mlp", "ternary", hidden=(8,), seed=0)

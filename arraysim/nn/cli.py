@@ -165,7 +165,7 @@ def run(args) -> int:
     print(f"clean accuracy: {res['clean']:.4f}" +
           (f" (recorded in the model file: {rec:.4f})" if isinstance(rec, float) and job["limit"] is None
            else ""))
-    print(f"errors:   {errors.describe(net)}")
+    print("errors:   " + errors.describe(net).replace("\n  ", "\n          "))
     if errors.counts is not None:
         c = errors.counts
         print("          reads per state: " + ", ".join(f"n_{s} = {int(n)}" for s, n in

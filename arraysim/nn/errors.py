@@ -235,8 +235,9 @@ class ErrorModel:
         if wk == "ternary" and net is not None and np.isnan(p[1]).any() and \
                 any(np.any(w == 0) for w in net.weights):
             raise ValueError(f"the error model ({self.kind}{', ' + self.source if self.source else ''}) has "
-                             "no statistics for weight 0 (a binary/XNOR readout table), but the ternary "
-                             "network has zero weights; use a ternary-readout table or --ber")
+                             "no statistics for weight 0 (no reads of weight 0, e.g. a binary/XNOR readout "
+                             "table), but the ternary network has zero weights; use a ternary-readout table "
+                             "or --ber")
         return p
 
     def transition(self, net=None, **kw) -> np.ndarray:
@@ -315,7 +316,9 @@ class ErrorModel:
                 p0 = net.zero_fraction
                 head += f" (ternary rule, p0 = {p0:.4f}, q = {2 * self.ber / (1 + p0):.4g})"
         else:
-            cond = ", ".join(f"{k}={_fmt_value(v)}" for k, v in self.condition.items())
+            from ..montecarlo.result import COLUMNS
+            cond = ", ".join(f"{k}={_fmt_value(v)}" + (f" {COLUMNS[k][0]}" if k in COLUMNS and COLUMNS[k][0]
+                                                        else "") for k, v in self.condition.items())
             head = f"{self.kind} table {self.source}" + (f" at {cond}" if cond else "")
         rates = ", ".join(f"{k} = {v:.4g}" for k, v in self.rates(net).items()) if \
             (self.kind != "ber" or net is not None) else ""

@@ -231,6 +231,9 @@ def plot_supply_sweep(results: dict, path=None):
     styles = {"binary": "-", "xnor": "--", "ternary_best": "-."}
     labels = {"binary": "binary", "xnor": "XNOR", "ternary_best": "ternary (best window)"}
     colors = {}
+    n_groups = len({(r["temp_c"], r["corner"]) for k in styles if k in results for r in results[k].rows})
+    palette = ([f"C{i}" for i in range(10)] if n_groups <= 10
+               else [plt.get_cmap("tab20")(i % 20) for i in range(n_groups)])
     for key in ("binary", "xnor", "ternary_best"):
         if key not in results:
             continue
@@ -239,7 +242,7 @@ def plot_supply_sweep(results: dict, path=None):
             groups.setdefault((r["temp_c"], r["corner"]), []).append(r)
         for g, rows in groups.items():
             rows.sort(key=lambda r: r["vdd"])
-            c = colors.setdefault(g, f"C{len(colors)}")
+            c = colors.setdefault(g, palette[len(colors) % len(palette)])
             lab = f"{labels[key]}, {g[0]:g} \N{DEGREE SIGN}C {g[1]}"
             v = _col(rows, "vdd")
             ber, lo, hi = _col(rows, "ber"), _col(rows, "ber_lo"), _col(rows, "ber_hi")
@@ -275,11 +278,21 @@ def plot_supply_sweep(results: dict, path=None):
     ax_energy.set_ylabel("energy [fJ]")
     ax_zero.set_title("ternary sign errors (+1 <-> -1) at the best window")
     ax_zero.set_ylabel("fraction of +-1 weights")
+    many = len(colors) > 3
     for a in axes.ravel():
         a.set_xlabel("VDD [V]")
         a.grid(True, alpha=0.3)
-        if a.get_legend_handles_labels()[0]:
+        if not many and a.get_legend_handles_labels()[0]:
             a.legend(fontsize=7)
+    if many:  # one colour per condition in a figure legend; line styles explained in two panels
+        from matplotlib.lines import Line2D
+        ax_err.legend([Line2D([], [], color="k", ls=styles[k]) for k in styles if k in results],
+                      [labels[k] for k in styles if k in results], fontsize=7)
+        ax_types.legend([Line2D([], [], color="k", ls=ls) for ls in ("-", "--", ":")],
+                        ["0 read as 0", "+1 read as 0", "-1 read as 0"], fontsize=7)
+        fig.legend([Line2D([], [], color=c, marker="o", ms=3) for c in colors.values()],
+                   [f"{g[0]:g} \N{DEGREE SIGN}C {g[1]}" for g in colors], loc="outside right center",
+                   fontsize=7, title="condition")
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -11,9 +11,11 @@ nbclient = pytest.importorskip("nbclient")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["supply_sweep.ipynb"])
+@pytest.mark.parametrize("name", ["supply_sweep.ipynb", "nn_accuracy.ipynb"])
 def test_notebook_executes(name, monkeypatch, tmp_path):
-    monkeypatch.setenv("ARRAYSIM_NB_SAMPLES", "40")
+    monkeypatch.setenv("ARRAYSIM_NB_SAMPLES", "40")  # Monte Carlo reads per circuit condition
+    monkeypatch.setenv("ARRAYSIM_NB_EXAMPLES", "300")  # test images (nn_accuracy)
+    monkeypatch.setenv("ARRAYSIM_NB_DRAWS", "2")  # error draws (chips) per point (nn_accuracy)
     nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})

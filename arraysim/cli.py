@@ -750,7 +750,7 @@ def main(argv=None) -> int:
         except SystemExit as e:  # --help / --version
             return int(e.code or 0) if not isinstance(e.code, str) else _error(e.code)
         if getattr(args, "func", None) is None:
-            return _error("a command is required: ber, sweep-vdd, read, info, validate or calibrate "
+            return _error("a command is required: ber, sweep-vdd, read, info, validate, calibrate or nn "
                           "(see 'arraysim --help')")
         try:
             return args.func(args)

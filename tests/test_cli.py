@@ -241,7 +241,7 @@ def test_ber_unwritable_directory(tmp_path, capsys):
 
 def test_usage_errors_and_help(capsys):
     rc, _, err = run(capsys)
-    assert_usage_error(rc, err, "ber, sweep-vdd, read, info, validate or calibrate")
+    assert_usage_error(rc, err, "ber, sweep-vdd, read, info, validate, calibrate or nn")
     rc, _, err = run(capsys, "frobnicate")
     assert_usage_error(rc, err, "frobnicate")
     rc, out, _ = run(capsys, "ber", "--help")

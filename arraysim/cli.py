@@ -634,13 +634,24 @@ def info_text(d: dict) -> str:
           f"  source: {tech.pop('source', '')}"]
     fams = {k: tech.pop(k) for k in ("nmos", "pmos", "nmos_thick") if isinstance(tech.get(k), dict)}
     corners = tech.pop("corners", {})
+    bins = tech.pop("bins", {}) or {}
     L += _kv_lines(tech)
     if fams:
         keys = list(next(iter(fams.values())))
-        L += ["", "  MOS families" + "".join(f"{n:>16}" for n in fams)]
+        sets = dict(fams)
+        for fam, lst in bins.items():  # size bins: extra columns "family W/L" (um)
+            for b in lst:
+                sets[f"{fam} {b['w'] * 1e6:g}/{b['l'] * 1e6:g}"] = b["params"]
+        L += ["", "  MOS families" + (" and size bins (W/L um)" if bins else "")
+              + "".join(f"{n:>16}" for n in sets)]
         for k in keys:
             u = UNITS.get(k, "")
-            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>16}" for f in fams.values()))
+            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>16}" for f in sets.values()))
+        for fam, lst in bins.items():
+            for b in lst:
+                if b.get("corners"):
+                    L.append(f"  bin {fam} {b['w'] * 1e6:g}/{b['l'] * 1e6:g} corner shifts (dvt V, mu): " +
+                             ", ".join(f"{c} {v['dvt']:+.4g}/{v['mu']:.4g}" for c, v in b["corners"].items()))
     if corners:
         ck = list(next(iter(corners.values())))
         L += ["", "  corner shifts (dvt in V, mu = mobility factor)",
@@ -652,11 +663,11 @@ def info_text(d: dict) -> str:
     L += ["", f"Circuit (PCSA): word-line voltage {eng(d['word_line_voltage_V'], 'V')}"] + _kv_lines(design)
     L += ["", "Transistors:",
           f"  {'name':<10} {'family':<10} {'D':<4} {'G':<4} {'S':<4} {'B':<4} {'W[um]':>7} {'L[um]':>7} "
-          f"{'mult':>5} {'sVT[mV]':>8} {'sbeta[%]':>8}"]
+          f"{'mult':>5} {'sVT[mV]':>8} {'sbeta[%]':>8}  parameters"]
     for t in d["transistors"]:
         L.append(f"  {t['name']:<10} {t['family']:<10} {t['d']:<4} {t['g']:<4} {t['s']:<4} {t['b']:<4} "
                  f"{t['w_m'] * 1e6:7.3f} {t['l_m'] * 1e6:7.3f} {t['multiplicity']:5g} "
-                 f"{t['sigma_vt_V'] * 1e3:8.2f} {t['sigma_beta'] * 100:8.2f}")
+                 f"{t['sigma_vt_V'] * 1e3:8.2f} {t['sigma_beta'] * 100:8.2f}  {t.get('parameter_set', '')}")
     if d.get("rram_elements"):
         L.append("  RRAM elements: " + ", ".join(f"{e['name']} ({e['a']}-{e['b']})"
                                                  for e in d["rram_elements"]))

@@ -190,6 +190,15 @@ def test_kernel_matches_reference_fast(sim):
     check(compare(sim, cases, refs))
 
 
+def test_kernel_matches_reference_with_size_bins(binned_tech):
+    """A technology with size bins (own parameters, corner shifts, mismatch and capacitances for some
+    devices): kernel and reference agree as for one parameter set per family."""
+    s = ReadSimulator(binned_tech, tolerances=Tolerances())
+    cases = draw_cases(s, 10, seed=4242)
+    refs = [reference_read(s, **c, **REF_TOL) for c in cases]
+    check(compare(s, cases, refs))
+
+
 @pytest.mark.slow
 def test_kernel_matches_reference_many(sim):
     """A few hundred random instances (the acceptance criterion), spread over 2 worker processes."""

@@ -108,6 +108,26 @@ def test_compact_family_agrees_with_kernel():
     assert s["energy_err_max_%"] <= 1.0, v.to_text()
 
 
+def test_compact_family_follows_size_bins(binned_tech):
+    """The compact deck passes each device group its own shape parameters, so a technology with size bins
+    (the NMOS family has two parameter sets in one PCSA) agrees with the kernel as closely."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.spice.netlist import build_deck
+    from arraysim.spice.validate import validate
+
+    sim = ReadSimulator(binned_tech)
+    m = len(sim.transistor_names)
+    text = build_deck(sim, 0.8, 27.0, "tt", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    nb = binned_tech.bins[0].params
+    assert f"n_dis={nb.n:.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
+    v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(27.0,), corners=("ff", "fs"), seed=5,
+                 sim=sim)
+    s = v.summary()
+    assert s["n"] == 8 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
+    assert s["agree_outside_%"] == 100.0, v.to_text()
+    assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+
+
 def test_compact_family_1t1r():
     from arraysim.spice.validate import validate
 

@@ -23,6 +23,9 @@ the latched output is XNOR(X, W).  The pass gates are driven at the sense-amplif
 
 All capacitances are lumped to ground (no Miller coupling between gate and drain); their values follow from
 the device sizes and the technology's C_ox, overlap and junction capacitances (see :meth:`node_caps`).
+
+Every transistor takes the parameter set of its size (:meth:`Technology.device`: the technology's bin for
+that family and W x L when it has one, else the family default); see :func:`device_params`.
 """
 from __future__ import annotations
 
@@ -157,22 +160,51 @@ RRAMS = (("R_BL", "M", "SL"), ("R_BLB", "MB", "SL"))
 
 
 def family(tech: Technology, name: str) -> MosParams:
+    """The family default parameter set (not size-specific: use :func:`device_params` for a transistor)."""
     return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
 
 
+def device_params(tech: Technology, m: Transistor) -> MosParams:
+    """Parameter set of transistor ``m``: the technology's bin for its family and size, else the family
+    default."""
+    return tech.device(m.family, m.size.w, m.size.l)
+
+
+# design field -> family (the devices of transistors())
+DESIGN_DEVICES = (("mp_pre", "pmos"), ("mp_x", "pmos"), ("mn_x", "nmos"), ("mn_dis", "nmos"),
+                  ("mn_pass", "nmos"), ("access", "nmos_thick"))
+
+
+def device_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
+    """Distinct (family, W, L) of the design's transistors (both circuits), in the order of
+    :data:`DESIGN_DEVICES` (the first size of each family is its cross-coupled / precharge / access
+    device)."""
+    out: list[tuple[str, float, float]] = []
+    for key, fam in DESIGN_DEVICES:
+        sz = getattr(design, key)
+        if not any(f == fam and abs(w - sz.w) <= 1e-12 and abs(l - sz.l) <= 1e-12 for f, w, l in out):
+            out.append((fam, sz.w, sz.l))
+    return tuple(out)
+
+
 def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> dict[str, float]:
-    """Grounded capacitance of every unknown node [F]."""
-    n, p, t = tech.nmos, tech.pmos, tech.nmos_thick
-    c_out = (p.gate_cap(design.mp_x.w, design.mp_x.l) + n.gate_cap(design.mn_x.w, design.mn_x.l)
-             + p.junction_cap(design.mp_pre.w) + p.junction_cap(design.mp_x.w)
-             + n.junction_cap(design.mn_x.w) + design.c_load)
-    c_bl = n.junction_cap(design.mn_x.w) + design.rows * (t.junction_cap(design.access.w)
-                                                          + design.c_wire_row)
-    c_m = t.junction_cap(design.access.w) + design.c_cell_node
-    c_sl = n.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
+    """Grounded capacitance of every unknown node [F] (each device with the parameters of its size)."""
+    def dev(key):
+        fam = dict(DESIGN_DEVICES)[key]
+        sz = getattr(design, key)
+        return tech.device(fam, sz.w, sz.l)
+
+    pre, xp, xn, dis, pas, acc = (dev(k) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass", "access"))
+    c_out = (xp.gate_cap(design.mp_x.w, design.mp_x.l) + xn.gate_cap(design.mn_x.w, design.mn_x.l)
+             + pre.junction_cap(design.mp_pre.w) + xp.junction_cap(design.mp_x.w)
+             + xn.junction_cap(design.mn_x.w) + design.c_load)
+    c_bl = xn.junction_cap(design.mn_x.w) + design.rows * (acc.junction_cap(design.access.w)
+                                                           + design.c_wire_row)
+    c_m = acc.junction_cap(design.access.w) + design.c_cell_node
+    c_sl = dis.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
     caps = {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
     if circuit == "xnor":
-        cj_x, cj_p = n.junction_cap(design.mn_x.w), n.junction_cap(design.mn_pass.w)
+        cj_x, cj_p = xn.junction_cap(design.mn_x.w), pas.junction_cap(design.mn_pass.w)
         c_s = cj_x + 2 * cj_p  # NMOS source + two pass-transistor junctions
         caps.update(SQ=c_s, SQB=c_s, BL=c_bl - cj_x + 2 * cj_p, BLB=c_bl - cj_x + 2 * cj_p)
     return caps

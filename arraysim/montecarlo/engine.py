@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuits.pcsa import PCSADesign, build_tables, family, node_caps
+from ..circuits.pcsa import PCSADesign, build_tables, device_params, node_caps
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
 from ..devices.rram import Programming, RRAMParams
@@ -115,8 +115,9 @@ class ReadSimulator:
         self.tables = build_tables(self.design, circuit)
         caps = node_caps(self.design, self.tech, circuit)
         self.cap = np.array([caps[n] for n in self.tables.node_names])
-        self.mos_par = np.array([family(self.tech, m.family).shape_params(m.size.l)
-                                 for m in self.tables.mos])
+        # parameter set of every transistor: its size bin, else the family default
+        self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
+        self.mos_par = np.array([p.shape_params(m.size.l) for p, m in zip(self.mos_params, self.tables.mos)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""
@@ -152,25 +153,23 @@ class ReadSimulator:
     def nominal_elements(self, temp_c: float, corner: Corner | str):
         """Threshold magnitudes and specific currents of every transistor at the corner, no variation."""
         tk = celsius_to_kelvin(temp_c)
-        cs = self.tech.corner(corner)
+        self.tech.corner(corner)  # raises for a corner the technology does not have
         vt = np.empty(len(self.tables.mos))
         isp = np.empty(len(self.tables.mos))
-        for i, m in enumerate(self.tables.mos):
-            fam = family(self.tech, m.family)
-            nmos = fam.polarity > 0
-            vt[i] = fam.vt(tk, cs.dvt_n if nmos else cs.dvt_p)
-            isp[i] = fam.ispec(m.size.w, m.size.l, tk, cs.mu_n if nmos else cs.mu_p)
+        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
+            sh = self.tech.device_shift(m.family, m.size.w, m.size.l, corner)
+            vt[i] = p.vt(tk, sh.dvt)
+            isp[i] = p.ispec(m.size.w, m.size.l, tk, sh.mu)
         return vt, isp
 
     def mismatch_sigmas(self):
         """(sigma V_T [V], sigma dbeta/beta) per transistor (0 for devices without mismatch)."""
         svt = np.zeros(len(self.tables.mos))
         sb = np.zeros(len(self.tables.mos))
-        for i, m in enumerate(self.tables.mos):
+        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
             if m.mismatch:
-                fam = family(self.tech, m.family)
-                svt[i] = fam.sigma_vt(m.size.w, m.size.l)
-                sb[i] = fam.sigma_beta(m.size.w, m.size.l)
+                svt[i] = p.sigma_vt(m.size.w, m.size.l)
+                sb[i] = p.sigma_beta(m.size.w, m.size.l)
         return svt, sb
 
     def read_windows_abs(self, windows) -> np.ndarray:
@@ -288,10 +287,12 @@ class ReadSimulator:
         t = self.tables
         tr = []
         caps = node_caps(self.design, self.tech, self.circuit)
-        for m in t.mos:
-            fam = family(self.tech, m.family)
+        for m, fam in zip(t.mos, self.mos_params):
+            b = self.tech.device_bin(m.family, m.size.w, m.size.l)
             tr.append({"name": m.name, "family": m.family, "d": m.d, "g": m.g, "s": m.s, "b": m.b,
                        "w_m": m.size.w, "l_m": m.size.l, "multiplicity": m.mult, "mismatch": m.mismatch,
+                       "parameter_set": (f"bin {b.w * 1e6:g}/{b.l * 1e6:g} um" if b is not None
+                                         else "family default"),
                        "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
                        "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
         return {

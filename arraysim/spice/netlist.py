@@ -7,7 +7,8 @@ Two model families:
     ``rram.lib``, ``pcsa_compact.sub``, ``column_2t2r_compact.sub``/``column_1t1r_compact.sub``).  Every
     transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
     (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
-    parameters from ``sim.mos_par``, ``ut`` = kT/q; every unknown node gets ``sim.cap`` as a grounded
+    parameters from ``sim.mos_par`` (per device group of equal size, so they follow the technology's
+    size bins), ``ut`` = kT/q; every unknown node gets ``sim.cap`` as a grounded
     capacitor and ``1/gmin`` to ground.  Kernel and SPICE then solve the same equations; only the
     integrators differ.
 ``sky130``
@@ -56,6 +57,11 @@ _PCSA_KEYS = {"MP_PRE_Q": "pre_q", "MP_PRE_QB": "pre_qb", "MP_X_Q": "xp_q", "MP_
 _COL_KEYS = {"MA_BL": "a_bl", "MA_BLB": "a_blb", "ML_BL": "l_bl", "ML_BLB": "l_blb"}
 _XNOR_KEYS = {**_PCSA_KEYS, "MX_Q_BL": "px_q_bl", "MX_Q_BLB": "px_q_blb", "MX_QB_BLB": "px_qb_blb",
               "MX_QB_BL": "px_qb_bl"}
+# device groups of the compact subcircuits: one set of shape parameters (n, theta, lam, eta) each
+_PCSA_GROUPS = {"pre": ("MP_PRE_Q", "MP_PRE_QB"), "xp": ("MP_X_Q", "MP_X_QB"), "xn": ("MN_X_Q", "MN_X_QB"),
+                "dis": ("MN_DIS",)}
+_XNOR_GROUPS = {**_PCSA_GROUPS, "px": ("MX_Q_BL", "MX_Q_BLB", "MX_QB_BLB", "MX_QB_BL")}
+_COL_GROUP = ("MA_BL", "MA_BLB", "ML_BL", "ML_BLB")
 
 # Measured on the compact family against the scipy reference (arraysim.reference; worst instance of a
 # 600-instance run, VDD 0.6 V, 125 degC, sf, delay 3.16 ns with slow regeneration):
@@ -203,14 +209,25 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
     return vt, isp
 
 
-def _family_shape(sim, fam_name: str):
-    """(n, theta, lam, eta) shared by all transistors of one family (checked)."""
-    rows = [sim.mos_par[i] for i, m in enumerate(sim.tables.mos) if m.family == fam_name]
-    for r in rows[1:]:
-        if not np.allclose(r, rows[0], rtol=0, atol=0):
-            raise ValueError(f"transistors of family {fam_name} have different shape parameters; the "
-                             "subcircuits take one set per family")
+def _group_shape(sim, names):
+    """(n, theta, lam, eta) shared by the transistors ``names`` (one device group of the subcircuits: same
+    family and size, hence the same parameter set; checked)."""
+    all_names = [m.name for m in sim.tables.mos]
+    rows = [sim.mos_par[all_names.index(nm)] for nm in names]
+    for nm, r in zip(names[1:], rows[1:]):
+        if not np.array_equal(r, rows[0]):
+            raise ValueError(f"transistor {nm} has other shape parameters than {names[0]}; the subcircuits "
+                             "take one set per device group")
     return rows[0]
+
+
+def _shape_params(sim, groups) -> str:
+    """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=..`` of every device group ``g`` -> transistor names."""
+    out = []
+    for g, names in groups.items():
+        n, th, lam, eta = _group_shape(sim, names)
+        out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)}")
+    return " ".join(out)
 
 
 def _check_topology(sim):
@@ -288,15 +305,15 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
         if np.any(isp <= 0):
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
-        sp, sn, st = (_family_shape(sim, f) for f in ("pmos", "nmos", "nmos_thick"))
+        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS)
+        st = _group_shape(sim, _COL_GROUP)
         cap = dict(zip(sim.tables.node_names, sim.cap))
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
             p = [f"{pre}_{keys[nm]}={_f(val)}" for nm in keys
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
-            p += [f"n_p={_f(sp[0])} th_p={_f(sp[1])} lam_p={_f(sp[2])} eta_p={_f(sp[3])}",
-                  f"n_n={_f(sn[0])} th_n={_f(sn[1])} lam_n={_f(sn[2])} eta_n={_f(sn[3])} ut={_f(ut)}",
+            p += [shapes, f"ut={_f(ut)}",
                   f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}"]
             ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
             if xnor:

@@ -141,7 +141,8 @@ def _simulator(args):
     v_wl = None
     if args.vwl is not None:
         v_wl = _check_range(_float(args.vwl, "word-line voltage", "V"), *VWL_RANGE, "word-line voltage", "V")
-    return simulator(args.technology, rows=rows, v_wl=v_wl)
+    return simulator(args.technology, rows=rows, v_wl=v_wl,
+                     overlap_coupling=True if getattr(args, "overlap_coupling", False) else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vwl", metavar="V",
                    help=f"word-line voltage during the read [V], {VWL_RANGE[0]:g}..{VWL_RANGE[1]:g} "
                         "(default: the technology's nominal supply)")
+    g.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+                   help="gate overlap capacitances (cov*W per side) as capacitors between gate and drain/"
+                        "source (Miller coupling, coupling to SE) instead of lumped at the gate node")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -260,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", metavar="OUT.csv", help="per-instance comparison CSV (a second file "
                    "OUT_summary.csv holds the table)")
     v.add_argument("--plot", metavar="FILE", help="scatter plots and error histograms")
+    v.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+                   help="the kernel (and the compact deck) with gate overlap capacitors between gate and "
+                        "drain/source (design option overlap_coupling)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -519,8 +526,12 @@ def cmd_validate(args) -> int:
         except SpiceUnavailable as e:
             print(f"{PROG}: error: SPICE is not available: {e}", file=sys.stderr)
             return 1
+    sim = None
+    if args.overlap_coupling:
+        from .api import simulator
+        sim = simulator(technology_for(model), overlap_coupling=True)
     val = validate(model=model, samples=samples, vdds=vdds, temps=temps, corners=corners, seed=seed,
-                   cell=cell, batch=batch,
+                   cell=cell, batch=batch, sim=sim,
                    progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
     print(val.to_text(), flush=True)
     try:
@@ -671,8 +682,16 @@ def info_text(d: dict) -> str:
     if d.get("rram_elements"):
         L.append("  RRAM elements: " + ", ".join(f"{e['name']} ({e['a']}-{e['b']})"
                                                  for e in d["rram_elements"]))
-    L += ["", "Node capacitances (to ground):"]
+    L += ["", "Node capacitances (to ground)" + (", gate overlaps not included:" if d.get("overlap_capacitors_F")
+                                                 else ":")]
     L += [f"  {n:<4} {eng(c, 'F')}" for n, c in d["node_capacitance_F"].items()]
+    if d.get("overlap_capacitors_F"):  # summed per node pair (a DC rail: grounded; SE: coupling to SE)
+        pairs: dict = {}
+        for c in d["overlap_capacitors_F"]:
+            k = tuple(sorted((c["a"], c["b"])))
+            pairs[k] = pairs.get(k, 0.0) + c["c_F"]
+        L += ["", "Gate overlap capacitors (summed per node pair):"]
+        L += [f"  {a}-{b}: {eng(c, 'F')}" for (a, b), c in pairs.items()]
     L += ["", "Timing:"] + _kv_lines(d["timing_s"]) + ["", "Integrator tolerances:"] + \
         _kv_lines(d["tolerances"])
     lim, opt = d["limits"], d["options"]

@@ -482,3 +482,37 @@ def test_simulator_uses_size_bins(binned_tech):
     np.testing.assert_allclose(s.cap, [cb[n] for n in s.tables.node_names])
     info = {r["name"]: r["parameter_set"] for r in s.describe()["transistors"]}
     assert info["MN_DIS"] == "bin 1/0.13 um" and info["MN_X_Q"] == "family default"
+
+
+def test_capacitance_matrix():
+    """Without overlap coupling C = diag(node caps); with it, the overlap capacitors of every transistor
+    side: Miller couplings between unknown nodes, couplings to SE, grounded caps to the DC rails."""
+    from arraysim.circuits.pcsa import PCSADesign, capacitance, node_caps
+
+    g = ReadSimulator("generic130")
+    np.testing.assert_array_equal(g.cmat, np.diag(g.cap))
+    assert not np.any(g.bse)
+    t = g.tech
+    d = PCSADesign.for_technology(t).with_(overlap_coupling=True)
+    for circuit in ("pcsa", "xnor"):
+        s = ReadSimulator(t, d, circuit=circuit)
+        C, b = s.cmat, s.bse
+        names = list(s.tables.node_names)
+        assert np.array_equal(C, C.T) and np.all(C - np.diag(np.diag(C)) <= 0)
+        ground = np.diag(C) + (C.sum(axis=1) - np.diag(C)) - b
+        assert np.all(ground > 0)
+        iq, iqb = names.index("Q"), names.index("QB")
+        p, n, a = t.pmos, t.nmos, t.nmos_thick
+        # Q-QB: drain overlap of the cross-coupled pair on each side (MP_X_Q, MN_X_Q, MP_X_QB, MN_X_QB)
+        assert -C[iq, iqb] == pytest.approx(2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
+        assert b[iq] == pytest.approx(p.cov * d.mp_pre.w, rel=1e-12)  # precharge PMOS drain to SE
+        isl = names.index("SL")
+        assert b[isl] == pytest.approx(n.cov * d.mn_dis.w, rel=1e-12)
+        # SL grounded: the junction of the discharge switch, the wires, the 2 (rows - 1) leakage sources
+        nc = node_caps(d, t, circuit)
+        assert ground[isl] == pytest.approx(nc["SL"] + 2 * (d.rows - 1) * a.cov * d.access.w, rel=1e-12)
+        # Q grounded: channel parts of the gates on Q (not the overlaps) + junctions + load + overlaps to VDD
+        assert nc["Q"] == pytest.approx(node_caps(PCSADesign.for_technology(t), t, circuit)["Q"]
+                                        - 2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
+        C2, _ = capacitance(d, t, circuit)
+        np.testing.assert_array_equal(C2, C)

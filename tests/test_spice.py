@@ -128,6 +128,20 @@ def test_compact_family_follows_size_bins(binned_tech):
     assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
 
 
+def test_compact_family_with_overlap_coupling():
+    """The kernel's coupling capacitors (Miller, to SE) become capacitors in the compact deck: same agreement."""
+    from arraysim.api import simulator
+    from arraysim.spice.validate import validate
+
+    sim = simulator(overlap_coupling=True)
+    v = validate(model="compact", samples=6, vdds=(0.5, 1.2), temps=(-40.0, 125.0), corners=("tt", "ff"),
+                 seed=3, sim=sim)
+    s = v.summary()
+    assert s["n"] == 6 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
+    assert s["agree_outside_%"] == 100.0, v.to_text()
+    assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+
+
 def test_compact_family_1t1r():
     from arraysim.spice.validate import validate
 
@@ -203,13 +217,18 @@ def test_sky130_smoke():
     assert 0 < res["delay"][0] < 20e-9 and res["energy"][0] > 0
 
 
-def test_xnor_compact_spice_matches_kernel():
-    """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel."""
+@pytest.mark.parametrize("coupling", [False, True])
+def test_xnor_compact_spice_matches_kernel(coupling):
+    """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel
+    (with overlap coupling: capacitors to the internal nodes sq/sqb by hierarchical name)."""
+    from arraysim.circuits.pcsa import PCSADesign
+    from arraysim.cmos.technologies import get_technology
     from arraysim.montecarlo.engine import ReadSimulator
     from arraysim.montecarlo.readout import decode_binary, sense_delay
     from arraysim.spice.netlist import simulate
 
-    sim = ReadSimulator(circuit="xnor")
+    d = PCSADesign.for_technology(get_technology("generic130")).with_(overlap_coupling=coupling)
+    sim = ReadSimulator(design=d, circuit="xnor")
     rng = np.random.default_rng(5)
     svt, sb = sim.mismatch_sigmas()
     n = 4

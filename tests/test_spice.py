@@ -142,6 +142,33 @@ def test_compact_family_with_overlap_coupling():
     assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
 
 
+def test_failed_instance_is_retried_with_a_shorter_step(monkeypatch):
+    """An instance whose run fails is retried once with RETRY_TMAX as the largest step."""
+    from arraysim.api import simulator
+    from arraysim.spice import netlist
+
+    real = runner.run
+    seen = []
+
+    def flaky(text, timeout=None):
+        tmax = float(next(ln for ln in text.splitlines() if ln.startswith(".tran")).split()[-1])
+        seen.append(tmax)
+        if tmax > netlist.RETRY_TMAX * 1.0001:
+            raise SpiceError("Error: 7673.25 out of range for sinh")
+        return real(text, timeout=timeout)
+
+    monkeypatch.setattr(runner, "run", flaky)
+    sim = simulator()
+    m = len(sim.transistor_names)
+    res = netlist.simulate(sim, 0.8, 27.0, "tt", np.zeros((2, m)), np.zeros((2, m)), [7e3, 1e5], [1e5, 7e3],
+                           batch=2)
+    assert list(res["status"]) == ["ok", "ok"] and list(res["retried"]) == [True, True]
+    assert list(res["decision"]) == [1, -1]
+    # the batch deck, instance 0 alone, its retry, instance 1 alone, its retry
+    assert len(seen) == 5 and seen[0] == seen[1] == seen[3] > netlist.RETRY_TMAX
+    assert seen[2] == seen[4] == pytest.approx(netlist.RETRY_TMAX)
+
+
 def test_compact_family_1t1r():
     from arraysim.spice.validate import validate
 

@@ -141,7 +141,8 @@ def _simulator(args):
     v_wl = None
     if args.vwl is not None:
         v_wl = _check_range(_float(args.vwl, "word-line voltage", "V"), *VWL_RANGE, "word-line voltage", "V")
-    return simulator(args.technology, rows=rows, v_wl=v_wl)
+    return simulator(args.technology, rows=rows, v_wl=v_wl,
+                     overlap_coupling=True if getattr(args, "overlap_coupling", False) else None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -185,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vwl", metavar="V",
                    help=f"word-line voltage during the read [V], {VWL_RANGE[0]:g}..{VWL_RANGE[1]:g} "
                         "(default: the technology's nominal supply)")
+    g.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+                   help="gate overlap capacitances (cov*W per side) as capacitors between gate and drain/"
+                        "source (Miller coupling, coupling to SE) instead of lumped at the gate node")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -269,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", metavar="OUT.csv", help="per-instance comparison CSV (a second file "
                    "OUT_summary.csv holds the table)")
     v.add_argument("--plot", metavar="FILE", help="scatter plots and error histograms")
+    v.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+                   help="the kernel (and the compact deck) with gate overlap capacitors between gate and "
+                        "drain/source (design option overlap_coupling)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -556,7 +563,7 @@ def cmd_validate(args) -> int:
                          "binary, ternary")
     from .api import simulator as _simulator
     from .montecarlo.driver import check_readout, make_grid
-    _sim = _simulator(technology_for(model))
+    _sim = _simulator(technology_for(model), overlap_coupling=True if args.overlap_coupling else None)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), _sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():
@@ -681,13 +688,25 @@ def info_text(d: dict) -> str:
           f"  source: {tech.pop('source', '')}"]
     fams = {k: tech.pop(k) for k in ("nmos", "pmos", "nmos_thick") if isinstance(tech.get(k), dict)}
     corners = tech.pop("corners", {})
+    bins = tech.pop("bins", {}) or {}
     L += _kv_lines(tech)
     if fams:
         keys = list(next(iter(fams.values())))
-        L += ["", "  MOS families" + "".join(f"{n:>16}" for n in fams)]
+        sets = dict(fams)
+        for fam, lst in bins.items():  # size bins: extra columns "family W/L" (um)
+            for b in lst:
+                sets[f"{fam} {b['w'] * 1e6:g}/{b['l'] * 1e6:g}"] = b["params"]
+        wd = max([16] + [len(n) + 2 for n in sets])
+        L += ["", "  MOS families" + (" and size bins (W/L um)" if bins else "")]
+        L.append(f"  {'':<12}" + "".join(f"{n:>{wd}}" for n in sets))
         for k in keys:
             u = UNITS.get(k, "")
-            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>16}" for f in fams.values()))
+            L.append(f"  {k:<12}" + "".join(f"{eng(f.get(k), u):>{wd}}" for f in sets.values()))
+        for fam, lst in bins.items():
+            for b in lst:
+                if b.get("corners"):
+                    L.append(f"  bin {fam} {b['w'] * 1e6:g}/{b['l'] * 1e6:g} corner shifts (dvt V, mu): " +
+                             ", ".join(f"{c} {v['dvt']:+.4g}/{v['mu']:.4g}" for c, v in b["corners"].items()))
     if corners:
         ck = list(next(iter(corners.values())))
         L += ["", "  corner shifts (dvt in V, mu = mobility factor)",
@@ -699,16 +718,24 @@ def info_text(d: dict) -> str:
     L += ["", f"Circuit (PCSA): word-line voltage {eng(d['word_line_voltage_V'], 'V')}"] + _kv_lines(design)
     L += ["", "Transistors:",
           f"  {'name':<10} {'family':<10} {'D':<4} {'G':<4} {'S':<4} {'B':<4} {'W[um]':>7} {'L[um]':>7} "
-          f"{'mult':>5} {'sVT[mV]':>8} {'sbeta[%]':>8}"]
+          f"{'mult':>5} {'sVT[mV]':>8} {'sbeta[%]':>8}  parameters"]
     for t in d["transistors"]:
         L.append(f"  {t['name']:<10} {t['family']:<10} {t['d']:<4} {t['g']:<4} {t['s']:<4} {t['b']:<4} "
                  f"{t['w_m'] * 1e6:7.3f} {t['l_m'] * 1e6:7.3f} {t['multiplicity']:5g} "
-                 f"{t['sigma_vt_V'] * 1e3:8.2f} {t['sigma_beta'] * 100:8.2f}")
+                 f"{t['sigma_vt_V'] * 1e3:8.2f} {t['sigma_beta'] * 100:8.2f}  {t.get('parameter_set', '')}")
     if d.get("rram_elements"):
         L.append("  RRAM elements: " + ", ".join(f"{e['name']} ({e['a']}-{e['b']})"
                                                  for e in d["rram_elements"]))
-    L += ["", "Node capacitances (to ground):"]
+    L += ["", "Node capacitances (to ground)" + (", gate overlaps not included:" if d.get("overlap_capacitors_F")
+                                                 else ":")]
     L += [f"  {n:<4} {eng(c, 'F')}" for n, c in d["node_capacitance_F"].items()]
+    if d.get("overlap_capacitors_F"):  # summed per node pair (a DC rail: grounded; SE: coupling to SE)
+        pairs: dict = {}
+        for c in d["overlap_capacitors_F"]:
+            k = tuple(sorted((c["a"], c["b"])))
+            pairs[k] = pairs.get(k, 0.0) + c["c_F"]
+        L += ["", "Gate overlap capacitors (summed per node pair):"]
+        L += [f"  {a}-{b}: {eng(c, 'F')}" for (a, b), c in pairs.items()]
     L += ["", "Timing:"] + _kv_lines(d["timing_s"]) + ["", "Integrator tolerances:"] + \
         _kv_lines(d["tolerances"])
     lim, opt = d["limits"], d["options"]

@@ -27,7 +27,11 @@ again from the model statements:
   of the simulator's element tables (``sim.tables.mos[k].d/g/s/b`` and the RRAM node names; the index
   tables ``mos_nodes``/``rr_nodes`` are only cross-checked against the names)::
 
-      C_i dV_i/dt = sum of element currents into node i - gmin V_i,      dq/dt = I drawn from VDD
+      C dV/dt = (sum of element currents into each node - gmin V) + b_se dV_SE/dt,   dq/dt = I drawn from VDD
+
+  with the simulator's capacitance matrix ``C = sim.cmat`` (diagonal unless the design has
+  ``overlap_coupling``; then ``dV/dt`` is obtained with ``C``'s inverse) and coupling ``b_se = sim.bse``
+  to the sense-enable waveform, whose slope is constant on each integration segment.
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
   sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
@@ -213,9 +217,13 @@ class ReferenceCircuit:
                 inc_r[self.nv, k] -= 1.0
         self._inc_rr = inc_r
 
-        self.cap = np.asarray(sim.cap, dtype=float)
-        if self.cap.shape != (self.nv,) or np.any(self.cap <= 0):
+        cmat = np.asarray(getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+        self.bse = np.asarray(getattr(sim, "bse", np.zeros(self.nv)), dtype=float)
+        self.cap = np.diag(cmat).copy()
+        if cmat.shape != (self.nv, self.nv) or np.any(self.cap <= 0) or self.bse.shape != (self.nv,):
             raise ValueError("node capacitances must be positive, one per unknown node")
+        self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse)
+        self.cinv = None if self.diagonal else np.linalg.inv(cmat)
         self.c_ref = float(self.cap.sum())
         self.iq = names.index("Q")
         self.iqb = names.index("QB")
@@ -260,16 +268,17 @@ class ReferenceCircuit:
             return f[:, 0], float(ivdd[0])
         return f, ivdd
 
-    def rhs(self, t, y, se_const=None):
-        """ODE right-hand side: (dV/dt, d(q/C_ref)/dt)."""
+    def rhs(self, t, y, se_const=None, se_slope=0.0):
+        """ODE right-hand side: (dV/dt, d(q/C_ref)/dt); ``se_slope`` = dV_SE/dt on the current segment."""
         y = np.asarray(y, dtype=float)
         se = self.se(t) if se_const is None else se_const
         f, ivdd = self.currents(y[:self.nv], se)
         out = np.empty_like(y)
-        if y.ndim == 1:
-            out[:self.nv] = f / self.cap
+        if self.diagonal:
+            out[:self.nv] = f / (self.cap if y.ndim == 1 else self.cap[:, None])
         else:
-            out[:self.nv] = f / self.cap[:, None]
+            g = f + (self.bse * se_slope if y.ndim == 1 else (self.bse * se_slope)[:, None])
+            out[:self.nv] = self.cinv @ g
         out[self.nv] = ivdd / self.c_ref
         return out
 
@@ -334,10 +343,12 @@ class ReferenceCircuit:
         v_read = None
         nfev = 0
         traj_t, traj_y = [], []
+        slopes = [self.vdd / self.t_r, 0.0, -self.vdd / self.t_r, 0.0]  # SE on each segment
         for seg in range(4):
             t0, t1 = breaks[seg], breaks[seg + 1]
             sense = t1 <= self.t_fall * (1 + 1e-12)
-            sol = solve_ivp(self.rhs, (t0, t1), y, method=method, rtol=rtol, atol=atol,
+            sol = solve_ivp(lambda t, yy, sl=slopes[seg]: self.rhs(t, yy, se_slope=sl), (t0, t1), y,
+                            method=method, rtol=rtol, atol=atol,
                             vectorized=True, events=[ev_q, ev_qb] if sense else None,
                             first_step=min(1e-13, (t1 - t0) / 10))
             if not sol.success:

@@ -21,3 +21,32 @@ def pytest_runtest_makereport(item, call):
         if any(t in reason for t in _MISSING_TOOL):
             rep.outcome = "failed"
             rep.longrepr = f"ARRAYSIM_REQUIRE_SPICE=1 but the test was skipped: {rep.longrepr}"
+
+
+@pytest.fixture(scope="session")
+def binned_tech():
+    """generic130 with size bins (different parameters, capacitances, mismatch and corner shifts) for the
+    discharge NMOS (1.0/0.13 um), the PMOS (0.4/0.13 um: precharge and cross-coupled) and the access
+    transistor (0.6/0.5 um); the cross-coupled NMOS (0.6/0.13 um) keeps the family default.  Used to check
+    that every consumer of transistor parameters follows the bins."""
+    import dataclasses
+
+    from arraysim.cmos.params import DeviceBin, DeviceShift
+    from arraysim.cmos.technologies import get_technology
+    from arraysim.options import Corner
+
+    g = get_technology("generic130")
+    um, fF = 1e-6, 1e-15
+    bins = (
+        DeviceBin("nmos", 1.0 * um, 0.13 * um,
+                  dataclasses.replace(g.nmos, vt0=0.40, n=1.45, kp=300e-6, theta=1.5, lam=0.2, eta=0.08,
+                                      cj=1.5 * fF / um, a_vt=6e-3 * um),
+                  ((Corner.FF, DeviceShift(-0.06, 1.12)), (Corner.SS, DeviceShift(0.06, 0.9)))),
+        DeviceBin("pmos", 0.4 * um, 0.13 * um,
+                  dataclasses.replace(g.pmos, vt0=0.38, n=1.5, theta=1.3, lam=0.15, eta=0.03,
+                                      cov=0.4 * fF / um)),
+        DeviceBin("nmos_thick", 0.6 * um, 0.5 * um,
+                  dataclasses.replace(g.nmos_thick, vt0=0.58, n=1.55, lam=0.05, eta=0.02, cj=1.0 * fF / um),
+                  ((Corner.FS, DeviceShift(-0.03, 1.05)),)),
+    )
+    return dataclasses.replace(g, name="binned130", bins=bins)

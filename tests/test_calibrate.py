@@ -167,6 +167,61 @@ def test_json_round_trip(tmp_path):
     assert technology_from_dict(technology_to_dict(g)) == g
 
 
+def test_device_lookup_by_size(binned_tech):
+    from arraysim.cmos.params import DeviceShift
+    t, g = binned_tech, get_technology("generic130")
+    um = 1e-6
+    b = t.device_bin("nmos", 1.0 * um, 0.13 * um)
+    assert b is not None and t.device("nmos", 1.0 * um, 0.13 * um) is b.params
+    assert t.device("nmos", 1.0 * um * (1 + 1e-4), 0.13 * um) is b.params  # within SIZE_RTOL
+    assert t.device("nmos", 1.01 * um, 0.13 * um) == g.nmos  # no bin: the family default
+    assert t.device("nmos", 0.6 * um, 0.13 * um) == g.nmos
+    assert t.device("pmos", 1.0 * um, 0.13 * um) == g.pmos  # bins are per family
+    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "ff") == DeviceShift(-0.06, 1.12)  # the bin's own
+    ff = t.corner("ff")
+    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "fs") == DeviceShift(t.corner("fs").dvt_n,
+                                                                           t.corner("fs").mu_n)
+    assert t.device_shift("pmos", 0.4 * um, 0.13 * um, "ff") == DeviceShift(ff.dvt_p, ff.mu_p)
+    assert t.device_shift("nmos_thick", 2 * um, 0.5 * um, "ff") == DeviceShift(ff.dvt_n, ff.mu_n)
+    with pytest.raises(ValueError, match="unknown device family"):
+        t.device("nfet", 1 * um, 1 * um)
+
+
+def test_json_round_trip_with_bins(tmp_path, binned_tech):
+    path = tmp_path / "b.json"
+    save_technology(binned_tech, path)
+    back = get_technology(str(path))
+    assert back == binned_tech and len(back.bins) == 3
+    d = json.loads(path.read_text())
+    assert sorted(d["bins"]) == ["nmos", "nmos_thick", "pmos"]
+    assert d["bins"]["nmos"][0]["corners"]["ff"] == {"dvt": -0.06, "mu": 1.12}
+    assert "corners" not in d["bins"]["pmos"][0]
+    # files without bins (as written before bins existed) load with none; generic130 writes none
+    assert "bins" not in technology_to_dict(get_technology("generic130"))
+    del d["bins"]
+    assert technology_from_dict(d).bins == ()
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["bins"].update(nfet=[]), "families"),
+    (lambda d: d["bins"]["nmos"][0]["params"].update(polarity=-1), "polarity differs"),
+    (lambda d: d["bins"]["nmos"].append(dict(d["bins"]["nmos"][0], w=d["bins"]["nmos"][0]["w"] * (1 + 1e-5))),
+     "two bins"),
+    (lambda d: d["bins"]["nmos"][0].update(w=0.0), "must be > 0"),
+    (lambda d: d["bins"]["nmos"][0]["params"].pop("kp"), "lacks kp"),
+    (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
+    (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
+    (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),
+])
+def test_bad_bins(tmp_path, binned_tech, edit, match):
+    d = json.loads(json.dumps(technology_to_dict(binned_tech)))
+    edit(d)
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match=match):
+        get_technology(str(p))
+
+
 def test_bad_technology_files(tmp_path):
     p = tmp_path / "bad.json"
     p.write_text("{not json")
@@ -197,6 +252,16 @@ def test_sky130_registered_and_default_unchanged():
     assert fs.dvt_n < 0 < fs.dvt_p and sf.dvt_p < 0 < sf.dvt_n  # NMOS letter first
     for f in (t.nmos, t.pmos, t.nmos_thick):
         assert 0.2 < f.vt0 < 1.2 and f.cox > 0 and f.cov > 0 and f.cj > 0 and f.a_vt > 0
+    # one size bin for every device size of the sky130 PCSA, each with its own shift in every corner
+    from arraysim.circuits.pcsa import PCSADesign, device_sizes
+    sizes = device_sizes(PCSADesign.for_technology(t))
+    assert len(t.bins) == len(sizes) == 4
+    for f, w, l in sizes:
+        b = t.device_bin(f, w, l)
+        assert b is not None and b.params.l_ref == pytest.approx(l)
+        assert {c.value for c, _ in b.corners} == {"tt", "ff", "ss", "fs", "sf"}
+        p = b.params
+        assert 0.2 < p.vt0 < 1.2 and p.cox > 0 and p.cov > 0 and p.cj > 0 and p.a_vt > 0 and p.a_beta > 0
     from arraysim.montecarlo.engine import ReadSimulator
     assert ReadSimulator().tech.name == "generic130"
 

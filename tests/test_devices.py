@@ -441,3 +441,78 @@ def test_eval_residual_equals_reference_assembly(sim):
         scale = max(np.max(np.abs(f)), abs(ivdd), 1e-15)
         np.testing.assert_allclose(f, f_r, rtol=1e-10, atol=1e-11 * scale)
         assert ivdd == pytest.approx(ivdd_r, rel=1e-10, abs=1e-11 * scale)
+
+
+def test_simulator_uses_size_bins(binned_tech):
+    """Kernel arrays, corner shifts, mismatch sigmas and node capacitances take each transistor's bin."""
+    from arraysim.circuits.pcsa import node_caps
+    from arraysim.units import celsius_to_kelvin
+
+    t = binned_tech
+    s = ReadSimulator(t)
+    g = ReadSimulator("generic130")
+    names = list(s.transistor_names)
+    nb, pb, tb = (b.params for b in t.bins)
+    tk = celsius_to_kelvin(27.0)
+    for nm, want in (("MN_DIS", nb), ("MN_X_Q", t.nmos), ("MP_PRE_Q", pb), ("MP_X_QB", pb), ("MA_BL", tb),
+                     ("ML_BLB", tb)):
+        i = names.index(nm)
+        m = s.tables.mos[i]
+        assert s.mos_params[i] is want or s.mos_params[i] == want, nm
+        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l))
+    vt, isp = s.nominal_elements(27.0, "ff")
+    i = names.index("MN_DIS")
+    m = s.tables.mos[i]
+    assert vt[i] == pytest.approx(nb.vt(tk, -0.06), rel=1e-14)  # the bin's own ff shift
+    assert isp[i] == pytest.approx(nb.ispec(m.size.w, m.size.l, tk, 1.12), rel=1e-14)
+    j = names.index("MN_X_Q")
+    ff = t.corner("ff")
+    assert vt[j] == pytest.approx(t.nmos.vt(tk, ff.dvt_n), rel=1e-14)  # family default, technology shift
+    k = names.index("MA_BL")
+    vt_fs, _ = s.nominal_elements(27.0, "fs")
+    assert vt_fs[k] == pytest.approx(tb.vt(tk, -0.03), rel=1e-14)
+    svt, _ = s.mismatch_sigmas()
+    assert svt[i] == pytest.approx(nb.a_vt / math.sqrt(m.size.w * m.size.l), rel=1e-12)
+    assert svt[j] == pytest.approx(g.mismatch_sigmas()[0][j], rel=1e-12)
+    cg, cb = node_caps(g.design, g.tech), node_caps(s.design, t)
+    d = s.design
+    assert cb["SL"] - cg["SL"] == pytest.approx((nb.cj - t.nmos.cj) * d.mn_dis.w, rel=1e-9)
+    assert cb["Q"] - cg["Q"] == pytest.approx(2 * (pb.cov - t.pmos.cov) * d.mp_x.w, rel=1e-9)
+    assert cb["M"] - cg["M"] == pytest.approx((tb.cj - t.nmos_thick.cj) * d.access.w, rel=1e-9)
+    np.testing.assert_allclose(s.cap, [cb[n] for n in s.tables.node_names])
+    info = {r["name"]: r["parameter_set"] for r in s.describe()["transistors"]}
+    assert info["MN_DIS"] == "bin 1/0.13 um" and info["MN_X_Q"] == "family default"
+
+
+def test_capacitance_matrix():
+    """Without overlap coupling C = diag(node caps); with it, the overlap capacitors of every transistor
+    side: Miller couplings between unknown nodes, couplings to SE, grounded caps to the DC rails."""
+    from arraysim.circuits.pcsa import PCSADesign, capacitance, node_caps
+
+    g = ReadSimulator("generic130")
+    np.testing.assert_array_equal(g.cmat, np.diag(g.cap))
+    assert not np.any(g.bse)
+    t = g.tech
+    d = PCSADesign.for_technology(t).with_(overlap_coupling=True)
+    for circuit in ("pcsa", "xnor"):
+        s = ReadSimulator(t, d, circuit=circuit)
+        C, b = s.cmat, s.bse
+        names = list(s.tables.node_names)
+        assert np.array_equal(C, C.T) and np.all(C - np.diag(np.diag(C)) <= 0)
+        ground = np.diag(C) + (C.sum(axis=1) - np.diag(C)) - b
+        assert np.all(ground > 0)
+        iq, iqb = names.index("Q"), names.index("QB")
+        p, n, a = t.pmos, t.nmos, t.nmos_thick
+        # Q-QB: drain overlap of the cross-coupled pair on each side (MP_X_Q, MN_X_Q, MP_X_QB, MN_X_QB)
+        assert -C[iq, iqb] == pytest.approx(2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
+        assert b[iq] == pytest.approx(p.cov * d.mp_pre.w, rel=1e-12)  # precharge PMOS drain to SE
+        isl = names.index("SL")
+        assert b[isl] == pytest.approx(n.cov * d.mn_dis.w, rel=1e-12)
+        # SL grounded: the junction of the discharge switch, the wires, the 2 (rows - 1) leakage sources
+        nc = node_caps(d, t, circuit)
+        assert ground[isl] == pytest.approx(nc["SL"] + 2 * (d.rows - 1) * a.cov * d.access.w, rel=1e-12)
+        # Q grounded: channel parts of the gates on Q (not the overlaps) + junctions + load + overlaps to VDD
+        assert nc["Q"] == pytest.approx(node_caps(PCSADesign.for_technology(t), t, circuit)["Q"]
+                                        - 2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
+        C2, _ = capacitance(d, t, circuit)
+        np.testing.assert_array_equal(C2, C)

@@ -190,6 +190,29 @@ def test_kernel_matches_reference_fast(sim):
     check(compare(sim, cases, refs))
 
 
+def test_kernel_matches_reference_with_size_bins(binned_tech):
+    """A technology with size bins (own parameters, corner shifts, mismatch and capacitances for some
+    devices): kernel and reference agree as for one parameter set per family."""
+    s = ReadSimulator(binned_tech, tolerances=Tolerances())
+    cases = draw_cases(s, 10, seed=4242)
+    refs = [reference_read(s, **c, **REF_TOL) for c in cases]
+    check(compare(s, cases, refs))
+
+
+@pytest.mark.parametrize("tech", ["generic130", "binned"])
+def test_kernel_matches_reference_with_overlap_coupling(tech, binned_tech):
+    """Gate overlap capacitors between nodes (full capacitance matrix) and to SE (forcing): kernel and
+    reference agree as with grounded capacitances."""
+    from arraysim.circuits.pcsa import PCSADesign
+    from arraysim.cmos.technologies import get_technology
+    t = binned_tech if tech == "binned" else get_technology(tech)
+    s = ReadSimulator(t, PCSADesign.for_technology(t).with_(overlap_coupling=True), tolerances=Tolerances())
+    assert np.any(s.bse) and np.any(s.cmat != np.diag(s.cap))
+    cases = draw_cases(s, 8, seed=99 if tech == "binned" else 98)
+    refs = [reference_read(s, **c, **REF_TOL) for c in cases]
+    check(compare(s, cases, refs))
+
+
 @pytest.mark.slow
 def test_kernel_matches_reference_many(sim):
     """A few hundred random instances (the acceptance criterion), spread over 2 worker processes."""

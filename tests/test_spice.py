@@ -108,6 +108,67 @@ def test_compact_family_agrees_with_kernel():
     assert s["energy_err_max_%"] <= 1.0, v.to_text()
 
 
+def test_compact_family_follows_size_bins(binned_tech):
+    """The compact deck passes each device group its own shape parameters, so a technology with size bins
+    (the NMOS family has two parameter sets in one PCSA) agrees with the kernel as closely."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.spice.netlist import build_deck
+    from arraysim.spice.validate import validate
+
+    sim = ReadSimulator(binned_tech)
+    m = len(sim.transistor_names)
+    text = build_deck(sim, 0.8, 27.0, "tt", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    nb = binned_tech.bins[0].params
+    assert f"n_dis={nb.n:.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
+    v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(27.0,), corners=("ff", "fs"), seed=5,
+                 sim=sim)
+    s = v.summary()
+    assert s["n"] == 8 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
+    assert s["agree_outside_%"] == 100.0, v.to_text()
+    assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+
+
+def test_compact_family_with_overlap_coupling():
+    """The kernel's coupling capacitors (Miller, to SE) become capacitors in the compact deck: same agreement."""
+    from arraysim.api import simulator
+    from arraysim.spice.validate import validate
+
+    sim = simulator(overlap_coupling=True)
+    v = validate(model="compact", samples=6, vdds=(0.5, 1.2), temps=(-40.0, 125.0), corners=("tt", "ff"),
+                 seed=3, sim=sim)
+    s = v.summary()
+    assert s["n"] == 6 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
+    assert s["agree_outside_%"] == 100.0, v.to_text()
+    assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+
+
+def test_failed_instance_is_retried_with_a_shorter_step(monkeypatch):
+    """An instance whose run fails is retried once with RETRY_TMAX as the largest step."""
+    from arraysim.api import simulator
+    from arraysim.spice import netlist
+
+    real = runner.run
+    seen = []
+
+    def flaky(text, timeout=None):
+        tmax = float(next(ln for ln in text.splitlines() if ln.startswith(".tran")).split()[-1])
+        seen.append(tmax)
+        if tmax > netlist.RETRY_TMAX * 1.0001:
+            raise SpiceError("Error: 7673.25 out of range for sinh")
+        return real(text, timeout=timeout)
+
+    monkeypatch.setattr(runner, "run", flaky)
+    sim = simulator()
+    m = len(sim.transistor_names)
+    res = netlist.simulate(sim, 0.8, 27.0, "tt", np.zeros((2, m)), np.zeros((2, m)), [7e3, 1e5], [1e5, 7e3],
+                           batch=2)
+    assert list(res["status"]) == ["ok", "ok"] and list(res["retried"]) == [True, True]
+    assert list(res["decision"]) == [1, -1]
+    # the batch deck, instance 0 alone, its retry, instance 1 alone, its retry
+    assert len(seen) == 5 and seen[0] == seen[1] == seen[3] > netlist.RETRY_TMAX
+    assert seen[2] == seen[4] == pytest.approx(netlist.RETRY_TMAX)
+
+
 def test_compact_family_1t1r():
     from arraysim.spice.validate import validate
 
@@ -183,13 +244,18 @@ def test_sky130_smoke():
     assert 0 < res["delay"][0] < 20e-9 and res["energy"][0] > 0
 
 
-def test_xnor_compact_spice_matches_kernel():
-    """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel."""
+@pytest.mark.parametrize("coupling", [False, True])
+def test_xnor_compact_spice_matches_kernel(coupling):
+    """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel
+    (with overlap coupling: capacitors to the internal nodes sq/sqb by hierarchical name)."""
+    from arraysim.circuits.pcsa import PCSADesign
+    from arraysim.cmos.technologies import get_technology
     from arraysim.montecarlo.engine import ReadSimulator
     from arraysim.montecarlo.readout import decode_binary, sense_delay
     from arraysim.spice.netlist import simulate
 
-    sim = ReadSimulator(circuit="xnor")
+    d = PCSADesign.for_technology(get_technology("generic130")).with_(overlap_coupling=coupling)
+    sim = ReadSimulator(design=d, circuit="xnor")
     rng = np.random.default_rng(5)
     svt, sb = sim.mismatch_sigmas()
     n = 4

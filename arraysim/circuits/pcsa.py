@@ -23,6 +23,9 @@ the latched output is XNOR(X, W).  The pass gates are driven at the sense-amplif
 
 All capacitances are lumped to ground (no Miller coupling between gate and drain); their values follow from
 the device sizes and the technology's C_ox, overlap and junction capacitances (see :meth:`node_caps`).
+
+Every transistor takes the parameter set of its size (:meth:`Technology.device`: the technology's bin for
+that family and W x L when it has one, else the family default); see :func:`device_params`.
 """
 from __future__ import annotations
 
@@ -92,6 +95,13 @@ class PCSADesign:
     gmin: float = 1e-12
     """Conductance from every node to ground [S] (as SPICE's gmin)."""
     timing: Timing = field(default_factory=Timing)
+    overlap_coupling: bool = False
+    """False: every capacitance lumped to ground, the gate overlaps only at the gate node (inside
+    ``gate_cap``).  True: the gate overlap capacitance ``cov * W`` of every transistor on both its drain and
+    its source side (times its multiplicity) as a capacitor between gate and drain / source: between two
+    unknown nodes a coupling (Miller) capacitor, to a DC rail (GND, VDD, WL, X) a grounded capacitor, to
+    SE a coupling to the sense-enable waveform; the gate node's grounded cap keeps only the channel part
+    ``cox * W * L``.  See :func:`capacitance`."""
 
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)
@@ -157,25 +167,98 @@ RRAMS = (("R_BL", "M", "SL"), ("R_BLB", "MB", "SL"))
 
 
 def family(tech: Technology, name: str) -> MosParams:
+    """The family default parameter set (not size-specific: use :func:`device_params` for a transistor)."""
     return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
 
 
+def device_params(tech: Technology, m: Transistor) -> MosParams:
+    """Parameter set of transistor ``m``: the technology's bin for its family and size, else the family
+    default."""
+    return tech.device(m.family, m.size.w, m.size.l)
+
+
+# design field -> family (the devices of transistors())
+DESIGN_DEVICES = (("mp_pre", "pmos"), ("mp_x", "pmos"), ("mn_x", "nmos"), ("mn_dis", "nmos"),
+                  ("mn_pass", "nmos"), ("access", "nmos_thick"))
+
+
+def device_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
+    """Distinct (family, W, L) of the design's transistors (both circuits), in the order of
+    :data:`DESIGN_DEVICES` (the first size of each family is its cross-coupled / precharge / access
+    device)."""
+    out: list[tuple[str, float, float]] = []
+    for key, fam in DESIGN_DEVICES:
+        sz = getattr(design, key)
+        if not any(f == fam and abs(w - sz.w) <= 1e-12 and abs(l - sz.l) <= 1e-12 for f, w, l in out):
+            out.append((fam, sz.w, sz.l))
+    return tuple(out)
+
+
 def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> dict[str, float]:
-    """Grounded capacitance of every unknown node [F]."""
-    n, p, t = tech.nmos, tech.pmos, tech.nmos_thick
-    c_out = (p.gate_cap(design.mp_x.w, design.mp_x.l) + n.gate_cap(design.mn_x.w, design.mn_x.l)
-             + p.junction_cap(design.mp_pre.w) + p.junction_cap(design.mp_x.w)
-             + n.junction_cap(design.mn_x.w) + design.c_load)
-    c_bl = n.junction_cap(design.mn_x.w) + design.rows * (t.junction_cap(design.access.w)
-                                                          + design.c_wire_row)
-    c_m = t.junction_cap(design.access.w) + design.c_cell_node
-    c_sl = n.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
+    """Grounded capacitance of every unknown node [F] (each device with the parameters of its size).  With
+    ``design.overlap_coupling`` the gate overlaps are not included here (see :func:`capacitance`)."""
+    def dev(key):
+        fam = dict(DESIGN_DEVICES)[key]
+        sz = getattr(design, key)
+        return tech.device(fam, sz.w, sz.l)
+
+    pre, xp, xn, dis, pas, acc = (dev(k) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass", "access"))
+
+    def gate(p, sz):  # with explicit overlap capacitors (capacitance()) only the channel part is grounded
+        return p.cox * sz.w * sz.l if design.overlap_coupling else p.gate_cap(sz.w, sz.l)
+
+    c_out = (gate(xp, design.mp_x) + gate(xn, design.mn_x)
+             + pre.junction_cap(design.mp_pre.w) + xp.junction_cap(design.mp_x.w)
+             + xn.junction_cap(design.mn_x.w) + design.c_load)
+    c_bl = xn.junction_cap(design.mn_x.w) + design.rows * (acc.junction_cap(design.access.w)
+                                                           + design.c_wire_row)
+    c_m = acc.junction_cap(design.access.w) + design.c_cell_node
+    c_sl = dis.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
     caps = {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
     if circuit == "xnor":
-        cj_x, cj_p = n.junction_cap(design.mn_x.w), n.junction_cap(design.mn_pass.w)
+        cj_x, cj_p = xn.junction_cap(design.mn_x.w), pas.junction_cap(design.mn_pass.w)
         c_s = cj_x + 2 * cj_p  # NMOS source + two pass-transistor junctions
         caps.update(SQ=c_s, SQB=c_s, BL=c_bl - cj_x + 2 * cj_p, BLB=c_bl - cj_x + 2 * cj_p)
     return caps
+
+
+def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> list[tuple[str, str, float]]:
+    """(gate node, drain or source node, cov * W * mult) of every transistor side, in transistor order (empty
+    unless ``design.overlap_coupling``)."""
+    if not design.overlap_coupling:
+        return []
+    out = []
+    for m in transistors(design, circuit):
+        c = device_params(tech, m).cov * m.size.w * m.mult
+        out += [(m.g, m.d, c), (m.g, m.s, c)]
+    return out
+
+
+def capacitance(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> tuple[np.ndarray, np.ndarray]:
+    """The circuit's capacitances as ``C dV/dt = i(V, t) + b_se dV_SE/dt`` over the unknown nodes (order of
+    ``build_tables(design, circuit).node_names``): the symmetric capacitance matrix ``C`` [F] and the
+    coupling ``b_se`` [F] of every node to the sense-enable waveform.  Without ``overlap_coupling``, ``C``
+    is ``diag(node_caps)`` and ``b_se`` zero.  With it, every overlap capacitor ``c`` of
+    :func:`overlap_caps` between nodes a and b adds ``c`` to ``C[a, a]`` (a unknown) and, when both are
+    unknown, ``-c`` to ``C[a, b]`` and ``C[b, a]`` (and ``c`` to ``C[b, b]``); one to SE also adds ``c``
+    to ``b_se[a]``; one to a DC rail is a grounded capacitor."""
+    nodes = NODES_XNOR if circuit == "xnor" else NODES
+    caps = node_caps(design, tech, circuit)
+    C = np.diag([caps[n] for n in nodes])
+    b = np.zeros(len(nodes))
+    for g, x, c in overlap_caps(design, tech, circuit):
+        ig = nodes.index(g) if g in nodes else None
+        ix = nodes.index(x) if x in nodes else None
+        for i, other in ((ig, x), (ix, g)):
+            if i is None:
+                continue
+            C[i, i] += c
+            if other == "SE":
+                b[i] += c
+        if ig is not None and ix is not None:
+            C[ig, ix] -= c
+            C[ix, ig] -= c
+    return C, b
 
 
 @dataclass

@@ -3,6 +3,13 @@
 The equations are in :mod:`arraysim.kernels.devices`.  A :class:`Technology` groups the three device
 families a PCSA read needs (core NMOS, core PMOS, thick-oxide NMOS for the access transistors), the global
 corners and the die-to-die spread.  Sets are registered by name in :mod:`arraysim.cmos.technologies`.
+
+Size bins.  Foundry model cards are binned by drawn W/L (SKY130: one BSIM4 parameter set per bin), so one
+parameter set per family cannot describe differently sized devices.  A technology may therefore carry,
+per family, parameter sets fitted at specific sizes (:class:`DeviceBin`, optionally with their own corner
+shifts).  :meth:`Technology.device` returns the set of the bin whose (W, L) matches a transistor's size
+(relative tolerance ``SIZE_RTOL``), else the family default; every consumer of transistor parameters
+(kernel arrays, reference, SPICE decks, mismatch sigmas, node capacitances) goes through it.
 """
 from __future__ import annotations
 
@@ -88,6 +95,43 @@ class CornerShift:
     mu_p: float = 1.0
 
 
+SIZE_RTOL = 1e-3
+"""Relative tolerance on W and L when a transistor's size is matched to a bin (0.1 %: well below any
+layout grid step, well above float round-off of sizes written to and read back from JSON)."""
+FAMILIES = ("nmos", "pmos", "nmos_thick")
+
+
+@dataclass(frozen=True)
+class DeviceShift:
+    """Corner shift of one device: threshold-magnitude shift [V] (positive = slower) and mobility factor."""
+
+    dvt: float = 0.0
+    mu: float = 1.0
+
+
+@dataclass(frozen=True)
+class DeviceBin:
+    """Parameters of one family fitted at one drawn size (W, L) [m]."""
+
+    family: str
+    """"nmos" | "pmos" | "nmos_thick"."""
+    w: float
+    l: float
+    params: MosParams
+    corners: tuple[tuple[Corner, DeviceShift], ...] = ()
+    """Corner shifts of this device; a corner not listed falls back to the technology's shift of the
+    family's polarity (:meth:`Technology.corner`)."""
+
+    def matches(self, family: str, w: float, l: float) -> bool:
+        return family == self.family and math.isclose(w, self.w, rel_tol=SIZE_RTOL) \
+            and math.isclose(l, self.l, rel_tol=SIZE_RTOL)
+
+    def to_dict(self) -> dict:
+        return {"w": self.w, "l": self.l, "params": dataclasses.asdict(self.params),
+                **({"corners": {c.value: dataclasses.asdict(v) for c, v in self.corners}} if self.corners
+                   else {})}
+
+
 @dataclass(frozen=True)
 class Technology:
     """A named 130 nm technology set."""
@@ -114,6 +158,8 @@ class Technology:
     """Smallest drawn width any device of the default design may have [m] (0: no limit).  SKY130:
     0.42 um (pfet_01v8 and nfet_g5v0d10v5 have no model bin below it); the default design widens narrower
     devices to it."""
+    bins: tuple[DeviceBin, ...] = ()
+    """Size-specific parameter sets (see the module docstring); empty = one set per family."""
 
     def corner(self, corner: Corner | str) -> CornerShift:
         c = Corner.parse(corner)
@@ -122,7 +168,44 @@ class Technology:
                 return v
         raise ValueError(f"technology {self.name!r} has no corner {c.value!r}")
 
+    def family(self, family: str) -> MosParams:
+        """The family default parameter set."""
+        if family not in FAMILIES:
+            raise ValueError(f"unknown device family {family!r}; allowed: {', '.join(FAMILIES)}")
+        return getattr(self, family)
+
+    def device_bin(self, family: str, w: float, l: float) -> DeviceBin | None:
+        """The bin of ``family`` whose size matches (W, L), or None."""
+        for b in self.bins:
+            if b.matches(family, w, l):
+                return b
+        return None
+
+    def device(self, family: str, w: float, l: float) -> MosParams:
+        """Parameter set of a ``family`` transistor of drawn size W x L [m]: its bin, else the family
+        default."""
+        b = self.device_bin(family, w, l)
+        return b.params if b is not None else self.family(family)
+
+    def device_shift(self, family: str, w: float, l: float, corner: Corner | str) -> DeviceShift:
+        """Corner shift (threshold magnitude, mobility factor) of a ``family`` transistor of size W x L: the
+        bin's own when it lists the corner, else the technology's shift of the family's polarity (the
+        thick-oxide NMOS takes the NMOS shift)."""
+        c = Corner.parse(corner)
+        b = self.device_bin(family, w, l)
+        if b is not None:
+            for k, v in b.corners:
+                if k == c:
+                    return v
+        cs = self.corner(c)
+        nmos = self.family(family).polarity > 0
+        return DeviceShift(cs.dvt_n, cs.mu_n) if nmos else DeviceShift(cs.dvt_p, cs.mu_p)
+
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["corners"] = {k.value: dataclasses.asdict(v) for k, v in self.corners}
+        d["bins"] = {f: [b.to_dict() for b in self.bins if b.family == f] for f in FAMILIES
+                     if any(b.family == f for b in self.bins)}
+        if not d["bins"]:
+            del d["bins"]
         return d

@@ -11,12 +11,19 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         theta [1/V], lam [1/V], eta [V/V], l_ref [m], dvt_dt [V/K],
                                         mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m]},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
+      "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
+        "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
+                  "corners": {"tt": {"dvt": V, "mu": 1}, ...}      optional, per corner optional
+                 }, ...], "pmos": [...], "nmos_thick": [...]},
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
 
 Every MosParams field is required (no silent defaults); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
-dataclass defaults when absent.
+dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
+before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
+polarity must be its family's; two bins of one family may not have the same size (within
+``params.SIZE_RTOL``); a corner a bin does not list uses the technology's corner shift of its polarity.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ import math
 from pathlib import Path
 
 from ..options import Corner
-from .params import CornerShift, MosParams, Technology
+from .params import FAMILIES, CornerShift, DeviceBin, DeviceShift, MosParams, Technology
 
 FORMAT = "arraysim-technology"
 VERSION = 1
@@ -76,6 +83,41 @@ def _mos(d, fam: str) -> MosParams:
     return p
 
 
+def _bins(d, fams: dict) -> tuple[DeviceBin, ...]:
+    if not isinstance(d, dict) or any(k not in FAMILIES for k in d):
+        raise ValueError(f"technology file: 'bins' must be an object {{family: [bin, ...]}} with families "
+                         f"{', '.join(FAMILIES)}")
+    out: list[DeviceBin] = []
+    for fam, lst in d.items():
+        if not isinstance(lst, list):
+            raise ValueError(f"technology file: bins.{fam} must be a list")
+        for i, b in enumerate(lst):
+            what = f"bins.{fam}[{i}]"
+            if not isinstance(b, dict) or any(k not in ("w", "l", "params", "corners") for k in b) \
+                    or any(k not in b for k in ("w", "l", "params")):
+                raise ValueError(f"technology file: {what} must be an object with w, l, params "
+                                 "(and optionally corners)")
+            w, l = _num(b["w"], f"{what}.w"), _num(b["l"], f"{what}.l")
+            if w <= 0 or l <= 0:
+                raise ValueError(f"technology file: {what}: w and l must be > 0")
+            p = _mos(b["params"], f"{what}.params")
+            if p.polarity != fams[fam].polarity:
+                raise ValueError(f"technology file: {what}.params.polarity differs from {fam}'s")
+            cs = []
+            for c, v in (b.get("corners") or {}).items():
+                if not isinstance(v, dict) or any(x not in ("dvt", "mu") for x in v):
+                    raise ValueError(f"technology file: {what}.corners.{c} must hold only dvt, mu")
+                sh = DeviceShift(**{x: _num(v[x], f"{what}.corners.{c}.{x}") for x in v})
+                if sh.mu <= 0:
+                    raise ValueError(f"technology file: {what}.corners.{c}.mu must be > 0")
+                cs.append((Corner.parse(c), sh))
+            new = DeviceBin(family=fam, w=w, l=l, params=p, corners=tuple(cs))
+            if any(o.matches(fam, w, l) for o in out):
+                raise ValueError(f"technology file: {what}: two bins of {fam} for {w:g} x {l:g} m")
+            out.append(new)
+    return tuple(out)
+
+
 def technology_from_dict(d: dict) -> Technology:
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise ValueError(f"not an arraysim technology file (expected \"format\": \"{FORMAT}\")")
@@ -102,10 +144,12 @@ def technology_from_dict(d: dict) -> Technology:
             extra[k] = _num(d[k], k)
             if extra[k] < 0 or (extra[k] == 0 and k != "w_min"):
                 raise ValueError(f"technology file: {k} must be > 0")
+    fams = {f: _mos(d[f], f) for f in FAMILIES}
+    if "bins" in d:
+        extra["bins"] = _bins(d["bins"], fams)
     tech = Technology(
         name=str(d["name"]), description=str(d.get("description", "")), source=str(d.get("source", "")),
-        vdd_nominal=_num(d["vdd_nominal"], "vdd_nominal"), nmos=_mos(d["nmos"], "nmos"),
-        pmos=_mos(d["pmos"], "pmos"), nmos_thick=_mos(d["nmos_thick"], "nmos_thick"),
+        vdd_nominal=_num(d["vdd_nominal"], "vdd_nominal"), **fams,
         corners=tuple(corners), sigma_vt_global=_num(d.get("sigma_vt_global", 0.0), "sigma_vt_global"),
         sigma_beta_global=_num(d.get("sigma_beta_global", 0.0), "sigma_beta_global"), **extra)
     if tech.vdd_nominal <= 0:

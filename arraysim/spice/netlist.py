@@ -7,8 +7,10 @@ Two model families:
     ``rram.lib``, ``pcsa_compact.sub``, ``column_2t2r_compact.sub``/``column_1t1r_compact.sub``).  Every
     transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
     (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
-    parameters from ``sim.mos_par``, ``ut`` = kT/q; every unknown node gets ``sim.cap`` as a grounded
-    capacitor and ``1/gmin`` to ground.  Kernel and SPICE then solve the same equations; only the
+    parameters from ``sim.mos_par`` (per device group of equal size, so they follow the technology's
+    size bins), ``ut`` = kT/q; every unknown node gets its grounded capacitance and ``1/gmin`` to ground,
+    and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
+    are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``).  Kernel and SPICE then solve the same equations; only the
     integrators differ.
 ``sky130``
     SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
@@ -56,6 +58,11 @@ _PCSA_KEYS = {"MP_PRE_Q": "pre_q", "MP_PRE_QB": "pre_qb", "MP_X_Q": "xp_q", "MP_
 _COL_KEYS = {"MA_BL": "a_bl", "MA_BLB": "a_blb", "ML_BL": "l_bl", "ML_BLB": "l_blb"}
 _XNOR_KEYS = {**_PCSA_KEYS, "MX_Q_BL": "px_q_bl", "MX_Q_BLB": "px_q_blb", "MX_QB_BLB": "px_qb_blb",
               "MX_QB_BL": "px_qb_bl"}
+# device groups of the compact subcircuits: one set of shape parameters (n, theta, lam, eta) each
+_PCSA_GROUPS = {"pre": ("MP_PRE_Q", "MP_PRE_QB"), "xp": ("MP_X_Q", "MP_X_QB"), "xn": ("MN_X_Q", "MN_X_QB"),
+                "dis": ("MN_DIS",)}
+_XNOR_GROUPS = {**_PCSA_GROUPS, "px": ("MX_Q_BL", "MX_Q_BLB", "MX_QB_BLB", "MX_QB_BL")}
+_COL_GROUP = ("MA_BL", "MA_BLB", "ML_BL", "ML_BLB")
 
 # Measured on the compact family against the scipy reference (arraysim.reference; worst instance of a
 # 600-instance run, VDD 0.6 V, 125 degC, sf, delay 3.16 ns with slow regeneration):
@@ -73,6 +80,9 @@ DEFAULT_OPTIONS = {"reltol": 1e-5, "abstol": 1e-15, "vntol": 1e-7, "chgtol": 1e-
 SKY130_OPTIONS = {"reltol": 1e-4, "abstol": 1e-12, "vntol": 1e-6, "chgtol": 1e-14, "trtol": 7,
                   "method": "gear", "maxord": 2}
 DEFAULT_TMAX = 1e-9  # largest time step [s] (capped further at t_stop / 50)
+RETRY_TMAX = 1e-10
+"""Largest time step of the one retry of an instance whose run failed (measured: 3 of 450 SKY130
+instances stopped with the RRAM's sinh out of range at the default step; all ran at 0.1 ns)."""
 
 
 def model_file(name: str) -> str:
@@ -204,14 +214,56 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
     return vt, isp
 
 
-def _family_shape(sim, fam_name: str):
-    """(n, theta, lam, eta) shared by all transistors of one family (checked)."""
-    rows = [sim.mos_par[i] for i, m in enumerate(sim.tables.mos) if m.family == fam_name]
-    for r in rows[1:]:
-        if not np.allclose(r, rows[0], rtol=0, atol=0):
-            raise ValueError(f"transistors of family {fam_name} have different shape parameters; the "
-                             "subcircuits take one set per family")
+def _group_shape(sim, names):
+    """(n, theta, lam, eta) shared by the transistors ``names`` (one device group of the subcircuits: same
+    family and size, hence the same parameter set; checked)."""
+    all_names = [m.name for m in sim.tables.mos]
+    rows = [sim.mos_par[all_names.index(nm)] for nm in names]
+    for nm, r in zip(names[1:], rows[1:]):
+        if not np.array_equal(r, rows[0]):
+            raise ValueError(f"transistor {nm} has other shape parameters than {names[0]}; the subcircuits "
+                             "take one set per device group")
     return rows[0]
+
+
+def _shape_params(sim, groups) -> str:
+    """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=..`` of every device group ``g`` -> transistor names."""
+    out = []
+    for g, names in groups.items():
+        n, th, lam, eta = _group_shape(sim, names)
+        out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)}")
+    return " ".join(out)
+
+
+def _split_caps(sim):
+    """The kernel's capacitances as SPICE capacitors: (grounded cap per unknown node, [(node a, node b, C)]
+    coupling capacitors) from ``sim.cmat`` (off-diagonal = minus the coupling) and ``sim.bse`` (coupling to
+    SE); a node's grounded part is its diagonal minus its couplings."""
+    names = list(sim.tables.node_names)
+    C = np.asarray(getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+    b = np.asarray(getattr(sim, "bse", np.zeros(len(names))), dtype=float)
+    ground, cpl = {}, []
+    for i, a in enumerate(names):
+        ground[a] = float(C[i, i] + sum(C[i, j] for j in range(len(names)) if j != i) - b[i])
+        for j in range(i + 1, len(names)):
+            if C[i, j] != 0.0:
+                cpl.append((a, names[j], float(-C[i, j])))
+        if b[i] != 0.0:
+            cpl.append((a, "SE", float(b[i])))
+    if any(v <= 0 for v in ground.values()) or any(c < 0 for _, _, c in cpl):
+        raise ValueError("capacitance matrix with a negative grounded or coupling capacitance")
+    return ground, cpl
+
+
+def _node_ref(name: str, k: int) -> str:
+    """SPICE name of node ``name`` of instance k (internal nodes by their hierarchical name)."""
+    if name == "SE":
+        return "se"
+    if name in ("SQ", "SQB"):
+        return f"xsa_{k}.{name.lower()}"
+    if name in ("M", "MB"):
+        return f"xcol_{k}.{name.lower()}"
+    return f"{name.lower()}_{k}"
 
 
 def _check_topology(sim):
@@ -294,15 +346,15 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
         if np.any(isp <= 0):
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
-        sp, sn, st = (_family_shape(sim, f) for f in ("pmos", "nmos", "nmos_thick"))
-        cap = dict(zip(sim.tables.node_names, sim.cap))
+        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS)
+        st = _group_shape(sim, _COL_GROUP)
+        cap, couplings = _split_caps(sim)
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
             p = [f"{pre}_{keys[nm]}={_f(val)}" for nm in keys
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
-            p += [f"n_p={_f(sp[0])} th_p={_f(sp[1])} lam_p={_f(sp[2])} eta_p={_f(sp[3])}",
-                  f"n_n={_f(sn[0])} th_n={_f(sn[1])} lam_n={_f(sn[2])} eta_n={_f(sn[3])} ut={_f(ut)}",
+            p += [shapes, f"ut={_f(ut)}",
                   f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}"]
             ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
             if xnor:
@@ -319,6 +371,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "
                      f"gmin={_f(gmin)}")
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_compact " + " ".join(c))
+            for j, (a, b, cval) in enumerate(couplings):
+                lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")
             lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
     else:
         lines += [sky130_text(str(corner)), model_file("rram.lib"), model_file("pcsa_sky130.sub"),
@@ -463,7 +517,8 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
     t_fall_qb, delay, energy, decision`` and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
-    that a non-converging instance is reported alone; failures never raise."""
+    that a non-converging instance is reported alone, and an instance that fails alone is retried once
+    with the largest time step cut to ``RETRY_TMAX`` (``retried``: True for those); failures never raise."""
     import time
 
     from .runner import SpiceError, run
@@ -480,7 +535,9 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     res["status"] = np.array(["not_run"] * n, dtype=object)
     t0 = time.perf_counter()
 
-    def one(idx):
+    res["retried"] = np.zeros(n, dtype=bool)
+
+    def one(idx, tmax=tmax):
         deck = build_deck(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
                           ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax,
                           None if x is None else np.broadcast_to(np.asarray(x), (n,))[idx], window)
@@ -490,20 +547,26 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
             res[key][idx] = got[key]
         res["status"][idx] = "ok"
 
+    def alone(i, run_first=True):
+        try:
+            if not run_first:
+                raise SpiceError("failed in its own deck")
+            one(np.array([i]))
+        except SpiceError:
+            try:  # e.g. "out of range for sinh": a Newton overshoot on a long step
+                one(np.array([i]), tmax=min(tmax or DEFAULT_TMAX, RETRY_TMAX))
+                res["retried"][i] = True
+            except SpiceError as e1:
+                res["status"][i] = "spice_failed: " + " | ".join(str(e1).splitlines()[:4])
+
     b = max(1, int(batch))
     for s in range(0, n, b):
         idx = np.arange(s, min(n, s + b))
         try:
             one(idx)
-        except SpiceError as e:
-            if idx.size == 1:
-                res["status"][idx] = "spice_failed: " + " | ".join(str(e).splitlines()[:4])
-            else:
-                for i in idx:
-                    try:
-                        one(np.array([i]))
-                    except SpiceError as e1:
-                        res["status"][i] = "spice_failed: " + " | ".join(str(e1).splitlines()[:4])
+        except SpiceError:
+            for i in idx:
+                alone(i, run_first=idx.size > 1)
         if progress is not None:
             progress(min(n, s + b), n)
     res["seconds"] = time.perf_counter() - t0

@@ -59,6 +59,8 @@ class Validation:
     rows: list[dict] = field(default_factory=list)
     kernel_seconds: float = 0.0
     spice_seconds: float = 0.0
+    n_spice_retried: int = 0
+    """Instances whose ngspice run succeeded only on the retry with a 0.1 ns largest step."""
 
     # ---------------------------------------------------------------------------------------------
     def summary(self, rows=None) -> dict:
@@ -132,6 +134,9 @@ class Validation:
             tk, ts = max(self.kernel_seconds, 1e-9), max(self.spice_seconds, 1e-9)
             lines.append(f"time: kernel {tk:.3g} s ({n / tk:.4g} samples/s, incl. compilation on first use), "
                          f"SPICE {ts:.3g} s ({n / ts:.4g} samples/s)")
+        if self.n_spice_retried:
+            lines.append(f"{self.n_spice_retried} SPICE run(s) failed at the default largest time step and "
+                         "succeeded on the retry with 0.1 ns")
         bad = [r for r in self.rows if r["spice_status"] != "ok" or r["kernel_status"] != "ok"]
         for r in bad[:20]:
             lines.append(f"  not compared: vdd={r['vdd']} temp={r['temp']} corner={r['corner']} "
@@ -278,6 +283,7 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
         val.spice_seconds += sp["seconds"]
         # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0
         expected = inst.weight.astype(int) if x is None else np.where(x == 1, 1, -1) * inst.weight
+        val.n_spice_retried += int(np.sum(sp.get("retried", 0)))
         for k in range(n):
             ks = "ok" if kok[k] else STATUS_TEXT.get(int(raw.status[k]), str(raw.status[k]))
             ss = str(sp["status"][k])

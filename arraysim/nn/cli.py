@@ -11,6 +11,8 @@ import json
 import math
 import sys
 
+from ..cli import _parse_int  # the main CLI's integer parsing (same messages)
+
 PROG = "arraysim"
 OUT_FORMATS = (".json",)
 
@@ -57,9 +59,6 @@ def add_parser(subparsers):
     return p
 
 
-def _int(text, what, lo=None):
-    from ..cli import _parse_int  # the main CLI's integer parsing (same messages)
-    return _parse_int(text, what, lo)
 
 
 def _prepare(args) -> dict:
@@ -72,10 +71,10 @@ def _prepare(args) -> dict:
     invalid = str(args.invalid).strip().lower()
     if invalid not in INVALID_MODES:
         raise ValueError(f"unknown --invalid {args.invalid!r}; allowed: zero, random")
-    draws = _int(args.draws, "--draws", 1)
-    seed = _int(args.seed, "--seed", 0)
-    batch = _int(args.batch_size, "--batch-size", 1)
-    limit = None if args.limit is None else _int(args.limit, "--limit", 1)
+    draws = _parse_int(args.draws, "--draws", 1)
+    seed = _parse_int(args.seed, "--seed", 0)
+    batch = _parse_int(args.batch_size, "--batch-size", 1)
+    limit = None if args.limit is None else _parse_int(args.limit, "--limit", 1)
     if args.table is None and args.ber is None:
         raise ValueError("give --table FILE (with --condition COL=VALUE to pick a row) or --ber P")
     if args.table is not None and args.ber is not None:
@@ -98,7 +97,7 @@ def _prepare(args) -> dict:
     threads = None
     if args.threads is not None:
         import numba
-        threads = _int(args.threads, "--threads", 1)
+        threads = _parse_int(args.threads, "--threads", 1)
         if threads > numba.config.NUMBA_NUM_THREADS:
             raise ValueError(f"--threads must be <= {numba.config.NUMBA_NUM_THREADS}, got {args.threads!r}")
     if args.dataset is not None:

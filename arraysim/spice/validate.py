@@ -250,8 +250,7 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                                    [Corner.parse(c).value for c in corners]))
     if samples < 1:
         raise ValueError("samples must be >= 1")
-    grid = make_grid(sorted({c[0] for c in conds}), sorted({c[1] for c in conds}),
-                     sorted({c[2] for c in conds}), programming=[prog], cell=[cell])
+    grid = make_grid(list(vdds), list(temps), list(corners), programming=[prog], cell=[cell])
     win, p_zero = check_readout(grid, sim, readout, None if window is None else [window], threshold, p_zero)
     window = None if window is None else float(win[0])
     counts = [samples // len(conds) + (1 if c < samples % len(conds) else 0) for c in range(len(conds))]

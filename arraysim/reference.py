@@ -14,7 +14,9 @@ again from the model statements:
 * **MOSFET** -- the EKV-family current of the ``arraysim.kernels.devices`` docstring, in numpy::
 
       a    = sqrt(V_DS^2 + eps^2) - eps                  (eps = 10 mV)
-      v_p  = (V_G - (V_T - eta a)) / n
+      v_p  = (V_G - (V_T - eta a)) / n                                 (no body-effect law: kbody NaN)
+      v_p  = V_M + (V_G - (V_T - eta a) - V_M - K(V_M)) / n,            (body-effect law)
+             V_M = (V_S + V_D - a - eps) / 2,  K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))
       L_f  = ln(1 + exp((v_p - V_S) / (2 U_T))),   L_r = ln(1 + exp((v_p - V_D) / (2 U_T)))
       I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n U_T (L_f + L_r))
 
@@ -85,18 +87,39 @@ def _ln1p_exp(x):
     return np.logaddexp(0.0, x)
 
 
-def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
+def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody):
+    """Pinch-off voltage (bulk-referred NMOS frame): ``(V_G - V_T + eta a) / n`` where ``kbody`` is NaN (no
+    body law), else ``V_M + (V_G - V_T + eta a - V_M - K(V_M)) / n`` with ``V_M = (V_S + V_D - a - eps) / 2`` and
+    ``K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))``, the root continued along its tangent below
+    ``phi + V = phi / 4``."""
+    vg, vd, vs, vt, n, eta, gamma, phi, kbody = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (vg, vd, vs, vt, n, eta, gamma, phi, kbody)))
+    vds = vd - vs
+    a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
+    drive = vg - (vt - eta * a)
+    out = np.array(drive / n, dtype=float)
+    b = ~np.isnan(kbody)
+    if np.any(b):
+        vm = 0.5 * (vs[b] + vd[b] - np.sqrt(vds[b] ** 2 + EPS_VDS ** 2))
+        u = phi[b] + vm
+        u0 = 0.25 * phi[b]
+        root = np.where(u >= u0, np.sqrt(np.maximum(u, u0)), np.sqrt(u0) + (u - u0) / (2.0 * np.sqrt(u0)))
+        k = kbody[b] * vm + gamma[b] * (root - np.sqrt(phi[b]))
+        out[b] = vm + (drive[b] - vm - k) / n[b]
+    return out
+
+
+def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan):
     """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays."""
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
-    vt_eff = vt - eta * a
-    vp = (vg - vt_eff) / n
+    vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody)
     lf = _ln1p_exp((vp - vs) / (2.0 * ut))
     lr = _ln1p_exp((vp - vd) / (2.0 * ut))
     return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * n * ut * (lf + lr))
 
 
-def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut):
+def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan):
     """Current into the drain terminal of an NMOS (``polarity`` +1) or PMOS (-1); ``vt`` is |V_T|.
 
     A PMOS is the NMOS equation applied to the mirrored voltages ``V_B - v`` with the sign flipped.
@@ -104,7 +127,7 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut):
     p = np.asarray(polarity, dtype=float)
     # NMOS: v - V_B ; PMOS: V_B - v  ==  p * (v - V_B)
     return p * ekv_drain_current(p * (vg - vb), p * (vd - vb), p * (vs - vb), vt, ispec, n, theta,
-                                 lam, eta, ut)
+                                 lam, eta, ut, gamma, phi, kbody)
 
 
 def rram_current(v, r, vnl):
@@ -173,7 +196,7 @@ class ReferenceCircuit:
         self.pol = np.asarray(tb.mos_pol, dtype=float)
         self.mult = np.asarray(tb.mos_mult, dtype=float)
         par = np.asarray(sim.mos_par, dtype=float)
-        self.n, self.theta, self.lam, self.eta = (par[:, 0], par[:, 1], par[:, 2], par[:, 3])
+        self.n, self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(7))
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
@@ -257,7 +280,8 @@ class ReferenceCircuit:
         vd, vg, vs, vb = (vext[self._term[j]] for j in range(4))  # each (nmos, k)
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
-                            c(self.theta), c(self.lam), c(self.eta), self.ut)
+                            c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
+                            c(self.kbody))
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

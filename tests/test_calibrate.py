@@ -100,15 +100,16 @@ def test_trimmed_include_runs_nfet_dc_point():
 # --------------------------------------------------------------------------------------------------
 # fitting: recover known parameters from data made by the kernel's own model
 # --------------------------------------------------------------------------------------------------
-def _synthetic(p, corner_shift=None, temps=(-40.0, 27.0, 125.0), w=0.6e-6, l=0.15e-6):
+def _synthetic(p, corner_shift=None, temps=(-40.0, 27.0, 125.0), w=0.6e-6, l=0.15e-6, vsbs=(0.0,)):
     vg = np.linspace(0, 1.8, 37)
     vd = np.array([0.05, 0.3, 0.9, 1.8])
     out = []
     for t in temps:
-        d = C.IVData("nmos" if p.polarity > 0 else "pmos", p.polarity, w, l, "tt", t,
-                     np.tile(vg, vd.size), np.repeat(vd, vg.size), np.zeros(vg.size * vd.size))
-        d.ids = C.model_current(p, d, corner_shift) + 1e-15  # tiny leakage floor
-        out.append(d)
+        for vsb in vsbs:
+            d = C.IVData("nmos" if p.polarity > 0 else "pmos", p.polarity, w, l, "tt", t,
+                         np.tile(vg, vd.size), np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
+            d.ids = C.model_current(p, d, corner_shift) + 1e-15  # tiny leakage floor
+            out.append(d)
     return out
 
 
@@ -126,6 +127,27 @@ def test_fit_recovers_known_parameters(polarity):
         assert abs(a - b) <= tol * max(abs(b), 1e-3) + (0.002 if f == "vt0" else 0), (f, a, b)
     rows = C.error_table({data[0].family: got}, data, {})
     assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-3
+
+
+@pytest.mark.parametrize("polarity", [+1, -1])
+def test_fit_recovers_body_effect_law(polarity):
+    """I-V data with the source lifted above the bulk (the model's own, with a SKY130-like body law): the
+    staged fit recovers gamma, phi and kbody; the constant-n fit (no body law) misses the V_SB > 0 data by
+    a large factor."""
+    g = get_technology("generic130")
+    true = dataclasses.replace(g.nmos if polarity > 0 else g.pmos, l_ref=0.15e-6, vt0=0.6, n=1.45, theta=1.2,
+                               lam=0.1, eta=0.04, gamma=0.65, phi=0.75, kbody=-0.15)
+    data = _synthetic(true, temps=(27.0, 125.0), vsbs=tuple(C.VSB_FRACTIONS[k] * 1.8 for k in range(4)))
+    start = C.initial_guess(data[0].family, polarity, 0.15e-6, data)
+    got = C._fit_device(data, start, body=True)
+    for f, tol in (("gamma", 0.02), ("phi", 0.02), ("kbody", 0.02), ("vt0", 0.002), ("n", 0.005)):
+        assert getattr(got, f) == pytest.approx(getattr(true, f), rel=tol, abs=2e-3), f
+    rows = C.error_table({data[0].family: got}, data, {})
+    assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-2
+    flat = C._fit_device(data, start, body=False)
+    assert flat.kbody is None and flat.gamma == 0.0
+    rows = C.error_table({data[0].family: flat}, data, {})
+    assert max(r["median_rel_err"] for r in rows if r["points"] and r["vsb"] > 1.0) > 0.5
 
 
 def test_fit_corner_recovers_shift():
@@ -165,6 +187,16 @@ def test_json_round_trip(tmp_path):
     assert get_technology(path) == g  # os.PathLike
     assert json.loads(path.read_text())["calibration"] == {"note": "test"}
     assert technology_from_dict(technology_to_dict(g)) == g
+    # with a body-effect law; and a file written before it (no gamma/phi/kbody keys) has none
+    b = dataclasses.replace(g, nmos=dataclasses.replace(g.nmos, gamma=0.6, phi=0.7, kbody=-0.1))
+    assert technology_from_dict(technology_to_dict(b)) == b
+    d = technology_to_dict(b)
+    for k in ("gamma", "phi", "kbody"):
+        del d["nmos"][k]
+    assert technology_from_dict(d).nmos == g.nmos and g.nmos.kbody is None
+    d["nmos"]["gamma"] = 0.5
+    with pytest.raises(ValueError, match="nmos: gamma=0.5 needs a linear body coefficient kbody"):
+        technology_from_dict(d)
 
 
 def test_device_lookup_by_size(binned_tech):
@@ -325,5 +357,9 @@ def test_cli_bring_your_own_card(tmp_path, capsys):
     t = get_technology(str(out))
     assert t.name == "custom" and t.vdd_nominal == 1.2
     assert 0.3 < t.nmos.vt0 < 0.6 and 0.3 < t.pmos.vt0 < 0.6
+    # the card's body effect, gamma 0.4 V^0.5, 2 phi_F 0.6 V: threshold +0.180 V at V_SB = 0.9 V
+    k = t.nmos.kbody * 0.9 + t.nmos.gamma * (np.sqrt(t.nmos.phi + 0.9) - np.sqrt(t.nmos.phi))
+    assert k == pytest.approx(0.4 * (np.sqrt(1.5) - np.sqrt(0.6)), abs=0.04)
+    assert "V_SB" in text
     assert t.nmos.a_vt == get_technology("generic130").nmos.a_vt  # typical values kept, noted
     assert "pelgrom_note" in json.loads(out.read_text())["calibration"]

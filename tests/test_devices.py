@@ -8,6 +8,7 @@ few percent in a sigma is detected.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -21,8 +22,8 @@ from arraysim.kernels.transient import _eval
 from arraysim.montecarlo.engine import ReadSimulator
 from arraysim.montecarlo.sampling import draw_instances
 from arraysim.options import Cell, Variability
-from arraysim.reference import (EPS_VDS as REF_EPS_VDS, ReferenceCircuit, ekv_drain_current, mos_current,
-                                rram_current, thermal_voltage_ref)
+from arraysim.reference import (EPS_VDS as REF_EPS_VDS, ReferenceCircuit,
+                                ekv_drain_current, mos_current, pinchoff_ref, rram_current, thermal_voltage_ref)
 from arraysim.units import T_NOM, celsius_to_kelvin, thermal_voltage
 
 FAMILIES = ("nmos", "pmos", "nmos_thick")
@@ -39,20 +40,30 @@ def _fam(sim, name):
 
 
 def _fam_args(fam, temp_k=T_NOM, w=1e-6):
-    n, theta, lam, eta = fam.shape_params(fam.l_ref)
+    n, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
     return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=n, theta=theta, lam=lam,
-                eta=eta, ut=thermal_voltage(temp_k))
+                eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody)
+
+
+def _with_body(fam, gamma, kbody=-0.15):
+    """The family with the body-effect law (gamma [V^0.5], phi 0.8 V, kbody); gamma None = no body law."""
+    if gamma is None:
+        return dataclasses.replace(fam, gamma=0.0, kbody=None)
+    return dataclasses.replace(fam, gamma=gamma, phi=0.8, kbody=kbody)
+
+
+BODY = [None, 0.65]  # gamma of the model tests: no body-effect law (constant n), and a SKY130-like law
 
 
 def _mos(pol, vd, vg, vs, vb, p):
     return mos_eval(pol, vd, vg, vs, vb, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"],
-                    p["ut"])
+                    p["gamma"], p["phi"], p["kbody"], p["ut"])
 
 
 def _rounding_scale(vg, vd, vs, p):
     """ispec * (i_f + i_r): the size of the terms whose difference is the current (rounding bound)."""
     a = math.sqrt((vd - vs) ** 2 + EPS_VDS ** 2) - EPS_VDS
-    vp = (vg - p["vt"] + p["eta"] * a) / p["n"]
+    vp = float(pinchoff_ref(vg, vd, vs, p["vt"], p["n"], p["eta"], p["gamma"], p["phi"], p["kbody"]))
     lf = np.logaddexp(0.0, (vp - vs) / (2 * p["ut"]))
     lr = np.logaddexp(0.0, (vp - vd) / (2 * p["ut"]))
     return p["ispec"] * (lf * lf + lr * lr)
@@ -67,10 +78,11 @@ def test_constants_agree():
         assert thermal_voltage_ref(t) == pytest.approx(thermal_voltage(celsius_to_kelvin(t)), rel=1e-14)
 
 
+@pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_kernel_equals_reference(sim, name):
+def test_mos_kernel_equals_reference(sim, name, gamma):
     rng = np.random.default_rng(1)
-    fam = _fam(sim, name)
+    fam = _with_body(_fam(sim, name), gamma)
     for k in range(400):
         temp_k = rng.uniform(230.0, 400.0)
         p = _fam_args(fam, temp_k, w=rng.uniform(0.2e-6, 5e-6))
@@ -84,9 +96,43 @@ def test_mos_kernel_equals_reference(sim, name):
         tol = 1e-12 * _rounding_scale(*fv, p)
         assert abs(i_k - i_r) <= tol, (name, k, i_k, i_r)
         # the NMOS-frame kernel function alone
-        j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["ut"])[0]
+        j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["gamma"],
+                         p["phi"], p["kbody"], p["ut"])[0]
         j_r = float(ekv_drain_current(*fv, **p))
         assert abs(j_k - j_r) <= tol
+
+
+@pytest.mark.parametrize("gamma,kbody", [(0.0, 0.2), (0.65, -0.15), (0.3, 0.1)])
+def test_body_effect_threshold_follows_its_law(sim, gamma, kbody):
+    """An NMOS whose source sits V_S above the bulk carries the same current at V_GS = V_T + K(V_S) as a
+    grounded-source device at V_GS = V_T, K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi)) (no DIBL/CLM,
+    drain far in saturation), with the subthreshold slope n unchanged; kernel = reference there."""
+    fam = dataclasses.replace(_with_body(_fam(sim, "nmos"), gamma, kbody), eta=0.0, lam=0.0)
+    p = _fam_args(fam)
+    i0 = _mos(1, 1.5, p["vt"], 0.0, 0.0, p)[0]
+    for vs in (0.2, 0.5, 0.9, 1.3):
+        k = kbody * vs + gamma * (math.sqrt(fam.phi + vs) - math.sqrt(fam.phi))
+        i = _mos(1, vs + 1.5, vs + p["vt"] + k, vs, 0.0, p)[0]
+        assert i == pytest.approx(i0, rel=1e-4), vs  # V_M = V_S - eps^2 / (4 V_DS): 2e-5 V
+        assert float(mos_current(1, vs + 1.5, vs + p["vt"] + k, vs, 0.0, **p)) == pytest.approx(i, rel=1e-12)
+        # weak inversion: 60 mV x n lower gate gives a factor e^(0.06 / U_T) less current
+        lo = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5 - 0.06 * fam.n, vs, 0.0, p)[0]
+        hi = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5, vs, 0.0, p)[0]
+        assert hi / lo == pytest.approx(math.exp(0.06 / p["ut"]), rel=2e-3)
+
+
+def test_body_effect_law_reduces_to_constant_n(sim):
+    """kbody = n - 1 with gamma = 0 is the constant-slope-factor model (no body law) up to rounding, and the
+    no-law model's source-referred threshold rises as (n - 1) V_S."""
+    fam = _fam(sim, "nmos")
+    p0 = _fam_args(_with_body(fam, None))
+    p1 = _fam_args(_with_body(fam, 0.0, fam.n - 1.0))
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        vd, vg, vs = rng.uniform(0.0, 1.5, 3)
+        a, b = _mos(1, vd, vg, vs, 0.0, p0), _mos(1, vd, vg, vs, 0.0, p1)
+        for x, y in zip(a, b):
+            assert x == pytest.approx(y, rel=1e-9, abs=1e-22)
 
 
 def test_pmos_mirroring_and_current_direction(sim):
@@ -125,10 +171,11 @@ def test_rram_kernel_equals_reference():
 # ------------------------------------------------------------------------------------------------------
 # (b) analytic derivatives == central finite differences
 # ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_derivatives_match_finite_differences(sim, name):
+def test_mos_derivatives_match_finite_differences(sim, name, gamma):
     rng = np.random.default_rng(3)
-    fam = _fam(sim, name)
+    fam = _with_body(_fam(sim, name), gamma)
     pol = fam.polarity
     h = 1e-6
     worst = 0.0

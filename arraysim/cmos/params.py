@@ -55,6 +55,22 @@ class MosParams:
     """Pelgrom threshold mismatch coefficient [V*m]: sigma(dV_T) = a_vt / sqrt(W L)."""
     a_beta: float
     """Pelgrom current-factor mismatch coefficient [m]: sigma(dbeta/beta) = a_beta / sqrt(W L)."""
+    gamma: float = 0.0
+    """Body-effect square-root coefficient [V^0.5] (BSIM K1): the threshold referred to the source rises by
+    kbody V_SB + gamma (sqrt(phi + V_SB) - sqrt(phi)) (see arraysim.kernels.devices)."""
+    phi: float = 0.8
+    """Surface potential of the body-effect law [V] (about 2 phi_F)."""
+    kbody: float | None = None
+    """Linear body-effect coefficient [V/V] (BSIM -K2).  None: no body law -- the constant-slope-factor form,
+    whose source-referred threshold rises as (n - 1) V_SB (technology files fitted before the body effect;
+    gamma must then be 0)."""
+
+    def __post_init__(self):
+        if self.phi <= 0.0 or self.gamma < 0.0:
+            raise ValueError(f"body effect needs phi > 0 and gamma >= 0 (got phi={self.phi}, gamma={self.gamma})")
+        if self.kbody is None and self.gamma != 0.0:
+            raise ValueError(f"gamma={self.gamma} needs a linear body coefficient kbody (None = no body law, "
+                             "gamma 0)")
 
     def vt(self, temp_k: float, dvt: float = 0.0) -> float:
         """Threshold magnitude at ``temp_k`` with an added shift ``dvt``."""
@@ -66,10 +82,11 @@ class MosParams:
         beta = self.kp * mu_factor * (temp_k / T_NOM) ** self.mob_exp * w / l
         return 2.0 * self.n * beta * ut * ut
 
-    def shape_params(self, l: float) -> tuple[float, float, float, float]:
-        """(n, theta, lambda, eta) for channel length ``l``."""
+    def shape_params(self, l: float) -> tuple[float, float, float, float, float, float, float]:
+        """(n, theta, lambda, eta, gamma, phi, kbody) for channel length ``l``; kbody NaN = no body law."""
         s = self.l_ref / l
-        return self.n, self.theta, self.lam * s, self.eta * s
+        kb = math.nan if self.kbody is None else self.kbody
+        return self.n, self.theta, self.lam * s, self.eta * s, self.gamma, self.phi, kb
 
     def sigma_vt(self, w: float, l: float) -> float:
         return self.a_vt / math.sqrt(w * l)

@@ -9,7 +9,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
       "sigma_vt_global": V, "sigma_beta_global": 1,
       "nmos" | "pmos" | "nmos_thick": {every MosParams field: polarity, vt0 [V], n, kp [A/V^2],
                                         theta [1/V], lam [1/V], eta [V/V], l_ref [m], dvt_dt [V/K],
-                                        mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m]},
+                                        mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m],
+                                        gamma [V^0.5], phi [V], kbody [V/V] or null (optional: the
+                                        body-effect law; absent = 0, 0.8, null: none)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
@@ -18,7 +20,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
 
-Every MosParams field is required (no silent defaults); unknown keys in a family are an error, unknown
+Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``,
+which files written before it existed lack (no body law, the model they were fitted with); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
@@ -39,6 +42,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
+_MOS_OPTIONAL = ("gamma", "phi", "kbody")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
@@ -63,17 +67,20 @@ def _num(v, what: str) -> float:
 def _mos(d, fam: str) -> MosParams:
     if not isinstance(d, dict):
         raise ValueError(f"technology file: '{fam}' must be an object with the fields {', '.join(_MOS_FIELDS)}")
-    missing = [f for f in _MOS_FIELDS if f not in d]
+    missing = [f for f in _MOS_FIELDS if f not in d and f not in _MOS_OPTIONAL]
     extra = [k for k in d if k not in _MOS_FIELDS]
     if missing or extra:
         raise ValueError(f"technology file: '{fam}' " + (f"lacks {', '.join(missing)}" if missing else "")
                          + ("; " if missing and extra else "") + (f"has unknown {', '.join(extra)}" if extra
                                                                   else ""))
-    kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS}
+    kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS if f in d and not (f == "kbody" and d[f] is None)}
     pol = int(kw.pop("polarity"))
     if pol not in (1, -1):
         raise ValueError(f"technology file: {fam}.polarity must be +1 or -1")
-    p = MosParams(polarity=pol, **kw)
+    try:
+        p = MosParams(polarity=pol, **kw)
+    except ValueError as e:
+        raise ValueError(f"technology file: {fam}: {e}") from None
     for f in ("n", "kp", "l_ref"):
         if getattr(p, f) <= 0:
             raise ValueError(f"technology file: {fam}.{f} must be > 0")

@@ -9,11 +9,27 @@ MOSFET (charge-based, continuous from weak to strong inversion, physics.md secti
 Voltages are referred to the bulk.  For an NMOS with gate, drain, source voltages V_G, V_D, V_S:
 
     a      = sqrt(V_DS^2 + eps^2) - eps                      (smooth |V_DS|, eps = 10 mV)
-    V_T'   = V_T - eta * a                                   (DIBL)
-    v_p    = (V_G - V_T') / n                                (pinch-off voltage)
+    V_G'   = V_G - V_T + eta * a                             (gate drive; eta a = DIBL)
+    v_p    = V_G' / n                                        (pinch-off voltage; no body-effect law)
     L_f    = ln(1 + exp((v_p - V_S) / (2 U_T)))               i_f = L_f^2  (forward normalized current)
     L_r    = ln(1 + exp((v_p - V_D) / (2 U_T)))               i_r = L_r^2  (reverse)
     I_D    = I_spec * (i_f - i_r) * (1 + lambda * a) / (1 + theta * n * U_T * (L_f + L_r))
+
+Body effect.  In the form above the threshold referred to a source at V_S (bulk-referred) rises as
+``(n - 1) V_S``: the whole slope factor acts as back-gate coupling, linearly and without bound.  A short
+channel's slope factor also holds interface-trap and drain coupling, which do not couple to the bulk, and its
+depletion charge follows a square root.  With a body-effect law given (``kbody`` not NaN) the pinch-off
+voltage is instead
+
+    V_M    = (V_S + V_D - sqrt(V_DS^2 + eps^2)) / 2          (smooth min(V_S, V_D): the source side)
+    K(V)   = kbody V + gamma (sqrt(phi + V) - sqrt(phi))     (source-referred threshold shift)
+    v_p    = V_M + (V_G' - V_M - K(V_M)) / n
+
+so that ``v_p = V_S`` at ``V_GS = V_T + K(V_SB) - eta a`` (the BSIM K1/K2 law) while ``dv_p/dV_G = 1 / n``
+keeps the subthreshold slope.  ``kbody = n - 1, gamma = 0`` is the constant-n form again.  Below
+``phi + V = phi / 4`` (a forward-biased source junction, outside any PCSA bias) the square root continues
+along its tangent.  ``kbody`` NaN (technology files fitted before the body effect) selects the constant-n
+expression itself, bit for bit.
 
 ``I_spec = 2 n beta U_T^2``.  ``n U_T (L_f + L_r)`` is the channel-averaged inversion charge expressed
 as a voltage (about V_ov/2 in saturation, the mean overdrive in the linear region), so ``theta`` lumps
@@ -47,8 +63,21 @@ def _softplus_half(x):
     return math.log1p(e), e / (1.0 + e)
 
 
+@nb.njit(cache=True, inline="always")
+def body_shift(v, kbody, gamma, phi):
+    """K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi)) and dK/dV (tangent continuation below
+    phi + V = phi / 4)."""
+    u = phi + v
+    u0 = 0.25 * phi
+    if u >= u0:
+        r = math.sqrt(u)
+        return kbody * v + gamma * (r - math.sqrt(phi)), kbody + 0.5 * gamma / r
+    r0 = math.sqrt(u0)
+    return kbody * v + gamma * (r0 + 0.5 * (u - u0) / r0 - math.sqrt(phi)), kbody + 0.5 * gamma / r0
+
+
 @nb.njit(cache=True)
-def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
+def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, ut):
     """NMOS-frame drain current and its partial derivatives (bulk at 0 V).
 
     Returns ``(i, di/dvg, di/dvd, di/dvs)``.
@@ -57,9 +86,21 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
     rt = math.sqrt(vds * vds + EPS_VDS * EPS_VDS)
     a = rt - EPS_VDS
     da = vds / rt  # d a / d vds
-    vp = (vg - vt + eta * a) / n
-    dvp_dg = 1.0 / n
-    dvp_dds = eta * da / n  # d vp / d vds
+    if math.isnan(kbody):  # constant slope factor, the form of technology files without a body law
+        vp = (vg - vt + eta * a) / n
+        dvp_dg = 1.0 / n
+        dvp_dd = eta * da / n  # d vp / d vd  (vp depends on vds only)
+        dvp_ds = -dvp_dd
+    else:
+        vm = 0.5 * (vs + vd - rt)
+        dvm_dd = 0.5 * (1.0 - da)
+        dvm_ds = 0.5 * (1.0 + da)
+        kv, dk = body_shift(vm, kbody, gamma, phi)
+        vp = vm + (vg - vt + eta * a - vm - kv) / n
+        dvp_dg = 1.0 / n
+        c = 1.0 - (1.0 + dk) / n  # d vp / d vm
+        dvp_dd = c * dvm_dd + eta * da / n
+        dvp_ds = c * dvm_ds - eta * da / n
     xf = (vp - vs) / ut
     xr = (vp - vd) / ut
     lf, sf = _softplus_half(xf)
@@ -71,11 +112,11 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
 
     # d x / d v for v in (g, d, s)
     dxf_g = dvp_dg / ut
-    dxf_d = dvp_dds / ut
-    dxf_s = (-dvp_dds - 1.0) / ut
+    dxf_d = dvp_dd / ut
+    dxf_s = (dvp_ds - 1.0) / ut
     dxr_g = dvp_dg / ut
-    dxr_d = (dvp_dds - 1.0) / ut
-    dxr_s = -dvp_dds / ut
+    dxr_d = (dvp_dd - 1.0) / ut
+    dxr_s = dvp_ds / ut
     # d core / dx = L * sigma ; d L / dx = sigma / 2
     cf = lf * sf
     cr = lr * sr
@@ -92,15 +133,18 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut):
 
 
 @nb.njit(cache=True)
-def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut):
+def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, ut):
     """Current into the drain terminal and (dI/dvd, dI/dvg, dI/dvs, dI/dvb).
 
-    ``polarity`` is +1 for NMOS, -1 for PMOS; ``vt`` is the threshold magnitude.
+    ``polarity`` is +1 for NMOS, -1 for PMOS; ``vt`` is the threshold magnitude; ``kbody`` NaN = no body
+    law (constant slope factor).
     """
     if polarity > 0:
-        i, gg, gd, gs = ekv_nframe(vg - vb, vd - vb, vs - vb, vt, ispec, n, theta, lam, eta, ut)
+        i, gg, gd, gs = ekv_nframe(vg - vb, vd - vb, vs - vb, vt, ispec, n, theta, lam, eta, gamma, phi,
+                                     kbody, ut)
     else:
-        i, gg, gd, gs = ekv_nframe(vb - vg, vb - vd, vb - vs, vt, ispec, n, theta, lam, eta, ut)
+        i, gg, gd, gs = ekv_nframe(vb - vg, vb - vd, vb - vs, vt, ispec, n, theta, lam, eta, gamma, phi,
+                                   kbody, ut)
         i = -i  # mirrored frame: d(-I(vb - v))/dv = +dI/dv', so conductances keep their sign
     return i, gd, gg, gs, -(gd + gg + gs)
 

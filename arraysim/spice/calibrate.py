@@ -54,7 +54,11 @@ from ..kernels.devices import mos_eval
 from ..options import Corner
 from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
 
-FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "dvt_dt", "mob_exp")
+FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "dvt_dt", "mob_exp", "gamma", "phi", "kbody")
+BODY_FIELDS = ("gamma", "phi", "kbody")
+VSB_FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+"""Source-bulk reverse biases of the I-V data, as fractions of VDD (the cross-coupled NMOS conducts with its
+source on the bit line, the access transistors with theirs on the source line: up to ~0.7 VDD)."""
 I_FLOOR = 1e-12  # A, points below are not fitted (junction/gate leakage not in the model)
 LEAK_FACTOR = 20.0  # points below 20x the V_GS = 0 current of their V_DS curve are leakage, not fitted
 DIFF_EXT_UM = 0.29  # SKY130 minimum contacted source/drain extension (AD = W * 0.29 um)
@@ -272,6 +276,11 @@ class IVData:
     vgs: np.ndarray  # flattened, magnitudes [V]
     vds: np.ndarray
     ids: np.ndarray  # |I_D| [A]
+    vsb: float = 0.0
+    """Source-bulk reverse bias magnitude [V] (bulk at -V_SB for an NMOS, +V_SB for a PMOS)."""
+
+    def vsb_points(self) -> np.ndarray:
+        return np.full(self.vgs.size, float(self.vsb))
 
     def fit_mask(self) -> np.ndarray:
         """Points the channel current dominates: above I_FLOOR and above LEAK_FACTOR x the current at
@@ -284,20 +293,24 @@ class IVData:
         return m
 
 
-def iv_deck(src: ModelSource, corner: str, temp_c: float, vgs_step=0.025, nvds=11, vds_min=0.05) -> str:
+def iv_deck(src: ModelSource, corner: str, temp_c: float, vgs_step=0.025, nvds=11, vds_min=0.05,
+            vsb: float = 0.0) -> str:
+    """DC sweep of every device size: V_GS 0..VDD x V_DS vds_min..VDD, source at 0, bulk at -V_SB (NMOS) or
+    +V_SB (PMOS)."""
     vdd = src.vdd
     vds_step = (vdd - vds_min) / (nvds - 1)
-    L = [f"* arraysim calibrate: DC I-V, corner {corner}, {temp_c} degC", src.include[corner],
-         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1"]
+    L = [f"* arraysim calibrate: DC I-V, corner {corner}, {temp_c} degC, V_SB {vsb:g} V", src.include[corner],
+         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1",
+         f"vbn bn 0 {-vsb:.6g}", f"vbp bp 0 {vsb:.6g}"]
     k = 0
     for dev in src.devices:
         for w, l in dev.sizes:
             if dev.polarity > 0:
                 L.append(f"vm{k} d d{k} 0")
-                L.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
+                L.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "bn", w, l))
             else:
                 L.append(f"vm{k} dn d{k} 0")
-                L.append(_inst(dev, f"c{k}", f"d{k}", "gn", "0", "0", w, l))
+                L.append(_inst(dev, f"c{k}", f"d{k}", "gn", "0", "bp", w, l))
             k += 1
     L.append(f".dc vg 0 {vdd:.6g} {vgs_step:.6g} vd {vds_min:.6g} {vdd + 1e-9:.6g} {vds_step:.9g}")
     L.append(".end")
@@ -305,13 +318,14 @@ def iv_deck(src: ModelSource, corner: str, temp_c: float, vgs_step=0.025, nvds=1
 
 
 def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads: int = 4,
-             vgs_step=0.025, nvds=11) -> list[IVData]:
+             vgs_step=0.025, nvds=11, vsbs=(0.0,)) -> list[IVData]:
+    """DC I-V data of every device size at every corner, temperature and source-bulk bias in ``vsbs``."""
     corners = [c for c in (corners or list(src.include))]
-    jobs = [(c, t) for c in corners for t in temps]
+    jobs = [(c, t, vb) for c in corners for t in temps for vb in vsbs]
 
     def one(job):
-        c, t = job
-        vec = run_deck(iv_deck(src, c, t, vgs_step, nvds))
+        c, t, vb = job
+        vec = run_deck(iv_deck(src, c, t, vgs_step, nvds, vsb=vb))
         vg = np.abs(vec["v-sweep"]) if "v-sweep" in vec else None
         out = []
         k = 0
@@ -323,7 +337,7 @@ def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads
                 nd = npts // ng
                 vgs = np.tile(np.linspace(0, src.vdd, ng), nd) if vg is None or vg.size != npts else vg
                 vds = np.repeat(np.linspace(0.05, src.vdd, nd), ng)
-                out.append(IVData(dev.family, dev.polarity, w, l, c, t, vgs, vds, np.abs(i)))
+                out.append(IVData(dev.family, dev.polarity, w, l, c, t, vgs, vds, np.abs(i), float(vb)))
                 k += 1
         return out
 
@@ -341,13 +355,17 @@ def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads
 # model side: the kernel's mos_eval on arrays
 # --------------------------------------------------------------------------------------------------
 @nb.njit(cache=True)
-def _model_currents(pol, vgs, vds, vt, ispec, n, theta, lam, eta, ut):
+def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, ut):
+    """|I_D| with the source at 0 V, the gate at V_GS, the drain at V_DS and the bulk at -V_SB (NMOS
+    frame magnitudes; a PMOS has every voltage mirrored)."""
     out = np.empty(vgs.size)
     for k in range(vgs.size):
         if pol > 0:
-            i = mos_eval(1, vds[k], vgs[k], 0.0, 0.0, vt, ispec, n, theta, lam, eta, ut)[0]
+            i = mos_eval(1, vds[k], vgs[k], 0.0, -vsb[k], vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
+                         ut)[0]
         else:
-            i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, 0.0, vt, ispec, n, theta, lam, eta, ut)[0]
+            i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, vsb[k], vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
+                          ut)[0]
         out[k] = i
     return out
 
@@ -365,9 +383,9 @@ def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None 
     """|I_D| of the kernel model for the points of ``d``."""
     tk = celsius_to_kelvin(d.temp_c)
     dvt, mu = _shift(p, cs)
-    n, th, lam, eta = p.shape_params(d.l)
-    return _model_currents(p.polarity, d.vgs, d.vds, p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu), n, th, lam,
-                           eta, thermal_voltage(tk))
+    n, th, lam, eta, gam, phi, kb = p.shape_params(d.l)
+    return _model_currents(p.polarity, d.vgs, d.vds, d.vsb_points(), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu),
+                           n, th, lam, eta, gam, phi, kb, thermal_voltage(tk))
 
 
 def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
@@ -375,7 +393,13 @@ def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarra
     fitted model at the point's temperature and corner (including DIBL at its V_DS)."""
     tk = celsius_to_kelvin(d.temp_c)
     vt = p.vt(tk, _shift(p, cs)[0])
-    _, _, _, eta = p.shape_params(d.l)
+    eta = p.shape_params(d.l)[3]
+    vsb = d.vsb_points()
+    # source-referred threshold with the body effect of the model (no body law: (n - 1) V_SB)
+    if p.kbody is not None:
+        vt = vt + p.kbody * vsb + p.gamma * (np.sqrt(p.phi + vsb) - math.sqrt(p.phi))
+    else:
+        vt = vt + (p.n - 1.0) * vsb
     vov = d.vgs - (vt - eta * d.vds)
     r = np.ones(d.vgs.size, dtype=int)
     r[vov < -2 * p.n * thermal_voltage(tk)] = 0
@@ -390,7 +414,8 @@ REGION_NAMES = ("weak", "moderate", "strong")
 # fitting
 # --------------------------------------------------------------------------------------------------
 _BOUNDS = {"vt0": (0.05, 1.5), "n": (1.0, 3.0), "kp": (1e-6, 2e-3), "theta": (0.0, 10.0),
-           "lam": (0.0, 3.0), "eta": (0.0, 0.5), "dvt_dt": (-5e-3, 1e-3), "mob_exp": (-3.0, 0.0)}
+           "lam": (0.0, 3.0), "eta": (0.0, 0.5), "dvt_dt": (-5e-3, 1e-3), "mob_exp": (-3.0, 0.0),
+           "gamma": (0.0, 2.0), "phi": (0.2, 1.5), "kbody": (-0.5, 1.0)}
 
 
 def _pack(p: MosParams, fields):
@@ -431,7 +456,7 @@ def _residuals(p, data, cs_of, weights):
 def initial_guess(family: str, polarity: int, l_ref: float, data: list[IVData]) -> MosParams:
     """A starting point from the data: V_T by the max-g_m extrapolation at the smallest V_DS, n from the
     subthreshold slope, kp from the strong-inversion linear-region current."""
-    d = min((x for x in data if x.temp_c == 27.0) or data, key=lambda x: x.w)
+    d = min((x for x in data if x.temp_c == 27.0 and x.vsb == 0.0) or data, key=lambda x: x.w)
     vmin = d.vds.min()
     m = np.isclose(d.vds, vmin)
     vg, i = d.vgs[m], d.ids[m]
@@ -450,8 +475,11 @@ def initial_guess(family: str, polarity: int, l_ref: float, data: list[IVData]) 
                      dvt_dt=-1e-3, mob_exp=-1.5, cox=0.0, cov=0.0, cj=0.0, a_vt=0.0, a_beta=0.0)
 
 
-def fit_family(data: list[IVData], p0: MosParams, fields=FIT_FIELDS) -> tuple[MosParams, object]:
-    """Least-squares fit of ``fields`` of ``p0`` to ``data`` (one family, one corner, any temperatures)."""
+def fit_family(data: list[IVData], p0: MosParams, fields=None) -> tuple[MosParams, object]:
+    """Least-squares fit of ``fields`` of ``p0`` to ``data`` (one family, one corner, any temperatures).
+    Default fields: all of ``FIT_FIELDS``, without the body-effect law when ``p0`` has none."""
+    if fields is None:
+        fields = FIT_FIELDS if p0.kbody is not None else tuple(f for f in FIT_FIELDS if f not in BODY_FIELDS)
     from scipy.optimize import least_squares
     p = p0
     cs_of = (lambda d: None)
@@ -488,9 +516,9 @@ def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[
     rows = []
     groups: dict = {}
     for d in data:
-        groups.setdefault((d.family, d.corner, d.temp_c, d.w, d.l), []).append(d)
-    for (fam, c, t, w, l), ds in sorted(groups.items(), key=lambda kv: (FAMILIES.index(kv[0][0]), kv[0][3],
-                                                                        kv[0][4], kv[0][1], kv[0][2])):
+        groups.setdefault((d.family, d.corner, d.temp_c, d.w, d.l, d.vsb), []).append(d)
+    for (fam, c, t, w, l, vsb), ds in sorted(groups.items(), key=lambda kv: (
+            FAMILIES.index(kv[0][0]), kv[0][3], kv[0][4], kv[0][1], kv[0][2], kv[0][5])):
         b = next((x for x in bins if x.matches(fam, w, l)), None)
         p = b.params if b is not None else fams[fam]
         cs = dict(b.corners).get(Corner.parse(c)) if b is not None else None
@@ -506,7 +534,7 @@ def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[
         for k in range(3):
             e = np.abs(np.concatenate(errs[k])) if errs[k] else np.empty(0)
             rows.append({"family": fam, "w_um": round(w * 1e6, 4), "l_um": round(l * 1e6, 4), "corner": c,
-                         "temp_c": t,
+                         "temp_c": t, "vsb": vsb,
                          "region": REGION_NAMES[k],
                          "points": int(e.size),
                          "median_rel_err": float(np.median(e)) if e.size else float("nan"),
@@ -515,11 +543,11 @@ def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[
 
 
 def format_error_table(rows: list[dict]) -> str:
-    L = [f"{'family':<11} {'W[um]':>6} {'L[um]':>6} {'corner':<6} {'T[C]':>6} {'region':<9} {'points':>6} "
-         f"{'median':>8} {'max':>8}"]
+    L = [f"{'family':<11} {'W[um]':>6} {'L[um]':>6} {'corner':<6} {'T[C]':>6} {'V_SB':>5} {'region':<9} "
+         f"{'points':>6} {'median':>8} {'max':>8}"]
     for r in rows:
         L.append(f"{r['family']:<11} {r.get('w_um', float('nan')):>6g} {r.get('l_um', float('nan')):>6g} "
-                 f"{r['corner']:<6} {r['temp_c']:>6g} "
+                 f"{r['corner']:<6} {r['temp_c']:>6g} {r.get('vsb', 0.0):>5.3g} "
                  f"{r['region']:<9} {r['points']:>6d} "
                  f"{100 * r['median_rel_err']:>7.1f}% {100 * r['max_rel_err']:>7.1f}%")
     return "\n".join(L)
@@ -670,30 +698,40 @@ class CalibrationResult:
                 "pelgrom": self.pelgrom, **self.info}
 
 
-def _fit_device(data_tt: list[IVData], p0: MosParams) -> MosParams:
-    """Stage 1: T_NOM only, temperature laws fixed; stage 2: everything on all temperatures."""
-    p1, _ = fit_family([d for d in data_tt if d.temp_c == 27.0] or data_tt, p0,
+def _fit_device(data_tt: list[IVData], p0: MosParams, body: bool = True) -> MosParams:
+    """Stage 1: T_NOM, no source-bulk bias, temperature laws fixed, no body law; stage 2 (``body``): the
+    body-effect law alone on the T_NOM data at every source-bulk bias; stage 3: everything on all
+    temperatures (and biases).  Without ``body`` no body law (kbody None) and V_SB = 0 data only."""
+    nom = [d for d in data_tt if d.temp_c == 27.0] or data_tt
+    p1, _ = fit_family([d for d in nom if d.vsb == 0.0] or nom, dataclasses.replace(p0, gamma=0.0, kbody=None),
                        ("vt0", "n", "kp", "theta", "lam", "eta"))
-    p2, _ = fit_family(data_tt, p1)
-    return p2
+    if not body:
+        fields = tuple(f for f in FIT_FIELDS if f not in BODY_FIELDS)
+        return fit_family([d for d in data_tt if d.vsb == 0.0], p1, fields)[0]
+    p2, _ = fit_family(nom, dataclasses.replace(p1, gamma=0.4, phi=0.8, kbody=0.0), BODY_FIELDS)
+    return fit_family(data_tt, p2)[0]
 
 
 def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0), l_min=None,
               l_min_thick=None, threads: int = 4, pelgrom: bool = True, caps: bool = True,
               mismatch_include: dict | None = None, progress=None, description=None,
-              source_note=None, bins: bool = True, bin_mc_instances: int = 400) -> CalibrationResult:
+              source_note=None, bins: bool = True, bin_mc_instances: int = 400,
+              body: bool = True) -> CalibrationResult:
     """Run the full calibration against ``src`` and return the technology set and the fit report.
 
     Family defaults are fitted at each family's first size, the technology's corner shifts on the core
     NMOS/PMOS defaults.  With ``bins``, every size of ``DeviceSpec.sizes`` (the PCSA's devices) also gets
     its own :class:`DeviceBin`: parameters fitted on that size's tt data (started from the family
     default), corner shifts fitted on that size's corner data, capacitances from BSIM4 at that size, and
-    mismatch coefficients from ``bin_mc_instances`` Monte Carlo instances of that size."""
+    mismatch coefficients from ``bin_mc_instances`` Monte Carlo instances of that size.  With ``body`` the
+    I-V data include source-bulk reverse biases (``VSB_FRACTIONS`` of VDD) and the body effect (gamma, phi)
+    is fitted; without, gamma = 0 (constant slope factor) and only V_SB = 0 is swept."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
-    say(f"DC I-V sweeps: {len(corners)} corner(s) x {len(temps)} temperature(s)")
-    data = iv_sweep(src, corners, temps, threads)
+    vsbs = tuple(round(f * src.vdd, 6) for f in VSB_FRACTIONS) if body else (0.0,)
+    say(f"DC I-V sweeps: {len(corners)} corner(s) x {len(temps)} temperature(s) x {len(vsbs)} V_SB")
+    data = iv_sweep(src, corners, temps, threads, vsbs=vsbs)
 
     def at(fam, w, l, corner=None):
         return [d for d in data if d.family == fam and d.w == w and d.l == l
@@ -706,7 +744,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         say(f"fit {dev.family} ({dev.model}) at {dev.sizes[0][0] * 1e6:g}/{dev.sizes[0][1] * 1e6:g} um")
         tt = at(dev.family, *dev.sizes[0], "tt")
         p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
-        fams[dev.family] = _fit_device(tt, p0)
+        fams[dev.family] = _fit_device(tt, p0, body)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
@@ -726,7 +764,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                     p = fams[dev.family]
                 else:
                     say(f"fit bin {tag}")
-                    p = _fit_device(at(dev.family, w, l, "tt"), dataclasses.replace(fams[dev.family], l_ref=l))
+                    p = _fit_device(at(dev.family, w, l, "tt"), dataclasses.replace(fams[dev.family], l_ref=l),
+                                    body)
                 sh = [(Corner.TT, DeviceShift())]
                 for c in corners:
                     if c != "tt":
@@ -796,7 +835,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
             "corners": corners, "elapsed_s": round(time.time() - t0, 1),
             "i_floor_A": I_FLOOR, "fit_sizes_um": {d.family: [[w / um, l / um] for w, l in d.sizes]
                                                    for d in src.devices},
-            "bins": bool(bins),
+            "bins": bool(bins), "vsb_V": list(vsbs),
             "global_spread": "corners taken as +/-3 sigma of the die-to-die spread"}
     if capb:
         info["capacitances_bins"] = [{"family": f, "w_um": round(w / um, 6), "l_um": round(l / um, 6), **v}
@@ -829,6 +868,9 @@ def add_arguments(c) -> None:
     c.add_argument("--no-pelgrom", action="store_true", help="skip the Monte Carlo mismatch extraction")
     c.add_argument("--no-bins", action="store_true", help="one parameter set per family only (no size bins: "
                    "the family default, fitted at its first size, for every device)")
+    c.add_argument("--no-body-effect", action="store_true", dest="no_body_effect",
+                   help="fit a constant slope factor (gamma = 0) on source-grounded I-V data only, as "
+                   "technology files before the body effect")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -883,7 +925,8 @@ def cli_calibrate(args) -> int:
     if not ngspice_available():
         raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
-                    pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins)
+                    pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
+                    body=not args.no_body_effect)
     tech = res.technology
     g = get_technology("generic130")
 
@@ -943,7 +986,8 @@ def report_text(res: CalibrationResult) -> str:
     L += ["", "parameter sets (family defaults, then size bins W/L in um):",
           f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
     for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
-        L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" for _, p in sets))
+        L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" if getattr(p, k) is not None else f"{'-':>20}"
+                                      for _, p in sets))
     L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p" +
           "".join(f"  {k:>22}" for k, _ in sets[len(FAMILIES):])]
     for c, cs in t.corners:

@@ -142,7 +142,7 @@ def _simulator(args):
     if args.vwl is not None:
         v_wl = _check_range(_float(args.vwl, "word-line voltage", "V"), *VWL_RANGE, "word-line voltage", "V")
     return simulator(args.technology, rows=rows, v_wl=v_wl,
-                     overlap_coupling=True if getattr(args, "overlap_coupling", False) else None)
+                     overlap_coupling=getattr(args, "overlap_coupling", None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,9 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--vwl", metavar="V",
                    help=f"word-line voltage during the read [V], {VWL_RANGE[0]:g}..{VWL_RANGE[1]:g} "
                         "(default: the technology's nominal supply)")
-    g.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+    g.add_argument("--overlap-coupling", action=argparse.BooleanOptionalAction, dest="overlap_coupling",
+                   default=None,
                    help="gate overlap capacitances (cov*W per side) as capacitors between gate and drain/"
-                        "source (Miller coupling, coupling to SE) instead of lumped at the gate node")
+                        "source (Miller coupling, coupling to SE) instead of lumped at the gate node "
+                        "(default: the technology's choice: on for sky130, off for generic130)")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -273,9 +275,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--out", metavar="OUT.csv", help="per-instance comparison CSV (a second file "
                    "OUT_summary.csv holds the table)")
     v.add_argument("--plot", metavar="FILE", help="scatter plots and error histograms")
-    v.add_argument("--overlap-coupling", action="store_true", dest="overlap_coupling",
+    v.add_argument("--overlap-coupling", action=argparse.BooleanOptionalAction, dest="overlap_coupling",
+                   default=None,
                    help="the kernel (and the compact deck) with gate overlap capacitors between gate and "
-                        "drain/source (design option overlap_coupling)")
+                        "drain/source (design option overlap_coupling; default: the technology's choice, "
+                        "on for sky130, off for generic130)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -560,7 +564,7 @@ def cmd_validate(args) -> int:
     from .api import simulator
     from .montecarlo.driver import check_readout, make_grid
     sim = simulator(technology_for(model),  # ValueError when sky130 is not registered
-                    overlap_coupling=True if args.overlap_coupling else None)
+                    overlap_coupling=args.overlap_coupling)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():

@@ -206,8 +206,8 @@ def test_device_lookup_by_size(binned_tech):
     b = t.device_bin("nmos", 1.0 * um, 0.13 * um)
     assert b is not None and t.device("nmos", 1.0 * um, 0.13 * um) is b.params
     assert t.device("nmos", 1.0 * um * (1 + 1e-4), 0.13 * um) is b.params  # within SIZE_RTOL
-    assert t.device("nmos", 1.01 * um, 0.13 * um) == g.nmos  # no bin: the family default
-    assert t.device("nmos", 0.6 * um, 0.13 * um) == g.nmos
+    assert t.device("nmos", 1.01 * um, 0.13 * um) == t.nmos != g.nmos  # no bin: the family default
+    assert t.device("nmos", 0.6 * um, 0.13 * um) == t.nmos
     assert t.device("pmos", 1.0 * um, 0.13 * um) == g.pmos  # bins are per family
     assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "ff") == DeviceShift(-0.06, 1.12)  # the bin's own
     ff = t.corner("ff")
@@ -264,6 +264,11 @@ def test_bad_technology_files(tmp_path):
     p.write_text(json.dumps(d))
     with pytest.raises(ValueError, match="lacks kp"):
         get_technology(str(p))
+    d = technology_to_dict(get_technology("generic130"))
+    d["overlap_coupling"] = "yes"
+    p.write_text(json.dumps(d))
+    with pytest.raises(ValueError, match="overlap_coupling must be true or false"):
+        get_technology(str(p))
     with pytest.raises(ValueError, match="cannot read technology file"):
         get_technology(str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match="unknown technology 'nope'"):
@@ -296,6 +301,13 @@ def test_sky130_registered_and_default_unchanged():
         assert 0.2 < p.vt0 < 1.2 and p.cox > 0 and p.cov > 0 and p.cj > 0 and p.a_vt > 0 and p.a_beta > 0
     from arraysim.montecarlo.engine import ReadSimulator
     assert ReadSimulator().tech.name == "generic130"
+    # calibrated against SPICE: a body-effect law on every device, gate overlaps as coupling capacitors
+    for p in [t.nmos, t.pmos, t.nmos_thick] + [b.params for b in t.bins]:
+        assert p.kbody is not None and p.gamma > 0
+    assert t.overlap_coupling and ReadSimulator(t).design.overlap_coupling
+    assert not ReadSimulator().design.overlap_coupling
+    from arraysim.api import simulator
+    assert not simulator("sky130", overlap_coupling=False).design.overlap_coupling
 
 
 def test_sky130_reads_at_1v8():

@@ -109,8 +109,9 @@ class PCSADesign:
     @classmethod
     def for_technology(cls, tech) -> "PCSADesign":
         """The default design with every core length set to ``tech.l_min`` and the access transistor's
-        to ``tech.l_min_thick``; widths unchanged except that none is below ``tech.w_min``."""
-        d = cls()
+        to ``tech.l_min_thick``; widths unchanged except that none is below ``tech.w_min``; the gate overlaps
+        as the technology chooses (``tech.overlap_coupling``)."""
+        d = cls(overlap_coupling=bool(getattr(tech, "overlap_coupling", False)))
         wmin = getattr(tech, "w_min", 0.0)
         core = {k: Size(max(getattr(d, k).w, wmin), tech.l_min)
                 for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass")}

@@ -177,6 +177,11 @@ class Technology:
     devices to it."""
     bins: tuple[DeviceBin, ...] = ()
     """Size-specific parameter sets (see the module docstring); empty = one set per family."""
+    overlap_coupling: bool = False
+    """Default of the PCSA design option ``overlap_coupling`` (gate overlaps as gate-drain/source capacitors)
+    for this technology.  Technologies calibrated against SPICE set it (their ``cov`` is the foundry
+    model's, and the SPICE validation of sky130 needs it); generic130 keeps the lumped form (its published
+    results were computed that way)."""
 
     def corner(self, corner: Corner | str) -> CornerShift:
         c = Corner.parse(corner)

@@ -6,6 +6,7 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
       "format": "arraysim-technology", "version": 1,
       "name": str, "description": str, "source": str,
       "vdd_nominal": V, "l_min": m, "l_min_thick": m, "w_min": m (optional, default 0),
+      "overlap_coupling": bool (optional, default false: the PCSA design default of that option),
       "sigma_vt_global": V, "sigma_beta_global": 1,
       "nmos" | "pmos" | "nmos_thick": {every MosParams field: polarity, vt0 [V], n, kp [A/V^2],
                                         theta [1/V], lam [1/V], eta [V/V], l_ref [m], dvt_dt [V/K],
@@ -151,6 +152,10 @@ def technology_from_dict(d: dict) -> Technology:
             extra[k] = _num(d[k], k)
             if extra[k] < 0 or (extra[k] == 0 and k != "w_min"):
                 raise ValueError(f"technology file: {k} must be > 0")
+    if "overlap_coupling" in d:
+        if not isinstance(d["overlap_coupling"], bool):
+            raise ValueError("technology file: overlap_coupling must be true or false")
+        extra["overlap_coupling"] = d["overlap_coupling"]
     fams = {f: _mos(d[f], f) for f in FAMILIES}
     if "bins" in d:
         extra["bins"] = _bins(d["bins"], fams)

@@ -828,7 +828,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         sigma_vt_global=round(float(svt), 6), sigma_beta_global=round(float(sbeta), 6),
         l_min=l_min if l_min is not None else src.devices[0].sizes[0][1],
         l_min_thick=l_min_thick if l_min_thick is not None else src.devices[2].sizes[0][1],
-        w_min=src.w_min, bins=tuple(tech_bins))
+        w_min=src.w_min, bins=tuple(tech_bins), overlap_coupling=bool(capd))
     info = {"errors_family_default": errs_default,
             "summary_family_default_pct": summarize(errs_default, by_size=True),
             "models": src.description, "summary_tt_pct": summ_tt, "temperatures_degC": list(temps),

@@ -332,14 +332,12 @@ def _integer_valued(x: np.ndarray) -> bool:
 class _Prepared:
     """Weights of one layer in the form the fast path uses (packed bit planes / float copies)."""
 
-    __slots__ = ("W", "planes", "wi32", "wf32", "wf64", "wsum")
+    __slots__ = ("W", "planes", "wt", "wsum")
 
     def __init__(self, W):
         self.W = W
         self.planes = None
-        self.wi32 = None
-        self.wf32 = None
-        self.wf64 = None
+        self.wt = {}
         self.wsum = None
 
     def packed(self):
@@ -348,23 +346,13 @@ class _Prepared:
             self.planes = pack_weights(self.W.reshape(len(self.W), -1))
         return self.planes
 
-    def int_t(self):
-        """(K, O) int32 transposed weights (first layer)."""
-        if self.wi32 is None:
-            self.wi32 = np.ascontiguousarray(self.W.reshape(len(self.W), -1).T, dtype=np.int32)
-        return self.wi32
-
-    def f32_t(self):
-        """(K, O) float32 transposed weights (first layer, BLAS)."""
-        if self.wf32 is None:
-            self.wf32 = np.ascontiguousarray(self.W.reshape(len(self.W), -1).T, dtype=np.float32)
-        return self.wf32
-
-    def flat(self):
-        """(K, O) float64 transposed weights (float path)."""
-        if self.wf64 is None:
-            self.wf64 = np.ascontiguousarray(self.W.reshape(len(self.W), -1).T, dtype=np.float64)
-        return self.wf64
+    def transposed(self, dtype):
+        """(K, O) transposed weights as ``dtype``: int32 (first layer, exact), float32 (first layer, BLAS),
+        float64 (float path); cached per dtype."""
+        key = np.dtype(dtype)
+        if key not in self.wt:
+            self.wt[key] = np.ascontiguousarray(self.W.reshape(len(self.W), -1).T, dtype=key)
+        return self.wt[key]
 
     def sums(self):
         if self.wsum is None:
@@ -632,19 +620,19 @@ class QuantizedNet:
         xq = x.astype(np.uint8 if (x.min(initial=0) >= 0 and amax <= 255) else np.int32, copy=False)
         if L.type == "conv2d":
             o, c, kh, kw = P.W.shape
-            return K.conv_int(xq, P.int_t(), kh, kw), P.sums()
+            return K.conv_int(xq, P.transposed(np.int32), kh, kw), P.sums()
         xq = xq.reshape(len(xq), -1)
         if amax * kin < 2**24 and xq.shape[0] * kin * len(P.W) >= _BLAS_MIN_WORK:
-            S = (xq.astype(np.float32) @ P.f32_t()).astype(np.int32)  # exact integers
+            S = (xq.astype(np.float32) @ P.transposed(np.float32)).astype(np.int32)  # exact integers
         else:
-            S = K.int_matmul(xq, P.int_t())
+            S = K.int_matmul(xq, P.transposed(np.int32))
         return S, P.sums()
 
     @staticmethod
     def _float_layer(L, P, x):
         """Dense/conv layer on real-valued (non-integer) input: float64 BLAS (conv: im2col, in chunks)."""
         if L.type == "dense":
-            return x @ P.flat()
+            return x @ P.transposed(np.float64)
         o, c, kh, kw = P.W.shape
         n, _, h, w = x.shape
         oh, ow = h - kh + 1, w - kw + 1
@@ -652,7 +640,7 @@ class QuantizedNet:
         out = np.empty((n, o, oh, ow))
         for i in range(0, n, step):
             xi = x[i:i + step]
-            out[i:i + step] = (_im2col(xi, kh, kw, np.float64) @ P.flat()).reshape(
+            out[i:i + step] = (_im2col(xi, kh, kw, np.float64) @ P.transposed(np.float64)).reshape(
                 len(xi), oh, ow, o).transpose(0, 3, 1, 2)
         return out
 

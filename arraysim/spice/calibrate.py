@@ -53,7 +53,7 @@ import numba as nb
 import numpy as np
 
 from ..cmos.params import FAMILIES, CornerShift, DeviceBin, DeviceShift, MosParams, Technology
-from ..kernels.devices import mos_eval
+from ..kernels.devices import body_shift, mos_eval
 from ..options import Corner
 from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
 
@@ -282,9 +282,6 @@ class IVData:
     vsb: float = 0.0
     """Source-bulk reverse bias magnitude [V] (bulk at -V_SB for an NMOS, +V_SB for a PMOS)."""
 
-    def vsb_points(self) -> np.ndarray:
-        return np.full(self.vgs.size, float(self.vsb))
-
     def fit_mask(self) -> np.ndarray:
         """Points the channel current dominates: above I_FLOOR and above LEAK_FACTOR x the current at
         V_GS = 0 of the same V_DS (junction leakage / GIDL, not in the model)."""
@@ -364,10 +361,9 @@ def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, ph
     out = np.empty(vgs.size)
     for k in range(vgs.size):
         if pol > 0:
-            i = mos_eval(1, vds[k], vgs[k], 0.0, -vsb[k], vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
-                         ut)[0]
+            i = mos_eval(1, vds[k], vgs[k], 0.0, -vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, ut)[0]
         else:
-            i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, vsb[k], vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
+            i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
                           ut)[0]
         out[k] = i
     return out
@@ -387,7 +383,7 @@ def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None 
     tk = celsius_to_kelvin(d.temp_c)
     dvt, mu = _shift(p, cs)
     n, th, lam, eta, gam, phi, kb = p.shape_params(d.l)
-    return _model_currents(p.polarity, d.vgs, d.vds, d.vsb_points(), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu),
+    return _model_currents(p.polarity, d.vgs, d.vds, float(d.vsb), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu),
                            n, th, lam, eta, gam, phi, kb, thermal_voltage(tk))
 
 
@@ -397,12 +393,8 @@ def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarra
     tk = celsius_to_kelvin(d.temp_c)
     vt = p.vt(tk, _shift(p, cs)[0])
     eta = p.shape_params(d.l)[3]
-    vsb = d.vsb_points()
     # source-referred threshold with the body effect of the model (no body law: (n - 1) V_SB)
-    if p.kbody is not None:
-        vt = vt + p.kbody * vsb + p.gamma * (np.sqrt(p.phi + vsb) - math.sqrt(p.phi))
-    else:
-        vt = vt + (p.n - 1.0) * vsb
+    vt += body_shift(d.vsb, p.kbody, p.gamma, p.phi)[0] if p.kbody is not None else (p.n - 1.0) * d.vsb
     vov = d.vgs - (vt - eta * d.vds)
     r = np.ones(d.vgs.size, dtype=int)
     r[vov < -2 * p.n * thermal_voltage(tk)] = 0

@@ -197,6 +197,7 @@ class ReferenceCircuit:
         self.mult = np.asarray(tb.mos_mult, dtype=float)
         par = np.asarray(sim.mos_par, dtype=float)
         self.n, self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(7))
+        self.gjun = (par[:, 7] if par.shape[1] > 7 else np.zeros(nm)) * self.mult  # junction shunts, per terminal
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
@@ -217,6 +218,18 @@ class ReferenceCircuit:
             if m.s == "VDD":
                 inc[self.nv, k] -= self.mult[k]
         self._inc_mos = inc
+        # junction shunts: current gjun (V_x - V_b) from terminal x (drain, source) into the bulk b
+        self._inc_jun = []
+        for j in (0, 2):
+            ij = np.zeros((self.nv + 1, nm))
+            for k, m in enumerate(tb.mos):
+                x, b = (m.d if j == 0 else m.s), m.b
+                for nd, sgn in ((x, -1.0), (b, 1.0)):
+                    if nd in names:
+                        ij[names.index(nd), k] += sgn
+                    elif nd == "VDD":
+                        ij[self.nv, k] -= sgn
+            self._inc_jun.append(ij)
 
         # --- RRAM devices ---
         rr_names = list(tb.rr_names)
@@ -286,6 +299,8 @@ class ReferenceCircuit:
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])
         tot = self._inc_mos @ i_mos + self._inc_rr @ i_rr
+        if np.any(self.gjun):
+            tot += self._inc_jun[0] @ (c(self.gjun) * (vd - vb)) + self._inc_jun[1] @ (c(self.gjun) * (vs - vb))
         tot[:self.nv] -= self.gmin * v
         f, ivdd = tot[:self.nv], tot[self.nv]
         if vec:

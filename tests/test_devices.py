@@ -506,7 +506,7 @@ def test_simulator_uses_size_bins(binned_tech):
         i = names.index(nm)
         m = s.tables.mos[i]
         assert s.mos_params[i] is want or s.mos_params[i] == want, nm
-        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l))
+        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l) + (want.gjun,))
     vt, isp = s.nominal_elements(27.0, "ff")
     i = names.index("MN_DIS")
     m = s.tables.mos[i]

@@ -64,8 +64,15 @@ class MosParams:
     """Linear body-effect coefficient [V/V] (BSIM -K2).  None: no body law -- the constant-slope-factor form,
     whose source-referred threshold rises as (n - 1) V_SB (technology files fitted before the body effect;
     gamma must then be 0)."""
+    gjun: float = 0.0
+    """Shunt conductance of each drain and source junction to the bulk [S] (per device, independent of its
+    size).  ngspice adds its ``gmin`` (1 pS by default) to every BSIM4 junction; with the 33 drain junctions
+    on a bit line these shunts set the precharged bit-line level, a balance of sub-threshold currents.
+    ``arraysim calibrate`` measures it (bulk current of a device with drain = source at VDD/2).  0: none."""
 
     def __post_init__(self):
+        if not (self.gjun >= 0.0 and math.isfinite(self.gjun)):
+            raise ValueError(f"gjun must be a finite conductance >= 0 S (got {self.gjun})")
         if self.phi <= 0.0 or self.gamma < 0.0:
             raise ValueError(f"body effect needs phi > 0 and gamma >= 0 (got phi={self.phi}, gamma={self.gamma})")
         if self.kbody is None and self.gamma != 0.0:

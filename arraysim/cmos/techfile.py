@@ -12,7 +12,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         theta [1/V], lam [1/V], eta [V/V], l_ref [m], dvt_dt [V/K],
                                         mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m],
                                         gamma [V^0.5], phi [V], kbody [V/V] or null (optional: the
-                                        body-effect law; absent = 0, 0.8, null: none)},
+                                        body-effect law; absent = 0, 0.8, null: none),
+                                        gjun [S] (optional: junction shunt, absent = 0)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
@@ -21,8 +22,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
 
-Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``,
-which files written before it existed lack (no body law, the model they were fitted with); unknown keys in a family are an error, unknown
+Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``
+and the junction shunt ``gjun``, which files written before them lack (no body law / no shunt, the model
+they were fitted with); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
@@ -43,7 +45,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:

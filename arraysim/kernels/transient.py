@@ -3,7 +3,8 @@
 Private module.  The circuit is given as element tables (built by :mod:`arraysim.circuits`):
 
 * MOSFETs: ``mos_nodes[m] = (d, g, s, b)``, ``mos_pol[m]`` (+1 NMOS, -1 PMOS), ``mos_par[m] = (n, theta,
-  lambda, eta, gamma, phi, kbody)`` (kbody NaN: no body-effect law), ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
+  lambda, eta, gamma, phi, kbody, gjun)`` (kbody NaN: no body-effect law; gjun: conductance of each drain
+  and source junction to the bulk [S]), ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
   ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
 * the node capacitance matrix ``cmat`` (symmetric; diagonal = every capacitance at the node, off-diagonal =
@@ -126,6 +127,36 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
                         T[s] += g * dse
                     elif s - nv == vdd_idx:
                         tq -= g * dse
+        # drain and source junction shunts (mos_par column 7, per device; times the multiplicity): a
+        # conductance from each terminal to the bulk (ngspice adds its gmin to every BSIM4 junction)
+        gj = mos_par[m, 7] * mult
+        if gj != 0.0:
+            b = mos_nodes[m, 3]
+            vb = _nodev(b, v, nv, se_idx, se, vfix)
+            for k in (0, 2):
+                x = mos_nodes[m, k]
+                ij = gj * (_nodev(x, v, nv, se_idx, se, vfix) - vb)  # from terminal x into the bulk
+                if x < nv:
+                    f[x] -= ij
+                elif x - nv == vdd_idx:
+                    ivdd += ij
+                if b < nv:
+                    f[b] += ij
+                elif b - nv == vdd_idx:
+                    ivdd -= ij
+                if want_jac:
+                    if x < nv:
+                        J[x, x] -= gj
+                        if b < nv:
+                            J[x, b] += gj
+                        elif b - nv == vdd_idx:
+                            gq[x] -= gj
+                    if b < nv:
+                        J[b, b] -= gj
+                        if x < nv:
+                            J[b, x] += gj
+                        elif x - nv == vdd_idx:
+                            gq[b] -= gj
     for r in range(rr_nodes.shape[0]):
         a = rr_nodes[r, 0]
         b = rr_nodes[r, 1]

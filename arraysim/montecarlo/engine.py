@@ -119,7 +119,9 @@ class ReadSimulator:
         self.cap = np.diag(self.cmat).copy()
         # parameter set of every transistor: its size bin, else the family default
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
-        self.mos_par = np.array([p.shape_params(m.size.l) for p, m in zip(self.mos_params, self.tables.mos)])
+        # kernel columns: shape parameters (n, theta, lambda, eta, gamma, phi, kbody) and the junction shunt
+        self.mos_par = np.array([p.shape_params(m.size.l) + (p.gjun,)
+                                 for p, m in zip(self.mos_params, self.tables.mos)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""

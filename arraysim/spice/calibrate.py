@@ -26,10 +26,13 @@ evaluated through the kernel's own ``mos_eval``):
    rule: the constant capacitor that stores the same charge as the junction when a node goes from 0 to VDD;
    the value at VDD/2 alone is ~10 % smaller, and SPICE then drew ~15 % more energy per read), with the drain
    area/perimeter of a single-finger device ``AD = 0.29 um * W, PD = 2 (W + 0.29 um)`` (SKY130 minimum contacted diffusion).
+   **Junction shunt** ``gjun``: the current into a device with drain = source at VDD/2 (gate, bulk at 0)
+   over 2 x VDD/2 (:func:`extract_junction_shunt`; SKY130 at 27 degC: ngspice's gmin, 1 pS per junction).
 5. **Pelgrom coefficients** from the model card's own mismatch statistics (``mc_mm_switch=1``): ``N``
    instances of each of a few sizes in one deck (each instance draws its own mismatch), ``dV_T`` as the
    shift of the constant-current gate voltage in the linear region, ``dbeta/beta`` as the strong-inversion
    current deviation not explained by ``dV_T``; ``sigma = A / sqrt(W L)`` fitted through the origin.
+   Each deck seeds ngspice's generator (``.option seed``, :data:`MC_SEED`): calibrations are reproducible.
 6. **Global (die-to-die) spread**: no global Monte Carlo is run (``mc_pr_switch=1`` needs the full 25 s
    library); the corners are taken as +/-3 sigma: ``sigma_vt_global = (dvt_ss - dvt_ff) / 6`` and
    ``sigma_beta_global = (mu_ff - mu_ss) / 6`` (NMOS and PMOS averaged).
@@ -46,6 +49,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -605,12 +609,32 @@ def extract_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
     return {dev.family: _caps_at(src, dev, *dev.sizes[0], temp_c) for dev in src.devices}
 
 
+def extract_junction_shunt(src: ModelSource, temp_c: float = 27.0) -> dict:
+    """family -> {gjun [S], the bulk current [A] and bias [V]}: the conductance of one drain/source junction
+    at reverse bias, measured as the current into a device whose drain and source are both at VDD/2 (gate and
+    bulk at 0; mirrored for PMOS) divided by 2 VDD/2 -- no channel current flows.  For SKY130 BSIM4 at 27 degC
+    this is ngspice's ``gmin`` (1 pS) added to every junction (the diode's own saturation current is fA)."""
+    out = {}
+    for dev in src.devices:
+        w, l = dev.sizes[0]
+        v = src.vdd / 2
+        deck = [f"* junction shunt {dev.family}", src.include["tt"], f".temp {temp_c}",
+                f"vd d 0 {dev.polarity * v}", _inst(dev, "c0", "d", "0", "d", "0", w, l), ".op", ".end"]
+        vec = run_deck("\n".join(deck) + "\n")
+        i = abs(float(np.asarray(_vec(vec, "vd")).ravel()[0]))
+        out[dev.family] = {"gjun": i / (2 * v), "i_bulk_A": i, "v_reverse_V": v}
+    return out
+
+
 def extract_bin_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
     """(family, W, L) -> the values of :func:`extract_caps` at every size of every family."""
     return {(dev.family, w, l): _caps_at(src, dev, w, l, temp_c) for dev in src.devices for w, l in dev.sizes}
 
 
 MC_CHUNK = 50
+MC_SEED = 1
+"""Base seed of the mismatch Monte Carlo: every deck (family, size, chunk) sets ``.option seed`` to this plus
+a checksum of its label, so a calibration is reproducible and no two decks draw the same instances."""
 """Mismatch instances per ngspice deck: loading the SKY130 mismatch wrappers grows much faster than
 linearly with the instance count (measured, ngspice 39: 60 instances 5 s, 120 instances 100 s), so
 larger samples are split into decks of this size (the random stream continues from deck to deck: two
@@ -632,7 +656,8 @@ def _mc_sigmas(src_mm: ModelSource, dev: DeviceSpec, wu: float, lu: float, n_ins
             deck.append(f"vm{k} d d{k} 0")
             deck.append(_inst(dev, f"c{k}", f"d{k}", "g", "0", "0", w, l))
         step = 0.02
-        deck += [f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
+        seed = MC_SEED + zlib.crc32(f"{dev.family} {wu} {lu} {start}".encode()) % 1_000_000_007
+        deck += [f".option seed={seed}", f".dc vg 0 {s * vdd:.6g} {s * step:.6g}", ".end"]
         v = run_deck("\n".join(deck) + "\n")
         rows += [np.abs(_vec(v, f"vm{k}")) for k in range(k_n)]
     I = np.array(rows)  # [inst, vg]
@@ -778,6 +803,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     if caps:
         try:
             capd = extract_caps(src)
+            for f, j in extract_junction_shunt(src).items():
+                capd[f].update(j)
             if bins:
                 capb = extract_bin_caps(src)
         except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
@@ -790,20 +817,22 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         pel = extract_pelgrom(dataclasses.replace(src, include=mismatch_include),
                               bin_inst=bin_mc_instances if bins else 0)
 
-    def finish(p, c, m):
+    def finish(p, c, m, fam):
         kw = {}
         if c:
             kw.update(cox=c["cox"], cov=c["cov"], cj=c["cj"])
+        if capd.get(fam, {}).get("gjun") is not None:  # per junction, not per size: the family's value
+            kw.update(gjun=capd[fam]["gjun"])
         if m:
             kw.update(a_vt=m["a_vt"], a_beta=m["a_beta"])
         return dataclasses.replace(p, **{k: float(v) for k, v in kw.items()})
 
-    final = {f: finish(fams[f], capd.get(f), pel.get(f)) for f in FAMILIES}
+    final = {f: finish(fams[f], capd.get(f), pel.get(f), f) for f in FAMILIES}
     tech_bins = []
     for (f, w, l), (p, sh) in bin_fit.items():
         mm = next((q for q in pel.get(f, {}).get("bins", []) if math.isclose(q["w_um"], w * 1e6, rel_tol=1e-6)
                    and math.isclose(q["l_um"], l * 1e6, rel_tol=1e-6)), None)
-        tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm), sh))
+        tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm, f), sh))
     allc = tuple((Corner.parse(c), cshift.get(c, CornerShift())) for c in ("tt", "ff", "ss", "fs", "sf"))
     if "ff" in cshift and "ss" in cshift:
         ff, ss = cshift["ff"], cshift["ss"]

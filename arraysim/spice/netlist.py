@@ -215,7 +215,7 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
 
 
 def _group_shape(sim, names):
-    """(n, theta, lam, eta, gamma, phi, kb) shared by the transistors ``names`` (one device group of the
+    """(n, theta, lam, eta, gamma, phi, kb, gjun) shared by the transistors ``names`` (one device group of the
     subcircuits: same family and size, hence the same parameter set; checked)."""
     all_names = [m.name for m in sim.tables.mos]
     rows = [sim.mos_par[all_names.index(nm)] for nm in names]
@@ -223,10 +223,10 @@ def _group_shape(sim, names):
         if not np.array_equal(r, rows[0], equal_nan=True):
             raise ValueError(f"transistor {nm} has other shape parameters than {names[0]}; the subcircuits "
                              "take one set per device group")
-    n, th, lam, eta, gam, phi, kb = rows[0]
+    n, th, lam, eta, gam, phi, kb, gj = rows[0]
     if np.isnan(kb):  # no body-effect law: the constant-n form is kb = n - 1, gamma = 0 (spice_models/ekv.lib)
         kb, gam = n - 1.0, 0.0
-    return n, th, lam, eta, gam, phi, kb
+    return n, th, lam, eta, gam, phi, kb, gj
 
 
 def _shape_params(sim, groups) -> str:
@@ -234,9 +234,9 @@ def _shape_params(sim, groups) -> str:
     ``g`` -> transistor names."""
     out = []
     for g, names in groups.items():
-        n, th, lam, eta, gam, phi, kb = _group_shape(sim, names)
+        n, th, lam, eta, gam, phi, kb, gj = _group_shape(sim, names)
         out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)} gam_{g}={_f(gam)} "
-                   f"phi_{g}={_f(phi)} kb_{g}={_f(kb)}")
+                   f"phi_{g}={_f(phi)} kb_{g}={_f(kb)} gj_{g}={_f(gj)}")
     return " ".join(out)
 
 
@@ -368,7 +368,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             c += [f"mult={_f(mult)} n_t={_f(st[0])} th_t={_f(st[1])} lam_t={_f(st[2])} eta_t={_f(st[3])} "
-                  f"gam_t={_f(st[4])} phi_t={_f(st[5])} kb_t={_f(st[6])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
+                  f"gam_t={_f(st[4])} phi_t={_f(st[5])} kb_t={_f(st[6])} gj_t={_f(st[7])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
             if not ohmic_blb:
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "

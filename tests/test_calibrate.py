@@ -241,6 +241,7 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
      "two bins"),
     (lambda d: d["bins"]["nmos"][0].update(w=0.0), "must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["params"].pop("kp"), "lacks kp"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(gjun=-1e-12), "gjun must be a finite conductance"),
     (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),
@@ -304,6 +305,9 @@ def test_sky130_registered_and_default_unchanged():
     # calibrated against SPICE: a body-effect law on every device, gate overlaps as coupling capacitors
     for p in [t.nmos, t.pmos, t.nmos_thick] + [b.params for b in t.bins]:
         assert p.kbody is not None and p.gamma > 0
+        # junction shunt measured by calibrate: ngspice's gmin (1 pS) on every BSIM4 junction at 27 degC
+        assert p.gjun == pytest.approx(1e-12, rel=0.01)
+    assert get_technology("generic130").nmos.gjun == 0.0
     assert t.overlap_coupling and ReadSimulator(t).design.overlap_coupling
     assert not ReadSimulator().design.overlap_coupling
     from arraysim.api import simulator

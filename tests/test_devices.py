@@ -435,7 +435,12 @@ def _call_eval(sim, a, v, se, dse, want_jac=True):
     return f, ivdd, J, T, gq, tq
 
 
-def test_eval_jacobian_matches_finite_differences(sim):
+def test_eval_jacobian_matches_finite_differences(sim, binned_tech):
+    _check_jacobian(sim)
+    _check_jacobian(ReadSimulator(binned_tech))  # body-effect laws and junction shunts (gjun)
+
+
+def _check_jacobian(sim):
     rng = np.random.default_rng(21)
     nv = sim.tables.nv
     h = 1e-6
@@ -468,9 +473,44 @@ def test_eval_jacobian_matches_finite_differences(sim):
         assert tq == pytest.approx(tqfd, rel=1e-5, abs=1e-8 * np.max(np.abs(gq)) * abs(dse))
 
 
-def test_eval_residual_equals_reference_assembly(sim):
+def test_eval_residual_equals_reference_assembly(sim, binned_tech):
     """The kernel's KCL residual and supply current equal the reference's, assembled independently
-    from the node names (same instance, random states)."""
+    from the node names (same instance, random states); also with body laws and junction shunts."""
+    _check_residual(sim)
+    _check_residual(ReadSimulator(binned_tech))
+
+
+def test_junction_shunts_set_the_precharged_bit_line(binned_tech):
+    """gjun is a conductance from each drain/source to the bulk: with it the precharged (SE = 0) bit line,
+    held only by the cross-coupled NMOS's sub-threshold current, settles lower, and the kernel's DC state
+    satisfies the reference's KCL; the shunt current at that state is gjun times the junction voltages."""
+    import dataclasses
+
+    from arraysim.kernels.transient import dc_operating_point
+    from arraysim.units import celsius_to_kelvin, thermal_voltage
+
+    def dc(tech):
+        s = ReadSimulator(tech)
+        t = s.tables
+        vt0, isp0 = s.nominal_elements(27.0, "tt")
+        r, vnl = np.array([7e3, 60e3]), np.array([s.rram.vnl(7e3), s.rram.vnl(60e3)])
+        v = np.full(t.nv, 0.6)
+        v[t.out_nodes] = 1.2
+        assert dc_operating_point(v, 1.2, t.nv, t.mos_nodes, t.mos_pol, s.mos_par, t.mos_mult, vt0, isp0,
+                                  t.rr_nodes, r, vnl, s.design.gmin, thermal_voltage(celsius_to_kelvin(27.0)),
+                                  s._vfix(1.2, None), t.se_idx, t.vdd_idx, s.cmat)
+        f, _ = ReferenceCircuit(s, 1.2, 27.0, "tt", 7e3, 60e3).currents(v, 0.0)
+        assert np.max(np.abs(f)) < 1e-14  # A; the shunt current on BL is ~1e-10 A
+        return v[t.node_names.index("BL")], s
+
+    no_shunt = dataclasses.replace(binned_tech, bins=tuple(
+        dataclasses.replace(b, params=dataclasses.replace(b.params, gjun=0.0)) for b in binned_tech.bins))
+    v_with, s = dc(binned_tech)
+    v_without, _ = dc(no_shunt)
+    assert s.mos_par[:, 7].max() == 5e-12 and v_without - v_with > 0.01  # 1.036 -> 1.015 V
+
+
+def _check_residual(sim):
     rng = np.random.default_rng(22)
     nv = sim.tables.nv
     for trial in range(60):

@@ -122,6 +122,8 @@ def test_compact_family_follows_size_bins(binned_tech):
     assert f"n_dis={nb.n:.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
     # the body-effect law where the technology has one; else the constant-n form kb = n - 1, gamma = 0
     assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text and "gam_pre=0 phi_pre=0.8 kb_pre=0.5 " in text
+    # junction shunts (gjun) where the bin has them: the precharge PMOS and the column's access devices
+    assert "kb_pre=0.5 gj_pre=1e-12 " in text and "gj_t=5e-12 " in text and "gj_xn=0 " in text
     v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(27.0,), corners=("ff", "fs"), seed=5,
                  sim=sim)
     s = v.summary()

@@ -293,6 +293,9 @@ def build_tables(design: PCSADesign, circuit: str = "pcsa") -> CircuitTables:
     def idx(name):
         return nodes.index(name) if name in nodes else nv + fixed.index(name)
 
+    for m in mos:  # the kernel's junction shunts take the bulk as a DC rail
+        if m.b not in fixed or m.b == "SE":
+            raise ValueError(f"{m.name}: bulk {m.b!r} must be a DC rail ({', '.join(f for f in fixed if f != 'SE')})")
     mos_nodes = np.array([[idx(m.d), idx(m.g), idx(m.s), idx(m.b)] for m in mos], dtype=np.int64)
     pol = {"nmos": 1, "pmos": -1, "nmos_thick": 1}
     mos_pol = np.array([pol[m.family] for m in mos], dtype=np.int64)

@@ -128,35 +128,23 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
                     elif s - nv == vdd_idx:
                         tq -= g * dse
         # drain and source junction shunts (mos_par column 7, per device; times the multiplicity): a
-        # conductance from each terminal to the bulk (ngspice adds its gmin to every BSIM4 junction)
+        # conductance from each terminal to the bulk, a DC rail (build_tables checks); ngspice adds its gmin
+        # to every BSIM4 junction.  A terminal on a rail carries none (same rail, or a supply's own current).
         gj = mos_par[m, 7] * mult
         if gj != 0.0:
-            b = mos_nodes[m, 3]
-            vb = _nodev(b, v, nv, se_idx, se, vfix)
+            rb = mos_nodes[m, 3] - nv
+            vb = vfix[rb]
             for k in (0, 2):
                 x = mos_nodes[m, k]
-                ij = gj * (_nodev(x, v, nv, se_idx, se, vfix) - vb)  # from terminal x into the bulk
                 if x < nv:
+                    ij = gj * (v[x] - vb)  # from terminal x into the bulk
                     f[x] -= ij
-                elif x - nv == vdd_idx:
-                    ivdd += ij
-                if b < nv:
-                    f[b] += ij
-                elif b - nv == vdd_idx:
-                    ivdd -= ij
-                if want_jac:
-                    if x < nv:
+                    if rb == vdd_idx:
+                        ivdd -= ij
+                    if want_jac:
                         J[x, x] -= gj
-                        if b < nv:
-                            J[x, b] += gj
-                        elif b - nv == vdd_idx:
+                        if rb == vdd_idx:
                             gq[x] -= gj
-                    if b < nv:
-                        J[b, b] -= gj
-                        if x < nv:
-                            J[b, x] += gj
-                        elif x - nv == vdd_idx:
-                            gq[b] -= gj
     for r in range(rr_nodes.shape[0]):
         a = rr_nodes[r, 0]
         b = rr_nodes[r, 1]

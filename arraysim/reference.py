@@ -18,7 +18,8 @@ again from the model statements:
       v_p  = V_M + (V_G - (V_T - eta a) - V_M - K(V_M)) / n,            (body-effect law)
              V_M = (V_S + V_D - a - eps) / 2,  K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))
       L_f  = ln(1 + exp((v_p - V_S) / (2 U_T))),   L_r = ln(1 + exp((v_p - V_D) / (2 U_T)))
-      I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n U_T (L_f + L_r))
+      I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n U_T (L_f + L_r) + k_vsat n U_T |L_f - L_r|)
+             k_vsat = vsat (l_ref / L) (T / T_NOM)^mob_exp        (velocity saturation)
 
   with voltages referred to the bulk.  A PMOS is the NMOS equation in the mirrored frame
   (``v -> V_B - v`` for every terminal) with the current sign flipped.  ``I_D`` flows into the drain.
@@ -66,6 +67,8 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
+from .units import T_NOM
+
 __all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
            "reference_read_many", "thermal_voltage_ref"]
 
@@ -109,17 +112,20 @@ def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody):
     return out
 
 
-def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan):
+def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
+                      vsat=0.0):
     """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays."""
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
     vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody)
     lf = _ln1p_exp((vp - vs) / (2.0 * ut))
     lr = _ln1p_exp((vp - vd) / (2.0 * ut))
-    return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * n * ut * (lf + lr))
+    return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * n * ut * (lf + lr)
+                                                            + vsat * n * ut * np.abs(lf - lr))
 
 
-def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan):
+def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
+                vsat=0.0):
     """Current into the drain terminal of an NMOS (``polarity`` +1) or PMOS (-1); ``vt`` is |V_T|.
 
     A PMOS is the NMOS equation applied to the mirrored voltages ``V_B - v`` with the sign flipped.
@@ -127,7 +133,7 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gam
     p = np.asarray(polarity, dtype=float)
     # NMOS: v - V_B ; PMOS: V_B - v  ==  p * (v - V_B)
     return p * ekv_drain_current(p * (vg - vb), p * (vd - vb), p * (vs - vb), vt, ispec, n, theta,
-                                 lam, eta, ut, gamma, phi, kbody)
+                                 lam, eta, ut, gamma, phi, kbody, vsat)
 
 
 def rram_current(v, r, vnl):
@@ -198,6 +204,10 @@ class ReferenceCircuit:
         par = np.asarray(sim.mos_par, dtype=float)
         self.n, self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(7))
         self.gjun = (par[:, 7] if par.shape[1] > 7 else np.zeros(nm)) * self.mult  # junction shunts, per terminal
+        # velocity saturation at this temperature, from the parameter sets (not the kernel's table)
+        tr = (self.temp_c + 273.15) / T_NOM
+        self.vsat = np.array([p.vsat * p.l_ref / m.size.l * tr ** p.mob_exp
+                              for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
@@ -294,7 +304,7 @@ class ReferenceCircuit:
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
-                            c(self.kbody))
+                            c(self.kbody), c(self.vsat))
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

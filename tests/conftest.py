@@ -30,7 +30,8 @@ def binned_tech():
     discharge NMOS (1.0/0.13 um), the PMOS (0.4/0.13 um: precharge and cross-coupled) and the access
     transistor (0.6/0.5 um); the cross-coupled NMOS (0.6/0.13 um) keeps the family default.  The NMOS family
     default and the access-transistor bin carry a body-effect law (SKY130-like), the other devices none;
-    the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible).
+    the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
+    discharge-NMOS bin carries velocity saturation (vsat).
     Used to check that every consumer of transistor parameters follows the bins and the body law."""
     import dataclasses
 
@@ -43,7 +44,7 @@ def binned_tech():
     bins = (
         DeviceBin("nmos", 1.0 * um, 0.13 * um,
                   dataclasses.replace(g.nmos, vt0=0.40, n=1.45, kp=300e-6, theta=1.5, lam=0.2, eta=0.08,
-                                      cj=1.5 * fF / um, a_vt=6e-3 * um),
+                                      cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0),
                   ((Corner.FF, DeviceShift(-0.06, 1.12)), (Corner.SS, DeviceShift(0.06, 0.9)))),
         DeviceBin("pmos", 0.4 * um, 0.13 * um,
                   dataclasses.replace(g.pmos, vt0=0.38, n=1.5, theta=1.3, lam=0.15, eta=0.03,

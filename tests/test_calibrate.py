@@ -86,6 +86,32 @@ def test_devices_limits():
 @pytest.mark.spice
 @needs_pdk
 @needs_ngspice
+def test_capacitances_include_overlaps_and_match_shipped_sky130():
+    """The gate capacitances come from AC analyses, which include BSIM4's overlap and fringe capacitances
+    (its operating-point cgg/cgd hold the channel charge only): the off device's gate-drain capacitance is
+    the overlap, its total gate capacitance holds both overlaps plus the gate-bulk part, the inversion value
+    exceeds the off value; and the shipped sky130 technology carries exactly these values."""
+    src = C.sky130_source()
+    dev = src.devices[0]
+    w, l = dev.sizes[0]
+    c = C._caps_at(src, dev, w, l, 27.0)
+    cgg = c["cgg_F_at_vg_quarters"]
+    assert 0.1e-15 < c["cgd_off_F"] < 0.3e-15  # SKY130 core NMOS 0.6/0.15 um: 0.148 fF
+    assert cgg[0] > 2 * c["cgd_off_F"] and cgg[-1] > 1.5 * cgg[0]
+    # the BSIM4 operating-point value in inversion lacks the overlaps
+    deck = "\n".join(["* op cgg", src.include["tt"], f"vg g 0 {src.vdd}", C._inst(dev, "c0", "0", "g", "0", "0", w, l),
+                      ".save " + C._opvar(dev, 0, "cgg"), ".op", ".end"])
+    op = abs(float(np.ravel(C.run_deck(deck + "\n")[C._opvar(dev, 0, "cgg").lower()])[0]))
+    assert cgg[-1] - op == pytest.approx(2 * c["cgd_off_F"], rel=0.1)
+    p = get_technology("sky130").device("nmos", w, l)
+    assert p.cov == pytest.approx(c["cov"], rel=1e-6) and p.cox == pytest.approx(c["cox"], rel=1e-6)
+    assert p.cj == pytest.approx(c["cj"], rel=1e-6)
+    assert p.gate_cap(w, l) == pytest.approx(c["cgg_avg_F"], rel=1e-9)
+
+
+@pytest.mark.spice
+@needs_pdk
+@needs_ngspice
 def test_trimmed_include_runs_nfet_dc_point():
     deck = "\n".join(["* nfet dc", pdk.sky130_include("tt"), "vd d 0 1.8", "vg g 0 1.8",
                       "vm d d1 0", "Xn d1 g 0 0 sky130_fd_pr__nfet_01v8 w=1 l=0.15", ".op", ".end"])
@@ -148,6 +174,29 @@ def test_fit_recovers_body_effect_law(polarity):
     assert flat.kbody is None and flat.gamma == 0.0
     rows = C.error_table({data[0].family: flat}, data, {})
     assert max(r["median_rel_err"] for r in rows if r["points"] and r["vsb"] > 1.0) > 0.5
+
+
+@pytest.mark.parametrize("polarity", [+1, -1])
+def test_fit_recovers_velocity_saturation(polarity):
+    """Data from the model with velocity saturation (theta and k_vsat both present): the fit separates the
+    two, and a fit without the term (theta lumping both) misses the deep-triode points by several percent."""
+    base = get_technology("generic130").nmos if polarity > 0 else get_technology("generic130").pmos
+    true = dataclasses.replace(base, l_ref=0.15e-6, vt0=0.45, n=1.45, theta=0.5, vsat=1.8, lam=0.12, eta=0.04,
+                               dvt_dt=-0.8e-3, mob_exp=-1.3)
+    data = _synthetic(true)
+    start = dataclasses.replace(C.initial_guess(data[0].family, polarity, 0.15e-6, data), vsat=0.5)
+    got, _ = C.fit_family(data, start)
+    for f, tol in (("vt0", 0.002), ("theta", 0.03), ("vsat", 0.03), ("mob_exp", 0.02)):
+        a, b = getattr(got, f), getattr(true, f)
+        assert abs(a - b) <= tol * max(abs(b), 1e-3) + (0.002 if f == "vt0" else 0), (f, a, b)
+    rows = C.error_table({data[0].family: got}, data, {})
+    assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-3
+    fields = tuple(f for f in C.FIT_FIELDS if f not in C.BODY_FIELDS + ("vsat",))
+    lumped, _ = C.fit_family(data, dataclasses.replace(start, vsat=0.0), fields)
+    assert lumped.vsat == 0.0
+    strong = [r["max_rel_err"] for r in C.error_table({data[0].family: lumped}, data, {})
+              if r["region"] == "strong" and r["points"]]
+    assert max(strong) > 0.03
 
 
 def test_fit_corner_recovers_shift():

@@ -42,7 +42,8 @@ def _fam(sim, name):
 def _fam_args(fam, temp_k=T_NOM, w=1e-6):
     n, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
     return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=n, theta=theta, lam=lam,
-                eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody)
+                eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody,
+                vsat=fam.vsat_at(fam.l_ref, temp_k))
 
 
 def _with_body(fam, gamma, kbody=-0.15):
@@ -53,11 +54,12 @@ def _with_body(fam, gamma, kbody=-0.15):
 
 
 BODY = [None, 0.65]  # gamma of the model tests: no body-effect law (constant n), and a SKY130-like law
+VSAT = [0.0, 1.8]  # velocity-saturation coefficient of the model tests: none, and SKY130's core NMOS
 
 
 def _mos(pol, vd, vg, vs, vb, p):
     return mos_eval(pol, vd, vg, vs, vb, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"],
-                    p["gamma"], p["phi"], p["kbody"], p["ut"])
+                    p["gamma"], p["phi"], p["kbody"], p["vsat"], p["ut"])
 
 
 def _rounding_scale(vg, vd, vs, p):
@@ -78,11 +80,12 @@ def test_constants_agree():
         assert thermal_voltage_ref(t) == pytest.approx(thermal_voltage(celsius_to_kelvin(t)), rel=1e-14)
 
 
+@pytest.mark.parametrize("vsat", VSAT)
 @pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_kernel_equals_reference(sim, name, gamma):
+def test_mos_kernel_equals_reference(sim, name, gamma, vsat):
     rng = np.random.default_rng(1)
-    fam = _with_body(_fam(sim, name), gamma)
+    fam = dataclasses.replace(_with_body(_fam(sim, name), gamma), vsat=vsat)
     for k in range(400):
         temp_k = rng.uniform(230.0, 400.0)
         p = _fam_args(fam, temp_k, w=rng.uniform(0.2e-6, 5e-6))
@@ -97,7 +100,7 @@ def test_mos_kernel_equals_reference(sim, name, gamma):
         assert abs(i_k - i_r) <= tol, (name, k, i_k, i_r)
         # the NMOS-frame kernel function alone
         j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["gamma"],
-                         p["phi"], p["kbody"], p["ut"])[0]
+                         p["phi"], p["kbody"], p["vsat"], p["ut"])[0]
         j_r = float(ekv_drain_current(*fv, **p))
         assert abs(j_k - j_r) <= tol
 
@@ -119,6 +122,29 @@ def test_body_effect_threshold_follows_its_law(sim, gamma, kbody):
         lo = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5 - 0.06 * fam.n, vs, 0.0, p)[0]
         hi = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5, vs, 0.0, p)[0]
         assert hi / lo == pytest.approx(math.exp(0.06 / p["ut"]), rel=2e-3)
+
+
+def test_velocity_saturation_acts_along_the_channel(sim):
+    """k_vsat divides by 1 + ... + k_vsat n U_T |L_f - L_r| (effective V_DS): at V_DS -> 0 the current is that
+    of the model without it (to first order in V_DS), in saturation it is lower by the closed form; the
+    same for a reversed device (drain and source swapped), and kernel = reference."""
+    fam = dataclasses.replace(_fam(sim, "nmos"), eta=0.0, lam=0.0)
+    p0 = _fam_args(fam)
+    p1 = dict(p0, vsat=2.0)
+    vg = p0["vt"] + 0.8
+    for vds in (1e-4, 1e-3):
+        r = _mos(1, vds, vg, 0.0, 0.0, p1)[0] / _mos(1, vds, vg, 0.0, 0.0, p0)[0]
+        assert 1.0 - r < 2.0 * vds  # k_vsat n V_DS / 2 relative to 1 + theta V_ov
+        rr = _mos(1, 0.0, vg, vds, 0.0, p1)[0] / _mos(1, 0.0, vg, vds, 0.0, p0)[0]
+        assert rr == pytest.approx(r, rel=1e-9)  # symmetric in drain and source
+    # saturation: L_r ~ 0, the two denominators give the ratio exactly
+    ut, n = p0["ut"], p0["n"]
+    lf = math.log1p(math.exp((vg - p0["vt"]) / n / (2 * ut)))
+    want = (1 + p0["theta"] * n * ut * lf) / (1 + (p0["theta"] + 2.0) * n * ut * lf)
+    got = _mos(1, 1.5, vg, 0.0, 0.0, p1)[0] / _mos(1, 1.5, vg, 0.0, 0.0, p0)[0]
+    assert got == pytest.approx(want, rel=1e-6)
+    assert float(mos_current(1, 1.5, vg, 0.0, 0.0, **p1)) == pytest.approx(_mos(1, 1.5, vg, 0.0, 0.0, p1)[0],
+                                                                          rel=1e-12)
 
 
 def test_body_effect_law_reduces_to_constant_n(sim):
@@ -171,11 +197,12 @@ def test_rram_kernel_equals_reference():
 # ------------------------------------------------------------------------------------------------------
 # (b) analytic derivatives == central finite differences
 # ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("vsat", VSAT)
 @pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_derivatives_match_finite_differences(sim, name, gamma):
+def test_mos_derivatives_match_finite_differences(sim, name, gamma, vsat):
     rng = np.random.default_rng(3)
-    fam = _with_body(_fam(sim, name), gamma)
+    fam = dataclasses.replace(_with_body(_fam(sim, name), gamma), vsat=vsat)
     pol = fam.polarity
     h = 1e-6
     worst = 0.0
@@ -418,7 +445,7 @@ def _kernel_arrays(sim, rng, vdd, temp_c, corner):
     r = np.exp(rng.uniform(math.log(5e3), math.log(2e5), 2))
     vnl = np.array([float(sim.rram.vnl(r[0])), float(sim.rram.vnl(r[1])) if rng.random() < 0.7 else 0.0])
     return dict(vt=vt0 + dvt, isp=isp0 * (1 + dbeta), r=r, vnl=vnl, dvt=dvt, dbeta=dbeta,
-                ut=thermal_voltage(celsius_to_kelvin(temp_c)),
+                ut=thermal_voltage(celsius_to_kelvin(temp_c)), mos_par=sim.mos_par_at(temp_c),
                 vfix=np.array([0.0, vdd, 0.0, sim.v_wl]))
 
 
@@ -429,7 +456,7 @@ def _call_eval(sim, a, v, se, dse, want_jac=True):
     J = np.empty((nv, nv))
     T = np.empty(nv)
     gq = np.empty(nv)
-    ivdd, tq = _eval(v, se, dse, nv, t.mos_nodes, t.mos_pol, sim.mos_par, t.mos_mult, a["vt"], a["isp"],
+    ivdd, tq = _eval(v, se, dse, nv, t.mos_nodes, t.mos_pol, a["mos_par"], t.mos_mult, a["vt"], a["isp"],
                      t.rr_nodes, a["r"], a["vnl"], sim.design.gmin, a["ut"], a["vfix"], t.se_idx, t.vdd_idx,
                      want_jac, f, J, T, gq)
     return f, ivdd, J, T, gq, tq
@@ -437,7 +464,7 @@ def _call_eval(sim, a, v, se, dse, want_jac=True):
 
 def test_eval_jacobian_matches_finite_differences(sim, binned_tech):
     _check_jacobian(sim)
-    _check_jacobian(ReadSimulator(binned_tech))  # body-effect laws and junction shunts (gjun)
+    _check_jacobian(ReadSimulator(binned_tech))  # body-effect laws, junction shunts (gjun), vsat
 
 
 def _check_jacobian(sim):
@@ -546,7 +573,8 @@ def test_simulator_uses_size_bins(binned_tech):
         i = names.index(nm)
         m = s.tables.mos[i]
         assert s.mos_params[i] is want or s.mos_params[i] == want, nm
-        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l) + (want.gjun,))
+        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l) + (want.gjun, want.vsat_at(
+            m.size.l, T_NOM)))
     vt, isp = s.nominal_elements(27.0, "ff")
     i = names.index("MN_DIS")
     m = s.tables.mos[i]

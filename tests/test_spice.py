@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from arraysim.spice import runner
+from arraysim.units import T_NOM
 from arraysim.spice.runner import SpiceError, SpiceUnavailable, ngspice_available
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -124,7 +125,9 @@ def test_compact_family_follows_size_bins(binned_tech):
     assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text and "gam_pre=0 phi_pre=0.8 kb_pre=0.5 " in text
     # junction shunts (gjun) where the bin has them: the precharge PMOS and the column's access devices
     assert "kb_pre=0.5 gj_pre=1e-12 " in text and "gj_t=5e-12 " in text and "gj_xn=0 " in text
-    v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(27.0,), corners=("ff", "fs"), seed=5,
+    # velocity saturation where the bin has it (the discharge NMOS), at the deck's temperature
+    assert f"gj_dis=0 vs_dis={nb.vsat_at(nb.l_ref, T_NOM):.12g} " in text and "vs_xn=0 " in text and nb.vsat > 0
+    v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(-40.0, 125.0), corners=("ff", "fs"), seed=5,
                  sim=sim)
     s = v.summary()
     assert s["n"] == 8 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()

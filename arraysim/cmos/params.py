@@ -69,8 +69,15 @@ class MosParams:
     size).  ngspice adds its ``gmin`` (1 pS by default) to every BSIM4 junction; with the 33 drain junctions
     on a bit line these shunts set the precharged bit-line level, a balance of sub-threshold currents.
     ``arraysim calibrate`` measures it (bulk current of a device with drain = source at VDD/2).  0: none."""
+    vsat: float = 0.0
+    """Velocity-saturation coefficient k_vsat = 1 / (E_c L) [1/V] at l_ref and T_NOM (scaled as l_ref / L and,
+    since E_c = v_sat / mu, with the mobility's temperature law (T / T_NOM)^mob_exp; v_sat itself is taken as
+    temperature independent).  It divides the current by ``1 + ... + k_vsat * (effective V_DS) * n / 2`` (see
+    arraysim.kernels.devices); 0: none, ``theta`` then lumps velocity saturation with mobility reduction."""
 
     def __post_init__(self):
+        if not (self.vsat >= 0.0 and math.isfinite(self.vsat)):
+            raise ValueError(f"vsat must be a finite coefficient >= 0 /V (got {self.vsat})")
         if not (self.gjun >= 0.0 and math.isfinite(self.gjun)):
             raise ValueError(f"gjun must be a finite conductance >= 0 S (got {self.gjun})")
         if self.phi <= 0.0 or self.gamma < 0.0:
@@ -94,6 +101,17 @@ class MosParams:
         s = self.l_ref / l
         kb = math.nan if self.kbody is None else self.kbody
         return self.n, self.theta, self.lam * s, self.eta * s, self.gamma, self.phi, kb
+
+    def vsat_at(self, l: float, temp_k: float) -> float:
+        """Velocity-saturation coefficient [1/V] of channel length ``l`` at ``temp_k``."""
+        if self.vsat == 0.0:
+            return 0.0
+        return self.vsat * self.l_ref / l * (temp_k / T_NOM) ** self.mob_exp
+
+    def kernel_params(self, l: float, temp_k: float) -> tuple:
+        """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat) of a device of
+        length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient)."""
+        return self.shape_params(l) + (self.gjun, self.vsat_at(l, temp_k))
 
     def sigma_vt(self, w: float, l: float) -> float:
         return self.a_vt / math.sqrt(w * l)

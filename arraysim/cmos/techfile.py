@@ -13,7 +13,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         mob_exp, cox [F/m^2], cov [F/m], cj [F/m], a_vt [V m], a_beta [m],
                                         gamma [V^0.5], phi [V], kbody [V/V] or null (optional: the
                                         body-effect law; absent = 0, 0.8, null: none),
-                                        gjun [S] (optional: junction shunt, absent = 0)},
+                                        gjun [S] (optional: junction shunt, absent = 0),
+                                        vsat [1/V] (optional: velocity saturation, absent = 0)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
@@ -23,8 +24,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
     }
 
 Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``
-and the junction shunt ``gjun``, which files written before them lack (no body law / no shunt, the model
-they were fitted with); unknown keys in a family are an error, unknown
+the junction shunt ``gjun`` and the velocity-saturation coefficient ``vsat``, which files written before them
+lack (no body law / no shunt / theta lumping velocity saturation: the model they were fitted with); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
@@ -45,7 +46,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:

@@ -16,7 +16,7 @@ from ..cmos.technologies import get_technology
 from ..devices.rram import Programming, RRAMParams
 from ..kernels import transient as _k
 from ..options import Corner
-from ..units import celsius_to_kelvin, thermal_voltage
+from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
 
 VDD_RANGE = (0.1, 2.5)  # V, accepted supply range
 TEMP_RANGE = (-55.0, 150.0)  # degC
@@ -119,9 +119,15 @@ class ReadSimulator:
         self.cap = np.diag(self.cmat).copy()
         # parameter set of every transistor: its size bin, else the family default
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
-        # kernel columns: shape parameters (n, theta, lambda, eta, gamma, phi, kbody) and the junction shunt
-        self.mos_par = np.array([p.shape_params(m.size.l) + (p.gjun,)
-                                 for p, m in zip(self.mos_params, self.tables.mos)])
+        # kernel columns (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat) at T_NOM; mos_par_at() gives
+        # them at a read temperature (vsat follows the mobility)
+        self.mos_par = self.mos_par_at(None)
+
+    def mos_par_at(self, temp_c: float | None) -> np.ndarray:
+        """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM; see
+        MosParams.kernel_params)."""
+        tk = T_NOM if temp_c is None else celsius_to_kelvin(temp_c)
+        return np.array([p.kernel_params(m.size.l, tk) for p, m in zip(self.mos_params, self.tables.mos)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""
@@ -229,13 +235,14 @@ class ReadSimulator:
                 raise ValueError("the XNOR input x must be 0 or 1")
             groups = [(self._vfix(vdd, xv), np.nonzero(x == xv)[0]) for xv in (0, 1)]
         ut = thermal_voltage(celsius_to_kelvin(temp_c))
+        mos_par = self.mos_par_at(temp_c)
         for vfix, idx in groups:
             if idx.size == 0:
                 continue
             g = (slice(None) if idx.size == ns else idx)
             vo, tc, ch = out.vout[g], out.tcross[g], charge[g]
             st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
-            _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult,
+            _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
                               np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat, self.bse,
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
@@ -269,7 +276,8 @@ class ReadSimulator:
         rec_v = np.empty((max_points, t.nv + 1))
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
-            t.nv, t.mos_nodes, t.mos_pol, self.mos_par, t.mos_mult, vt, isp, t.rr_nodes, r, vnl, self.cmat, self.bse,
+            t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
+            self.cmat, self.bse,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,

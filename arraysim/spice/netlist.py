@@ -7,7 +7,7 @@ Two model families:
     ``rram.lib``, ``pcsa_compact.sub``, ``column_2t2r_compact.sub``/``column_1t1r_compact.sub``).  Every
     transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
     (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
-    parameters from ``sim.mos_par`` (per device group of equal size, so they follow the technology's
+    parameters from ``sim.mos_par_at(temp)`` (per device group of equal size, so they follow the technology's
     size bins), ``ut`` = kT/q; every unknown node gets its grounded capacitance and ``1/gmin`` to ground,
     and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
     are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``).  Kernel and SPICE then solve the same equations; only the
@@ -214,29 +214,30 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
     return vt, isp
 
 
-def _group_shape(sim, names):
-    """(n, theta, lam, eta, gamma, phi, kb, gjun) shared by the transistors ``names`` (one device group of the
-    subcircuits: same family and size, hence the same parameter set; checked)."""
+def _group_shape(sim, names, temp_c):
+    """(n, theta, lam, eta, gamma, phi, kb, gjun, vsat) at ``temp_c`` shared by the transistors ``names`` (one
+    device group of the subcircuits: same family and size, hence the same parameter set; checked)."""
     all_names = [m.name for m in sim.tables.mos]
-    rows = [sim.mos_par[all_names.index(nm)] for nm in names]
+    par = sim.mos_par_at(temp_c)
+    rows = [par[all_names.index(nm)] for nm in names]
     for nm, r in zip(names[1:], rows[1:]):
         if not np.array_equal(r, rows[0], equal_nan=True):
             raise ValueError(f"transistor {nm} has other shape parameters than {names[0]}; the subcircuits "
                              "take one set per device group")
-    n, th, lam, eta, gam, phi, kb, gj = rows[0]
+    n, th, lam, eta, gam, phi, kb, gj, vs = rows[0]
     if np.isnan(kb):  # no body-effect law: the constant-n form is kb = n - 1, gamma = 0 (spice_models/ekv.lib)
         kb, gam = n - 1.0, 0.0
-    return n, th, lam, eta, gam, phi, kb, gj
+    return n, th, lam, eta, gam, phi, kb, gj, vs
 
 
-def _shape_params(sim, groups) -> str:
-    """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=.. gam_<g>=.. phi_<g>=.. kb_<g>=..`` of every device group
-    ``g`` -> transistor names."""
+def _shape_params(sim, groups, temp_c) -> str:
+    """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=.. gam_<g>=.. phi_<g>=.. kb_<g>=.. gj_<g>=.. vs_<g>=..`` of every
+    device group ``g`` -> transistor names, at ``temp_c``."""
     out = []
     for g, names in groups.items():
-        n, th, lam, eta, gam, phi, kb, gj = _group_shape(sim, names)
+        n, th, lam, eta, gam, phi, kb, gj, vs = _group_shape(sim, names, temp_c)
         out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)} gam_{g}={_f(gam)} "
-                   f"phi_{g}={_f(phi)} kb_{g}={_f(kb)} gj_{g}={_f(gj)}")
+                   f"phi_{g}={_f(phi)} kb_{g}={_f(kb)} gj_{g}={_f(gj)} vs_{g}={_f(vs)}")
     return " ".join(out)
 
 
@@ -349,8 +350,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
         if np.any(isp <= 0):
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
-        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS)
-        st = _group_shape(sim, _COL_GROUP)
+        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS, temp_c)
+        st = _group_shape(sim, _COL_GROUP, temp_c)
         cap, couplings = _split_caps(sim)
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
@@ -368,7 +369,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             c = [f"{pre}_{_COL_KEYS[nm]}={_f(val)}" for nm in _COL_KEYS
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             c += [f"mult={_f(mult)} n_t={_f(st[0])} th_t={_f(st[1])} lam_t={_f(st[2])} eta_t={_f(st[3])} "
-                  f"gam_t={_f(st[4])} phi_t={_f(st[5])} kb_t={_f(st[6])} gj_t={_f(st[7])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
+                  f"gam_t={_f(st[4])} phi_t={_f(st[5])} kb_t={_f(st[6])} gj_t={_f(st[7])} vs_t={_f(st[8])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
             if not ohmic_blb:
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "

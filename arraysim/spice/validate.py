@@ -70,6 +70,10 @@ class Validation:
         in_b = [r for r in both if r["metastable"]]
         de = np.array([abs(r["delay_err"]) for r in out_b if np.isfinite(r["delay_err"])])
         ee = np.array([abs(r["energy_err"]) for r in both if np.isfinite(r["energy_err"])])
+        # reads that resolved (an output crossed VDD/2 in the window) in either simulator: the unresolved ones
+        # (near-threshold supplies) draw aJ of leakage, whose relative error says little about a read's energy
+        er = np.array([abs(r["energy_err"]) for r in both if np.isfinite(r["energy_err"])
+                       and (np.isfinite(r["delay_kernel"]) or np.isfinite(r["delay_spice"]))])
 
         def pct(a, fn):
             return float(fn(a)) * 100 if a.size else math.nan
@@ -87,6 +91,7 @@ class Validation:
                 "agree_in_band_%": 100.0 * sum(r["agree"] for r in in_b) / len(in_b) if in_b else math.nan,
                 "delay_err_median_%": pct(de, np.median), "delay_err_max_%": pct(de, np.max),
                 "energy_err_median_%": pct(ee, np.median), "energy_err_max_%": pct(ee, np.max),
+                "n_resolved": int(er.size), "energy_err_median_resolved_%": pct(er, np.median),
                 # absolute values over the compared instances (both simulators on the same instances)
                 "delay_kernel_median_ns": stat("delay_kernel", np.median, 1e9),
                 "delay_spice_median_ns": stat("delay_spice", np.median, 1e9),
@@ -112,13 +117,15 @@ class Validation:
         cols = ("vdd", "temp", "corner", "n", "n_compared", "n_spice_failed", "n_kernel_failed",
                 "n_metastable", "agree_outside_%", "agree_in_band_%", "errors_kernel", "errors_spice",
                 "delay_kernel_median_ns", "delay_err_median_%", "delay_err_max_%",
-                "energy_kernel_mean_fJ", "energy_err_median_%", "energy_err_max_%")
+                "energy_kernel_mean_fJ", "energy_err_median_%", "energy_err_max_%", "energy_err_median_resolved_%")
         head = ["vdd", "temp", "corner", "n", "cmp", "sp_fail", "k_fail", "meta", "agree%", "agree_meta%",
-                "err_kernel", "err_spice", "dly_k[ns]", "dly_med%", "dly_max%", "E_k[fJ]", "E_med%", "E_max%"]
+                "err_kernel", "err_spice", "dly_k[ns]", "dly_med%", "dly_max%", "E_k[fJ]", "E_med%", "E_max%",
+                "E_res_med%"]
         win = "end of the sense window" if self.window is None else f"{self.window * 1e9:g} ns"
         lines = [f"kernel vs SPICE ({self.model} family, technology {self.technology}), {self.readout} readout "
                  f"read at {win}, threshold {self.threshold:g} VDD; errors = |SPICE/kernel - 1|, delay "
-                 "outside the metastable band; err_* = reads differing from the programmed value",
+                 "outside the metastable band; E_res_med% = energy error over the reads that resolved (an output "
+                 "crossed VDD/2) in either simulator; err_* = reads differing from the programmed value",
                  "".join(f"{h:>12}" for h in head)]
 
         def fmt(v):

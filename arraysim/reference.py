@@ -90,17 +90,19 @@ def _ln1p_exp(x):
     return np.logaddexp(0.0, x)
 
 
-def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody):
-    """Pinch-off voltage (bulk-referred NMOS frame): ``(V_G - V_T + eta a) / n`` where ``kbody`` is NaN (no
-    body law), else ``V_M + (V_G - V_T + eta a - V_M - K(V_M)) / n`` with ``V_M = (V_S + V_D - a - eps) / 2`` and
-    ``K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))``, the root continued along its tangent below
-    ``phi + V = phi / 4``."""
-    vg, vd, vs, vt, n, eta, gamma, phi, kbody = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (vg, vd, vs, vt, n, eta, gamma, phi, kbody)))
+def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns=None, tau=4.0, ut=0.025):
+    """Pinch-off voltage (bulk-referred NMOS frame) from the gate drive ``x``: ``V_G - V_T + eta a`` where
+    ``kbody`` is NaN (no body law), else ``V_G - V_T + eta a - V_M - K(V_M)`` with ``V_M = (V_S + V_D - a -
+    eps) / 2`` and ``K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))``, the root continued along its
+    tangent below ``phi + V = phi / 4``.  ``v_p = (0 or V_M) + x / n + (1/ns - 1/n) w ln(1 + e^(x/w))`` with
+    ``w = tau ut`` (``ns`` None: ``n``, one slope factor)."""
+    ns = n if ns is None else ns
+    vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau)))
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
-    drive = vg - (vt - eta * a)
-    out = np.array(drive / n, dtype=float)
+    x = np.array(vg - (vt - eta * a), dtype=float)
+    base = np.zeros_like(x)
     b = ~np.isnan(kbody)
     if np.any(b):
         vm = 0.5 * (vs[b] + vd[b] - np.sqrt(vds[b] ** 2 + EPS_VDS ** 2))
@@ -108,24 +110,28 @@ def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody):
         u0 = 0.25 * phi[b]
         root = np.where(u >= u0, np.sqrt(np.maximum(u, u0)), np.sqrt(u0) + (u - u0) / (2.0 * np.sqrt(u0)))
         k = kbody[b] * vm + gamma[b] * (root - np.sqrt(phi[b]))
-        out[b] = vm + (drive[b] - vm - k) / n[b]
-    return out
+        x[b] = x[b] - vm - k
+        base[b] = vm
+    w = tau * ut
+    return base + x / n + (1.0 / ns - 1.0 / n) * w * _ln1p_exp(x / w)
 
 
 def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
-                      vsat=0.0):
-    """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays."""
+                      vsat=0.0, ns=None, tau=4.0):
+    """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays.  ``ns`` is the
+    strong-inversion slope factor (None: ``n``), ``tau`` the blend width in thermal voltages."""
+    ns = n if ns is None else ns
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
-    vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody)
+    vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau, ut)
     lf = _ln1p_exp((vp - vs) / (2.0 * ut))
     lr = _ln1p_exp((vp - vd) / (2.0 * ut))
-    return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * n * ut * (lf + lr)
-                                                            + vsat * n * ut * np.abs(lf - lr))
+    return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * ns * ut * (lf + lr)
+                                                            + vsat * ns * ut * np.abs(lf - lr))
 
 
 def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
-                vsat=0.0):
+                vsat=0.0, ns=None, tau=4.0):
     """Current into the drain terminal of an NMOS (``polarity`` +1) or PMOS (-1); ``vt`` is |V_T|.
 
     A PMOS is the NMOS equation applied to the mirrored voltages ``V_B - v`` with the sign flipped.
@@ -133,7 +139,7 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gam
     p = np.asarray(polarity, dtype=float)
     # NMOS: v - V_B ; PMOS: V_B - v  ==  p * (v - V_B)
     return p * ekv_drain_current(p * (vg - vb), p * (vd - vb), p * (vs - vb), vt, ispec, n, theta,
-                                 lam, eta, ut, gamma, phi, kbody, vsat)
+                                 lam, eta, ut, gamma, phi, kbody, vsat, ns, tau)
 
 
 def rram_current(v, r, vnl):
@@ -208,6 +214,9 @@ class ReferenceCircuit:
         tr = (self.temp_c + 273.15) / T_NOM
         self.vsat = np.array([p.vsat * p.l_ref / m.size.l * tr ** p.mob_exp
                               for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
+        # two slope factors, from the parameter sets
+        self.ns = np.array([p.n if p.n_strong is None else p.n_strong for p in sim.mos_params], dtype=float)
+        self.tau = np.array([p.tau for p in sim.mos_params], dtype=float)
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
@@ -304,7 +313,7 @@ class ReferenceCircuit:
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
-                            c(self.kbody), c(self.vsat))
+                            c(self.kbody), c(self.vsat), c(self.ns), c(self.tau))
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

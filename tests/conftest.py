@@ -29,9 +29,10 @@ def binned_tech():
     """generic130 with size bins (different parameters, capacitances, mismatch and corner shifts) for the
     discharge NMOS (1.0/0.13 um), the PMOS (0.4/0.13 um: precharge and cross-coupled) and the access
     transistor (0.6/0.5 um); the cross-coupled NMOS (0.6/0.13 um) keeps the family default.  The NMOS family
-    default and the access-transistor bin carry a body-effect law (SKY130-like), the other devices none;
+    default, the PMOS bin and the access-transistor bin carry a body-effect law (SKY130-like), the other
+    devices none;
     the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
-    discharge-NMOS bin carries velocity saturation (vsat).
+    discharge-NMOS bin carries velocity saturation (vsat), the PMOS bin two slope factors (n_strong, tau).
     Used to check that every consumer of transistor parameters follows the bins and the body law."""
     import dataclasses
 
@@ -47,8 +48,9 @@ def binned_tech():
                                       cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0),
                   ((Corner.FF, DeviceShift(-0.06, 1.12)), (Corner.SS, DeviceShift(0.06, 0.9)))),
         DeviceBin("pmos", 0.4 * um, 0.13 * um,
-                  dataclasses.replace(g.pmos, vt0=0.38, n=1.5, theta=1.3, lam=0.15, eta=0.03,
-                                      cov=0.4 * fF / um, gjun=1e-12)),
+                  dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
+                                      kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um,
+                                      gjun=1e-12)),
         DeviceBin("nmos_thick", 0.6 * um, 0.5 * um,
                   dataclasses.replace(g.nmos_thick, vt0=0.58, n=1.55, lam=0.05, eta=0.02, cj=1.0 * fF / um,
                                       gamma=0.64, phi=0.74, kbody=-0.06, gjun=5e-12),

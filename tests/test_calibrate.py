@@ -177,6 +177,26 @@ def test_fit_recovers_body_effect_law(polarity):
 
 
 @pytest.mark.parametrize("polarity", [+1, -1])
+def test_fit_recovers_two_slope_factors(polarity):
+    """Data from the model with two slope factors (weak-inversion n 2.5, strong-inversion 1.4: SKY130's
+    PMOS): the staged fit recovers both and the blend width; a one-slope fit misses the data by far more."""
+    g = get_technology("generic130")
+    true = dataclasses.replace(g.nmos if polarity > 0 else g.pmos, l_ref=0.15e-6, vt0=0.6, n=2.5, n_strong=1.4,
+                               tau=3.0, theta=0.4, lam=0.1, eta=0.04, gamma=0.65, phi=0.75, kbody=-0.15)
+    data = _synthetic(true, temps=(27.0, 125.0), vsbs=tuple(C.VSB_FRACTIONS[k] * 1.8 for k in range(4)))
+    start = C.initial_guess(data[0].family, polarity, 0.15e-6, data)
+    got = C._fit_device(data, start, body=True)
+    for f, tol in (("n", 0.01), ("n_strong", 0.01), ("tau", 0.05), ("theta", 0.05), ("vt0", 0.005)):
+        assert getattr(got, f) == pytest.approx(getattr(true, f), rel=tol, abs=2e-3), f
+    rows = C.error_table({data[0].family: got}, data, {})
+    assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-2
+    one = C._fit_device(data, start, body=True, two_slopes=False)
+    assert one.n_strong is None
+    worst = max(r["median_rel_err"] for r in C.error_table({data[0].family: one}, data, {}) if r["points"])
+    assert worst > 0.1
+
+
+@pytest.mark.parametrize("polarity", [+1, -1])
 def test_fit_recovers_velocity_saturation(polarity):
     """Data from the model with velocity saturation (theta and k_vsat both present): the fit separates the
     two, and a fit without the term (theta lumping both) misses the deep-triode points by several percent."""
@@ -191,7 +211,7 @@ def test_fit_recovers_velocity_saturation(polarity):
         assert abs(a - b) <= tol * max(abs(b), 1e-3) + (0.002 if f == "vt0" else 0), (f, a, b)
     rows = C.error_table({data[0].family: got}, data, {})
     assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-3
-    fields = tuple(f for f in C.FIT_FIELDS if f not in C.BODY_FIELDS + ("vsat",))
+    fields = tuple(f for f in C.FIT_FIELDS if f not in C.BODY_FIELDS + C.SLOPE_FIELDS + ("vsat",))
     lumped, _ = C.fit_family(data, dataclasses.replace(start, vsat=0.0), fields)
     assert lumped.vsat == 0.0
     strong = [r["max_rel_err"] for r in C.error_table({data[0].family: lumped}, data, {})

@@ -43,7 +43,7 @@ def _fam_args(fam, temp_k=T_NOM, w=1e-6):
     n, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
     return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=n, theta=theta, lam=lam,
                 eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody,
-                vsat=fam.vsat_at(fam.l_ref, temp_k))
+                vsat=fam.vsat_at(fam.l_ref, temp_k), ns=fam.ns, tau=fam.tau)
 
 
 def _with_body(fam, gamma, kbody=-0.15):
@@ -54,18 +54,31 @@ def _with_body(fam, gamma, kbody=-0.15):
 
 
 BODY = [None, 0.65]  # gamma of the model tests: no body-effect law (constant n), and a SKY130-like law
-VSAT = [0.0, 1.8]  # velocity-saturation coefficient of the model tests: none, and SKY130's core NMOS
+# strong-inversion terms of the model tests: none; velocity saturation (SKY130's core NMOS); velocity
+# saturation with two slope factors (weak-inversion n raised 1.8x over the strong-inversion one, SKY130 PMOS-like)
+VARIANTS = ["plain", "vsat", "two_n"]
+
+
+def _variant(fam, v):
+    if v == "plain":
+        return dataclasses.replace(fam, vsat=0.0)
+    if v == "vsat":
+        return dataclasses.replace(fam, vsat=1.8)
+    if fam.kbody is None:  # two slope factors need a body law: the constant-n one (kbody = n - 1, gamma = 0)
+        fam = dataclasses.replace(fam, kbody=1.8 * fam.n - 1.0)
+    return dataclasses.replace(fam, vsat=1.8, n=1.8 * fam.n, n_strong=fam.n, tau=2.0)
 
 
 def _mos(pol, vd, vg, vs, vb, p):
     return mos_eval(pol, vd, vg, vs, vb, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"],
-                    p["gamma"], p["phi"], p["kbody"], p["vsat"], p["ut"])
+                    p["gamma"], p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["ut"])
 
 
 def _rounding_scale(vg, vd, vs, p):
     """ispec * (i_f + i_r): the size of the terms whose difference is the current (rounding bound)."""
     a = math.sqrt((vd - vs) ** 2 + EPS_VDS ** 2) - EPS_VDS
-    vp = float(pinchoff_ref(vg, vd, vs, p["vt"], p["n"], p["eta"], p["gamma"], p["phi"], p["kbody"]))
+    vp = float(pinchoff_ref(vg, vd, vs, p["vt"], p["n"], p["eta"], p["gamma"], p["phi"], p["kbody"], p["ns"],
+                            p["tau"], p["ut"]))
     lf = np.logaddexp(0.0, (vp - vs) / (2 * p["ut"]))
     lr = np.logaddexp(0.0, (vp - vd) / (2 * p["ut"]))
     return p["ispec"] * (lf * lf + lr * lr)
@@ -80,12 +93,12 @@ def test_constants_agree():
         assert thermal_voltage_ref(t) == pytest.approx(thermal_voltage(celsius_to_kelvin(t)), rel=1e-14)
 
 
-@pytest.mark.parametrize("vsat", VSAT)
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_kernel_equals_reference(sim, name, gamma, vsat):
+def test_mos_kernel_equals_reference(sim, name, gamma, variant):
     rng = np.random.default_rng(1)
-    fam = dataclasses.replace(_with_body(_fam(sim, name), gamma), vsat=vsat)
+    fam = _variant(_with_body(_fam(sim, name), gamma), variant)
     for k in range(400):
         temp_k = rng.uniform(230.0, 400.0)
         p = _fam_args(fam, temp_k, w=rng.uniform(0.2e-6, 5e-6))
@@ -100,7 +113,7 @@ def test_mos_kernel_equals_reference(sim, name, gamma, vsat):
         assert abs(i_k - i_r) <= tol, (name, k, i_k, i_r)
         # the NMOS-frame kernel function alone
         j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["gamma"],
-                         p["phi"], p["kbody"], p["vsat"], p["ut"])[0]
+                         p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["ut"])[0]
         j_r = float(ekv_drain_current(*fv, **p))
         assert abs(j_k - j_r) <= tol
 
@@ -145,6 +158,48 @@ def test_velocity_saturation_acts_along_the_channel(sim):
     assert got == pytest.approx(want, rel=1e-6)
     assert float(mos_current(1, 1.5, vg, 0.0, 0.0, **p1)) == pytest.approx(_mos(1, 1.5, vg, 0.0, 0.0, p1)[0],
                                                                           rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [None, 0.65])
+def test_two_slope_factors(sim, gamma):
+    """With n_strong < n the subthreshold slope is n U_T ln 10 per decade and, far above threshold (no theta,
+    vsat, DIBL, CLM), sqrt(I_D) rises with V_G as sqrt(beta / (2 n_strong)) in saturation; n_strong = n is
+    the one-factor model exactly; kernel = reference."""
+    base = dataclasses.replace(_with_body(_fam(sim, "nmos"), gamma), eta=0.0, lam=0.0, theta=0.0, vsat=0.0)
+    if gamma is None:  # the constant-n body law (kbody = n - 1, gamma 0): threshold rises as (n - 1) V_S
+        base = dataclasses.replace(base, kbody=1.6)
+    fam = dataclasses.replace(base, n=2.6, n_strong=1.4, tau=2.0)
+    p = _fam_args(fam)
+    ut, w = p["ut"], 1e-6
+    beta = fam.kp * w / fam.l_ref
+    vs = 0.3
+    vt_s = p["vt"] + fam.kbody * vs + fam.gamma * (math.sqrt(fam.phi + vs) - math.sqrt(fam.phi))
+    # weak inversion, 0.8-0.9 V below threshold: one decade per n U_T ln 10 of gate voltage
+    v1 = vs + vt_s - 0.9
+    dv = 0.1
+    r = _mos(1, vs + 1.0, v1 + dv, vs, 0.0, p)[0] / _mos(1, vs + 1.0, v1, vs, 0.0, p)[0]
+    assert math.log(r) == pytest.approx(dv / (fam.n * ut), rel=2e-3)
+    # strong inversion, saturation
+    vg = np.array([0.9, 1.0]) + vs + vt_s
+    sq = [math.sqrt(_mos(1, vs + 3.0, g, vs, 0.0, p)[0]) for g in vg]
+    assert (sq[1] - sq[0]) / 0.1 == pytest.approx(math.sqrt(beta / (2 * fam.n_strong)), rel=5e-3)
+    for g in vg:
+        assert float(mos_current(1, vs + 3.0, g, vs, 0.0, **p)) == pytest.approx(_mos(1, vs + 3.0, g, vs, 0.0, p)[0],
+                                                                             rel=1e-12)
+    # n_strong = n: the one-factor model, bit for bit
+    one = _fam_args(dataclasses.replace(fam, n_strong=None))
+    same = _fam_args(dataclasses.replace(fam, n_strong=fam.n, tau=7.0))
+    for g in (0.2, 0.7, 1.4):
+        assert _mos(1, 0.8, g, 0.1, 0.0, one) == _mos(1, 0.8, g, 0.1, 0.0, same)
+
+
+def test_slope_factor_parameters_are_checked(sim):
+    fam = _fam(sim, "nmos")
+    fam = _with_body(fam, 0.5)
+    for bad in (dict(n_strong=0.9), dict(n_strong=math.inf), dict(tau=0.0), dict(tau=math.nan),
+                dict(n_strong=1.1, kbody=None, gamma=0.0)):
+        with pytest.raises(ValueError, match="n_strong|tau"):
+            dataclasses.replace(fam, **bad)
 
 
 def test_body_effect_law_reduces_to_constant_n(sim):
@@ -197,12 +252,12 @@ def test_rram_kernel_equals_reference():
 # ------------------------------------------------------------------------------------------------------
 # (b) analytic derivatives == central finite differences
 # ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("vsat", VSAT)
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("gamma", BODY)
 @pytest.mark.parametrize("name", FAMILIES)
-def test_mos_derivatives_match_finite_differences(sim, name, gamma, vsat):
+def test_mos_derivatives_match_finite_differences(sim, name, gamma, variant):
     rng = np.random.default_rng(3)
-    fam = dataclasses.replace(_with_body(_fam(sim, name), gamma), vsat=vsat)
+    fam = _variant(_with_body(_fam(sim, name), gamma), variant)
     pol = fam.polarity
     h = 1e-6
     worst = 0.0
@@ -574,7 +629,7 @@ def test_simulator_uses_size_bins(binned_tech):
         m = s.tables.mos[i]
         assert s.mos_params[i] is want or s.mos_params[i] == want, nm
         np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l) + (want.gjun, want.vsat_at(
-            m.size.l, T_NOM)))
+            m.size.l, T_NOM), want.ns, want.tau))
     vt, isp = s.nominal_elements(27.0, "ff")
     i = names.index("MN_DIS")
     m = s.tables.mos[i]

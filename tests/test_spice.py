@@ -122,11 +122,14 @@ def test_compact_family_follows_size_bins(binned_tech):
     nb = binned_tech.bins[0].params
     assert f"n_dis={nb.n:.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
     # the body-effect law where the technology has one; else the constant-n form kb = n - 1, gamma = 0
-    assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text and "gam_pre=0 phi_pre=0.8 kb_pre=0.5 " in text
+    assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text and "gam_dis=0 phi_dis=0.8 kb_dis=0.45 " in text
+    assert "gam_pre=0.4 phi_pre=0.8 kb_pre=-0.1 " in text
     # junction shunts (gjun) where the bin has them: the precharge PMOS and the column's access devices
-    assert "kb_pre=0.5 gj_pre=1e-12 " in text and "gj_t=5e-12 " in text and "gj_xn=0 " in text
+    assert "kb_pre=-0.1 gj_pre=1e-12 " in text and "gj_t=5e-12 " in text and "gj_xn=0 " in text
     # velocity saturation where the bin has it (the discharge NMOS), at the deck's temperature
     assert f"gj_dis=0 vs_dis={nb.vsat_at(nb.l_ref, T_NOM):.12g} " in text and "vs_xn=0 " in text and nb.vsat > 0
+    # two slope factors where the bin has them (the PMOS); elsewhere ns = n, the one-factor form
+    assert "vs_pre=0 ns_pre=1.5 tau_pre=2 " in text and f"ns_xn={binned_tech.nmos.n:.12g} tau_xn=4 " in text
     v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(-40.0, 125.0), corners=("ff", "fs"), seed=5,
                  sim=sim)
     s = v.summary()

@@ -74,8 +74,23 @@ class MosParams:
     since E_c = v_sat / mu, with the mobility's temperature law (T / T_NOM)^mob_exp; v_sat itself is taken as
     temperature independent).  It divides the current by ``1 + ... + k_vsat * (effective V_DS) * n / 2`` (see
     arraysim.kernels.devices); 0: none, ``theta`` then lumps velocity saturation with mobility reduction."""
+    n_strong: float | None = None
+    """Strong-inversion slope factor [-] (BSIM's bulk-charge factor): the pinch-off voltage rises as 1/n below
+    threshold and as 1/n_strong above it, blended over ``tau`` thermal voltages (see
+    arraysim.kernels.devices).  It also sets I_spec = 2 n_strong beta U_T^2 and the theta/vsat terms.  None:
+    one slope factor ``n`` (the form of technology files fitted before it).  Needs a body-effect law
+    (``kbody``)."""
+    tau: float = 4.0
+    """Width of the weak-to-strong blend of the two slope factors, in thermal voltages [-]."""
 
     def __post_init__(self):
+        if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
+            raise ValueError(f"n_strong must be a finite slope factor >= 1 or None (got {self.n_strong})")
+        if self.n_strong is not None and self.n_strong != self.n and self.kbody is None:
+            raise ValueError(f"n_strong={self.n_strong} (two slope factors) needs a body-effect law (kbody): the "
+                             "blend acts on the gate drive above the source-side threshold")
+        if not (self.tau > 0.0 and math.isfinite(self.tau)):
+            raise ValueError(f"tau must be a finite width > 0 thermal voltages (got {self.tau})")
         if not (self.vsat >= 0.0 and math.isfinite(self.vsat)):
             raise ValueError(f"vsat must be a finite coefficient >= 0 /V (got {self.vsat})")
         if not (self.gjun >= 0.0 and math.isfinite(self.gjun)):
@@ -91,10 +106,15 @@ class MosParams:
         return self.vt0 + self.dvt_dt * (temp_k - T_NOM) + dvt
 
     def ispec(self, w: float, l: float, temp_k: float, mu_factor: float = 1.0) -> float:
-        """Specific current 2 n beta U_T^2 [A] of a W x L device at ``temp_k``."""
+        """Specific current 2 n_s beta U_T^2 [A] of a W x L device at ``temp_k`` (n_s: ``n_strong``, else n)."""
         ut = thermal_voltage(temp_k)
         beta = self.kp * mu_factor * (temp_k / T_NOM) ** self.mob_exp * w / l
-        return 2.0 * self.n * beta * ut * ut
+        return 2.0 * self.ns * beta * ut * ut
+
+    @property
+    def ns(self) -> float:
+        """The strong-inversion slope factor in use (``n_strong``, else ``n``)."""
+        return self.n if self.n_strong is None else self.n_strong
 
     def shape_params(self, l: float) -> tuple[float, float, float, float, float, float, float]:
         """(n, theta, lambda, eta, gamma, phi, kbody) for channel length ``l``; kbody NaN = no body law."""
@@ -109,9 +129,9 @@ class MosParams:
         return self.vsat * self.l_ref / l * (temp_k / T_NOM) ** self.mob_exp
 
     def kernel_params(self, l: float, temp_k: float) -> tuple:
-        """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat) of a device of
-        length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient)."""
-        return self.shape_params(l) + (self.gjun, self.vsat_at(l, temp_k))
+        """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau) of a
+        device of length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient)."""
+        return self.shape_params(l) + (self.gjun, self.vsat_at(l, temp_k), self.ns, self.tau)
 
     def sigma_vt(self, w: float, l: float) -> float:
         return self.a_vt / math.sqrt(w * l)

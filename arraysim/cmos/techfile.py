@@ -14,7 +14,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         gamma [V^0.5], phi [V], kbody [V/V] or null (optional: the
                                         body-effect law; absent = 0, 0.8, null: none),
                                         gjun [S] (optional: junction shunt, absent = 0),
-                                        vsat [1/V] (optional: velocity saturation, absent = 0)},
+                                        vsat [1/V] (optional: velocity saturation, absent = 0),
+                                        n_strong or null, tau (optional: two slope factors,
+                                        absent = null, 4: one slope factor)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
@@ -24,8 +26,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
     }
 
 Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``
-the junction shunt ``gjun`` and the velocity-saturation coefficient ``vsat``, which files written before them
-lack (no body law / no shunt / theta lumping velocity saturation: the model they were fitted with); unknown keys in a family are an error, unknown
+the junction shunt ``gjun``, the velocity-saturation coefficient ``vsat`` and the strong-inversion slope factor
+``n_strong``/``tau``, which files written before them lack (no body law / no shunt / theta lumping velocity
+saturation / one slope factor: the model they were fitted with); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
@@ -46,7 +49,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
@@ -77,7 +80,8 @@ def _mos(d, fam: str) -> MosParams:
         raise ValueError(f"technology file: '{fam}' " + (f"lacks {', '.join(missing)}" if missing else "")
                          + ("; " if missing and extra else "") + (f"has unknown {', '.join(extra)}" if extra
                                                                   else ""))
-    kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS if f in d and not (f == "kbody" and d[f] is None)}
+    kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS
+          if f in d and not (f in ("kbody", "n_strong") and d[f] is None)}
     pol = int(kw.pop("polarity"))
     if pol not in (1, -1):
         raise ValueError(f"technology file: {fam}.polarity must be +1 or -1")

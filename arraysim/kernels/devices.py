@@ -13,8 +13,8 @@ Voltages are referred to the bulk.  For an NMOS with gate, drain, source voltage
     v_p    = V_G' / n                                        (pinch-off voltage; no body-effect law)
     L_f    = ln(1 + exp((v_p - V_S) / (2 U_T)))               i_f = L_f^2  (forward normalized current)
     L_r    = ln(1 + exp((v_p - V_D) / (2 U_T)))               i_r = L_r^2  (reverse)
-    I_D    = I_spec * (i_f - i_r) * (1 + lambda * a) / (1 + theta * n * U_T * (L_f + L_r)
-                                                          + k_vsat * n * U_T * |L_f - L_r|)
+    I_D    = I_spec * (i_f - i_r) * (1 + lambda * a) / (1 + theta * n_s * U_T * (L_f + L_r)
+                                                          + k_vsat * n_s * U_T * |L_f - L_r|)
 
 Body effect.  In the form above the threshold referred to a source at V_S (bulk-referred) rises as
 ``(n - 1) V_S``: the whole slope factor acts as back-gate coupling, linearly and without bound.  A short
@@ -32,7 +32,17 @@ keeps the subthreshold slope.  ``kbody = n - 1, gamma = 0`` is the constant-n fo
 along its tangent.  ``kbody`` NaN (technology files fitted before the body effect) selects the constant-n
 expression itself, bit for bit.
 
-``I_spec = 2 n beta U_T^2``.  ``n U_T (L_f + L_r)`` is the channel-averaged inversion charge expressed
+Two slope factors.  One constant ``n`` must serve both the subthreshold slope (interface traps, depletion)
+and the strong-inversion current (BSIM's bulk-charge factor A_bulk); SKY130's PMOS has 165-170 mV/dec
+(n ~ 2.8) in weak inversion while its strong-inversion current needs n ~ 1.5.  With a strong-inversion
+slope factor ``n_s`` given (``n_s == n``: the one-factor form above, exactly), with x the gate drive
+(``V_G'`` without, ``V_G' - V_M - K(V_M)`` with a body law) and ``w = tau U_T``,
+
+    v_p    = (0 or V_M) + x / n + (1 / n_s - 1 / n) * w * ln(1 + exp(x / w))
+
+so that ``dv_p/dx`` goes from ``1 / n`` below threshold to ``1 / n_s`` above it over a few ``w``.
+
+``I_spec = 2 n_s beta U_T^2``.  ``n_s U_T (L_f + L_r)`` is the channel-averaged inversion charge expressed
 as a voltage (about V_ov/2 in saturation, the mean overdrive in the linear region): ``theta`` is the
 mobility reduction by the gate field.  ``n U_T |L_f - L_r|`` is the effective drain-source voltage (V_DS/2 in
 the linear region, V_DSsat/2 in saturation): ``k_vsat = 1 / (E_c L)`` is velocity saturation, which acts
@@ -83,7 +93,7 @@ def body_shift(v, kbody, gamma, phi):
 
 
 @nb.njit(cache=True)
-def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ut):
+def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
     """NMOS-frame drain current and its partial derivatives (bulk at 0 V).
 
     Returns ``(i, di/dvg, di/dvd, di/dvs)``.
@@ -93,20 +103,35 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
     a = rt - EPS_VDS
     da = vds / rt  # d a / d vds
     if math.isnan(kbody):  # constant slope factor, the form of technology files without a body law
-        vp = (vg - vt + eta * a) / n
-        dvp_dg = 1.0 / n
-        dvp_dd = eta * da / n  # d vp / d vd  (vp depends on vds only)
-        dvp_ds = -dvp_dd
+        base = 0.0
+        dbase_dd = 0.0
+        dbase_ds = 0.0
+        x = vg - vt + eta * a
+        dx_dd = eta * da
+        dx_ds = -dx_dd
     else:
         vm = 0.5 * (vs + vd - rt)
         dvm_dd = 0.5 * (1.0 - da)
         dvm_ds = 0.5 * (1.0 + da)
         kv, dk = body_shift(vm, kbody, gamma, phi)
-        vp = vm + (vg - vt + eta * a - vm - kv) / n
-        dvp_dg = 1.0 / n
-        c = 1.0 - (1.0 + dk) / n  # d vp / d vm
-        dvp_dd = c * dvm_dd + eta * da / n
-        dvp_ds = c * dvm_ds - eta * da / n
+        base = vm
+        dbase_dd = dvm_dd
+        dbase_ds = dvm_ds
+        x = vg - vt + eta * a - vm - kv
+        dx_dd = eta * da - (1.0 + dk) * dvm_dd
+        dx_ds = -eta * da - (1.0 + dk) * dvm_ds
+    if ns == n:  # one slope factor
+        vp = base + x / n
+        slope = 1.0 / n
+    else:  # weak-inversion slope 1/n, strong-inversion slope 1/ns, blended over tau U_T around x = 0
+        w = tau * ut
+        sp, sig = _softplus_half(2.0 * x / w)
+        dinv = 1.0 / ns - 1.0 / n
+        vp = base + x / n + dinv * w * sp
+        slope = 1.0 / n + dinv * sig
+    dvp_dg = slope
+    dvp_dd = dbase_dd + slope * dx_dd
+    dvp_ds = dbase_ds + slope * dx_ds
     xf = (vp - vs) / ut
     xr = (vp - vd) / ut
     lf, sf = _softplus_half(xf)
@@ -114,7 +139,7 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
     core = lf * lf - lr * lr
     dl = lf - lr
     sg = 1.0 if dl >= 0.0 else -1.0
-    den = 1.0 + theta * n * ut * (lf + lr) + vsat * n * ut * sg * dl
+    den = 1.0 + theta * ns * ut * (lf + lr) + vsat * ns * ut * sg * dl
     clm = 1.0 + lam * a
     i = ispec * core * clm / den
 
@@ -128,8 +153,8 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
     # d core / dx = L * sigma ; d L / dx = sigma / 2
     cf = lf * sf
     cr = lr * sr
-    tf = 0.5 * (theta + vsat * sg) * n * ut * sf  # d den / d xf
-    tr = 0.5 * (theta - vsat * sg) * n * ut * sr  # d den / d xr
+    tf = 0.5 * (theta + vsat * sg) * ns * ut * sf  # d den / d xf
+    tr = 0.5 * (theta - vsat * sg) * ns * ut * sr  # d den / d xr
     k = ispec / den
     base = core * clm
     g_g = k * ((cf * dxf_g - cr * dxr_g) * clm - base * (tf * dxf_g + tr * dxr_g) / den)
@@ -141,18 +166,20 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
 
 
 @nb.njit(cache=True)
-def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ut):
+def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
     """Current into the drain terminal and (dI/dvd, dI/dvg, dI/dvs, dI/dvb).
 
     ``polarity`` is +1 for NMOS, -1 for PMOS; ``vt`` is the threshold magnitude; ``kbody`` NaN = no body
-    law (constant slope factor); ``vsat`` the velocity-saturation coefficient k_vsat [1/V] (0: none).
+    law (constant slope factor); ``vsat`` the velocity-saturation coefficient k_vsat [1/V] (0: none);
+    ``ns`` the strong-inversion slope factor (``ns == n``: one slope factor) and ``tau`` the width of the
+    weak-to-strong blend in units of U_T.
     """
     if polarity > 0:
         i, gg, gd, gs = ekv_nframe(vg - vb, vd - vb, vs - vb, vt, ispec, n, theta, lam, eta, gamma, phi,
-                                     kbody, vsat, ut)
+                                   kbody, vsat, ns, tau, ut)
     else:
         i, gg, gd, gs = ekv_nframe(vb - vg, vb - vd, vb - vs, vt, ispec, n, theta, lam, eta, gamma, phi,
-                                   kbody, vsat, ut)
+                                   kbody, vsat, ns, tau, ut)
         i = -i  # mirrored frame: d(-I(vb - v))/dv = +dI/dv', so conductances keep their sign
     return i, gd, gg, gs, -(gd + gg + gs)
 

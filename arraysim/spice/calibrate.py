@@ -9,8 +9,8 @@ evaluated through the kernel's own ``mos_eval``):
    in every corner (tt ff ss fs sf).  One ngspice run per (corner, temperature) holds all devices; the
    PMOS is driven through voltage-controlled sources with mirrored voltages.
 2. **Fit** (scipy.optimize.least_squares, trust-region reflective, bounded) of ``vt0, n, kp, theta, lam,
-   eta, vsat, dvt_dt, mob_exp`` (and the body-effect law) per family on the tt data of all temperatures
-   jointly.  The residual is
+   eta, vsat, dvt_dt, mob_exp`` (and the body-effect law, and the strong-inversion slope factor
+   ``n_strong`` with its blend width ``tau``) per family on the tt data of all temperatures jointly.  The residual is
    ``ln(I_model / I_spice)`` at every point with ``|I_spice|`` above a floor (1 pA: junction and gate
    leakage the model does not contain), i.e. log-current in weak inversion and relative current in strong
    inversion on the same scale; each region (weak, moderate, strong; see :func:`regions`) is weighted by
@@ -65,8 +65,10 @@ from ..kernels.devices import body_shift, mos_eval
 from ..options import Corner
 from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
 
-FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "vsat", "dvt_dt", "mob_exp", "gamma", "phi", "kbody")
+FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "vsat", "dvt_dt", "mob_exp", "gamma", "phi", "kbody",
+              "n_strong", "tau")
 BODY_FIELDS = ("gamma", "phi", "kbody")
+SLOPE_FIELDS = ("n_strong", "tau")  # the second (strong-inversion) slope factor and its blend width
 VSB_FRACTIONS = (0.0, 0.25, 0.5, 0.75)
 """Source-bulk reverse biases of the I-V data, as fractions of VDD (the cross-coupled NMOS conducts with its
 source on the bit line, the access transistors with theirs on the source line: up to ~0.7 VDD)."""
@@ -363,17 +365,17 @@ def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads
 # model side: the kernel's mos_eval on arrays
 # --------------------------------------------------------------------------------------------------
 @nb.njit(cache=True)
-def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ut):
+def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
     """|I_D| with the source at 0 V, the gate at V_GS, the drain at V_DS and the bulk at -V_SB (NMOS
     frame magnitudes; a PMOS has every voltage mirrored)."""
     out = np.empty(vgs.size)
     for k in range(vgs.size):
         if pol > 0:
             i = mos_eval(1, vds[k], vgs[k], 0.0, -vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat,
-                         ut)[0]
+                         ns, tau, ut)[0]
         else:
             i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
-                          vsat, ut)[0]
+                          vsat, ns, tau, ut)[0]
         out[k] = i
     return out
 
@@ -393,7 +395,7 @@ def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None 
     dvt, mu = _shift(p, cs)
     n, th, lam, eta, gam, phi, kb = p.shape_params(d.l)
     return _model_currents(p.polarity, d.vgs, d.vds, float(d.vsb), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu),
-                           n, th, lam, eta, gam, phi, kb, p.vsat_at(d.l, tk), thermal_voltage(tk))
+                           n, th, lam, eta, gam, phi, kb, p.vsat_at(d.l, tk), p.ns, p.tau, thermal_voltage(tk))
 
 
 def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
@@ -419,7 +421,8 @@ REGION_NAMES = ("weak", "moderate", "strong")
 # --------------------------------------------------------------------------------------------------
 _BOUNDS = {"vt0": (0.05, 1.5), "n": (1.0, 3.0), "kp": (1e-6, 2e-3), "theta": (0.0, 10.0),
            "lam": (0.0, 3.0), "eta": (0.0, 0.5), "dvt_dt": (-5e-3, 1e-3), "mob_exp": (-3.0, 0.0),
-           "gamma": (0.0, 2.0), "phi": (0.2, 1.5), "kbody": (-0.5, 1.0), "vsat": (0.0, 20.0)}
+           "gamma": (0.0, 2.0), "phi": (0.2, 1.5), "kbody": (-0.5, 1.0), "vsat": (0.0, 20.0),
+           "n_strong": (1.0, 3.5), "tau": (0.5, 50.0)}
 
 
 def _pack(p: MosParams, fields):
@@ -481,9 +484,11 @@ def initial_guess(family: str, polarity: int, l_ref: float, data: list[IVData]) 
 
 def fit_family(data: list[IVData], p0: MosParams, fields=None) -> tuple[MosParams, object]:
     """Least-squares fit of ``fields`` of ``p0`` to ``data`` (one family, one corner, any temperatures).
-    Default fields: all of ``FIT_FIELDS``, without the body-effect law when ``p0`` has none."""
+    Default fields: all of ``FIT_FIELDS``, without the body-effect law when ``p0`` has none and without the
+    second slope factor when ``p0`` has one slope factor."""
     if fields is None:
-        fields = FIT_FIELDS if p0.kbody is not None else tuple(f for f in FIT_FIELDS if f not in BODY_FIELDS)
+        fields = tuple(f for f in FIT_FIELDS if not (p0.kbody is None and f in BODY_FIELDS)
+                       and not (p0.n_strong is None and f in SLOPE_FIELDS))
     from scipy.optimize import least_squares
     p = p0
     cs_of = (lambda d: None)
@@ -755,17 +760,26 @@ class CalibrationResult:
                 "pelgrom": self.pelgrom, **self.info}
 
 
-def _fit_device(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: bool = True) -> MosParams:
+def _fit_device(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: bool = True,
+                two_slopes: bool = True) -> MosParams:
     """Stage 1: T_NOM, no source-bulk bias, temperature laws fixed, no body law; stage 2 (``body``): the
     body-effect law alone on the T_NOM data at every source-bulk bias; stage 3: everything on all
     temperatures (and biases).  Without ``body`` no body law (kbody None) and V_SB = 0 data only; without
-    ``vsat`` no velocity-saturation term (theta lumps it, the model of files fitted before it)."""
+    ``vsat`` no velocity-saturation term (theta lumps it, the model of files fitted before it); with
+    ``two_slopes`` (needs ``body``) a strong-inversion slope factor ``n_strong`` and its blend width ``tau``
+    are fitted from stage 1 on (stage 1 then uses the null body law kbody = 0, gamma = 0, the same at
+    V_SB = 0 up to V_M = -eps^2 / (4 V_DS))."""
     nom = [d for d in data_tt if d.temp_c == 27.0] or data_tt
-    shape = ("vt0", "n", "kp", "theta", "lam", "eta") + (("vsat",) if vsat else ())
+    two = two_slopes and body
+    shape = ("vt0", "n", "kp", "theta", "lam", "eta") + (("vsat",) if vsat else ()) + (SLOPE_FIELDS if two else ())
     p0 = dataclasses.replace(p0, vsat=(p0.vsat or 0.5) if vsat else 0.0)
-    p1, _ = fit_family([d for d in nom if d.vsb == 0.0] or nom, dataclasses.replace(p0, gamma=0.0, kbody=None),
-                       shape)
-    fields = tuple(f for f in FIT_FIELDS if vsat or f != "vsat")
+    if two:
+        p0 = dataclasses.replace(p0, gamma=0.0, kbody=0.0, n_strong=p0.n_strong or min(1.2, p0.n),
+                                 tau=p0.tau if p0.n_strong else 3.0)
+    else:
+        p0 = dataclasses.replace(p0, gamma=0.0, kbody=None, n_strong=None)
+    p1, _ = fit_family([d for d in nom if d.vsb == 0.0] or nom, p0, shape)
+    fields = tuple(f for f in FIT_FIELDS if (vsat or f != "vsat") and (two or f not in SLOPE_FIELDS))
     if not body:
         fields = tuple(f for f in fields if f not in BODY_FIELDS)
         return fit_family([d for d in data_tt if d.vsb == 0.0], p1, fields)[0]
@@ -777,7 +791,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
               l_min_thick=None, threads: int = 4, pelgrom: bool = True, caps: bool = True,
               mismatch_include: dict | None = None, progress=None, description=None,
               source_note=None, bins: bool = True, bin_mc_instances: int = 400,
-              body: bool = True, vsat: bool = True) -> CalibrationResult:
+              body: bool = True, vsat: bool = True, two_slopes: bool = True) -> CalibrationResult:
     """Run the full calibration against ``src`` and return the technology set and the fit report.
 
     Family defaults are fitted at each family's first size, the technology's corner shifts on the core
@@ -787,7 +801,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     mismatch coefficients from ``bin_mc_instances`` Monte Carlo instances of that size.  With ``body`` the
     I-V data include source-bulk reverse biases (``VSB_FRACTIONS`` of VDD) and the body effect (gamma, phi)
     is fitted; without, gamma = 0 (constant slope factor) and only V_SB = 0 is swept.  With ``vsat`` the
-    velocity-saturation coefficient is fitted; without, it is 0 (theta lumps it)."""
+    velocity-saturation coefficient is fitted; without, it is 0 (theta lumps it).  With ``two_slopes`` (and
+    ``body``) a strong-inversion slope factor and its blend width are fitted; without, one slope factor."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
@@ -806,7 +821,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         say(f"fit {dev.family} ({dev.model}) at {dev.sizes[0][0] * 1e6:g}/{dev.sizes[0][1] * 1e6:g} um")
         tt = at(dev.family, *dev.sizes[0], "tt")
         p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
-        fams[dev.family] = _fit_device(tt, p0, body, vsat)
+        fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
@@ -827,7 +842,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                 else:
                     say(f"fit bin {tag}")
                     p = _fit_device(at(dev.family, w, l, "tt"), dataclasses.replace(fams[dev.family], l_ref=l),
-                                    body, vsat)
+                                    body, vsat, two_slopes)
                 sh = [(Corner.TT, DeviceShift())]
                 for c in corners:
                     if c != "tt":
@@ -940,6 +955,9 @@ def add_arguments(c) -> None:
     c.add_argument("--no-vsat", action="store_true", dest="no_vsat",
                    help="no velocity-saturation term (theta lumps it with mobility reduction), as technology "
                    "files before it")
+    c.add_argument("--one-slope", action="store_true", dest="one_slope",
+                   help="one slope factor for weak and strong inversion (no n_strong), as technology files "
+                   "before it")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -995,7 +1013,7 @@ def cli_calibrate(args) -> int:
         raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
                     pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
-                    body=not args.no_body_effect, vsat=not args.no_vsat)
+                    body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope)
     tech = res.technology
     g = get_technology("generic130")
 

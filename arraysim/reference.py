@@ -272,7 +272,8 @@ class ReferenceCircuit:
                 inc_r[self.nv, k] -= 1.0
         self._inc_rr = inc_r
 
-        cmat = np.asarray(getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+        cmat = np.asarray(sim.cmat_at(corner) if hasattr(sim, "cmat_at") else getattr(sim, "cmat", np.diag(sim.cap)),
+                          dtype=float)
         self.bse = np.asarray(getattr(sim, "bse", np.zeros(self.nv)), dtype=float)
         self.cap = np.diag(cmat).copy()
         if cmat.shape != (self.nv, self.nv) or np.any(self.cap <= 0) or self.bse.shape != (self.nv,):

@@ -686,3 +686,32 @@ def test_capacitance_matrix():
                                         - 2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
         C2, _ = capacitance(d, t, circuit)
         np.testing.assert_array_equal(C2, C)
+
+
+def test_corner_junction_capacitance_factors():
+    """A corner's junction-capacitance factors (DeviceShift.cj; SKY130's junctions move 15-22 % with the
+    corner) scale every junction in the capacitance matrix of that corner, and only those; the scipy
+    reference and the compact SPICE deck take the same matrix."""
+    from arraysim.cmos.technologies import get_technology
+
+    tech = get_technology("sky130")
+    sim = ReadSimulator(tech)
+    d = sim.design
+    names = list(sim.tables.node_names)
+    for corner in ("ss", "fs"):
+        f_acc = tech.device_shift("nmos_thick", d.access.w, d.access.l, corner).cj
+        f_xn = tech.device_shift("nmos", d.mn_x.w, d.mn_x.l, corner).cj
+        assert f_acc != 1.0 and f_xn != 1.0
+        acc = tech.device("nmos_thick", d.access.w, d.access.l)
+        xn = tech.device("nmos", d.mn_x.w, d.mn_x.l)
+        i = names.index("BL")
+        diff = sim.cmat_at(corner)[i, i] - sim.cmat_at("tt")[i, i]
+        want = (f_xn - 1) * xn.junction_cap(d.mn_x.w) + d.rows * (f_acc - 1) * acc.junction_cap(d.access.w)
+        assert diff == pytest.approx(want, rel=1e-9)
+        off = ~np.eye(len(names), dtype=bool)
+        np.testing.assert_array_equal(sim.cmat_at(corner)[off], sim.cmat_at("tt")[off])  # couplings: overlaps
+        ref = ReferenceCircuit(sim, 1.2, 27.0, corner, 7e3, 1e5)
+        assert ref.cap[i] == pytest.approx(sim.cmat_at(corner)[i, i], rel=1e-15)
+    np.testing.assert_array_equal(sim.cmat_at("tt"), sim.cmat)
+    with pytest.raises(ValueError, match="junction-capacitance factor"):
+        dataclasses.replace(tech.bins[0].corners[1][1], cj=0.0)

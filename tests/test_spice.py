@@ -357,3 +357,24 @@ def test_xnor_sky130_truth_table():
     assert list(sp["status"]) == ["ok"] * 4
     np.testing.assert_array_equal(decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], 1.8), [1, -1, -1, 1])
     np.testing.assert_array_equal(sp["decision"], [1, -1, -1, 1])
+
+
+def test_compact_deck_takes_the_corners_junction_capacitances():
+    """The compact deck's bit-line capacitor is the kernel's at the deck's corner (sky130: the corner's
+    junction-capacitance factors), so kernel and compact SPICE integrate the same circuit at every corner."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.spice.netlist import build_deck
+
+    sim = ReadSimulator("sky130")
+    m = len(sim.transistor_names)
+    i = list(sim.tables.node_names).index("BL")
+    seen = set()
+    for corner in ("tt", "ss", "ff"):
+        text = build_deck(sim, 1.2, 27.0, corner, np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+        line = next(ln for ln in text.splitlines() if ln.upper().startswith("XCOL_0 "))
+        cbl = float(line.split(" cbl=")[1].split()[0])
+        c = sim.cmat_at(corner)
+        want = c[i, i] + sum(c[i, j] for j in range(c.shape[0]) if j != i)  # grounded part
+        assert cbl == pytest.approx(want, rel=1e-9), corner
+        seen.add(round(cbl * 1e18, 3))
+    assert len(seen) == 3

@@ -195,13 +195,19 @@ def device_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
-def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> dict[str, float]:
+def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corner=None) -> dict[str, float]:
     """Grounded capacitance of every unknown node [F] (each device with the parameters of its size).  With
-    ``design.overlap_coupling`` the gate overlaps are not included here (see :func:`capacitance`)."""
+    ``design.overlap_coupling`` the gate overlaps are not included here (see :func:`capacitance`).  With a
+    ``corner``, every junction capacitance takes that corner's junction-capacitance factor
+    (``DeviceShift.cj`` of the device; 1 for technologies that do not give one)."""
     def dev(key):
         fam = dict(DESIGN_DEVICES)[key]
         sz = getattr(design, key)
-        return tech.device(fam, sz.w, sz.l)
+        p = tech.device(fam, sz.w, sz.l)
+        if corner is None:
+            return p
+        f = tech.device_shift(fam, sz.w, sz.l, corner).cj
+        return p if f == 1.0 else dataclasses.replace(p, cj=p.cj * f)
 
     pre, xp, xn, dis, pas, acc = (dev(k) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass", "access"))
 
@@ -235,16 +241,18 @@ def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") ->
     return out
 
 
-def capacitance(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> tuple[np.ndarray, np.ndarray]:
+def capacitance(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
+                corner=None) -> tuple[np.ndarray, np.ndarray]:
     """The circuit's capacitances as ``C dV/dt = i(V, t) + b_se dV_SE/dt`` over the unknown nodes (order of
     ``build_tables(design, circuit).node_names``): the symmetric capacitance matrix ``C`` [F] and the
     coupling ``b_se`` [F] of every node to the sense-enable waveform.  Without ``overlap_coupling``, ``C``
     is ``diag(node_caps)`` and ``b_se`` zero.  With it, every overlap capacitor ``c`` of
     :func:`overlap_caps` between nodes a and b adds ``c`` to ``C[a, a]`` (a unknown) and, when both are
     unknown, ``-c`` to ``C[a, b]`` and ``C[b, a]`` (and ``c`` to ``C[b, b]``); one to SE also adds ``c``
-    to ``b_se[a]``; one to a DC rail is a grounded capacitor."""
+    to ``b_se[a]``; one to a DC rail is a grounded capacitor.  ``corner``: junction capacitances of that
+    corner (:func:`node_caps`)."""
     nodes = NODES_XNOR if circuit == "xnor" else NODES
-    caps = node_caps(design, tech, circuit)
+    caps = node_caps(design, tech, circuit, corner)
     C = np.diag([caps[n] for n in nodes])
     b = np.zeros(len(nodes))
     for g, x, c in overlap_caps(design, tech, circuit):

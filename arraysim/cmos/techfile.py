@@ -17,10 +17,11 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         vsat [1/V] (optional: velocity saturation, absent = 0),
                                         n_strong or null, tau (optional: two slope factors,
                                         absent = null, 4: one slope factor)},
-      "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1}, "ff": {...}, ...},
+      "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1, "cj_n": 1, "cj_p": 1 (optional:
+                 junction-capacitance factors, absent = 1)}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
-                  "corners": {"tt": {"dvt": V, "mu": 1}, ...}      optional, per corner optional
+                  "corners": {"tt": {"dvt": V, "mu": 1, "cj": 1}, ...}  optional, per corner optional
                  }, ...], "pmos": [...], "nmos_thick": [...]},
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
@@ -120,8 +121,8 @@ def _bins(d, fams: dict) -> tuple[DeviceBin, ...]:
                 raise ValueError(f"technology file: {what}.params.polarity differs from {fam}'s")
             cs = []
             for c, v in (b.get("corners") or {}).items():
-                if not isinstance(v, dict) or any(x not in ("dvt", "mu") for x in v):
-                    raise ValueError(f"technology file: {what}.corners.{c} must hold only dvt, mu")
+                if not isinstance(v, dict) or any(x not in ("dvt", "mu", "cj") for x in v):
+                    raise ValueError(f"technology file: {what}.corners.{c} must hold only dvt, mu, cj")
                 sh = DeviceShift(**{x: _num(v[x], f"{what}.corners.{c}.{x}") for x in v})
                 if sh.mu <= 0:
                     raise ValueError(f"technology file: {what}.corners.{c}.mu must be > 0")

@@ -117,11 +117,22 @@ class ReadSimulator:
         # cap: total capacitance at every node (diagonal of cmat; all grounded without overlap_coupling)
         self.cmat, self.bse = capacitance(self.design, self.tech, circuit)
         self.cap = np.diag(self.cmat).copy()
+        self._cmat_corner = {}
         # parameter set of every transistor: its size bin, else the family default
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
         # kernel columns (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat) at T_NOM; mos_par_at() gives
         # them at a read temperature (vsat follows the mobility)
         self.mos_par = self.mos_par_at(None)
+
+    def cmat_at(self, corner) -> np.ndarray:
+        """The capacitance matrix at ``corner`` (junction capacitances times the corner's factors, see
+        ``DeviceShift.cj``); ``self.cmat`` is the one without corner factors.  Coupling to SE (overlaps) does
+        not depend on the corner."""
+        c = Corner.parse(corner)
+        if c not in self._cmat_corner:
+            self.tech.corner(c)  # raises for a corner the technology does not have
+            self._cmat_corner[c] = np.ascontiguousarray(capacitance(self.design, self.tech, self.circuit, c)[0])
+        return self._cmat_corner[c]
 
     def mos_par_at(self, temp_c: float | None) -> np.ndarray:
         """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM; see
@@ -244,7 +255,8 @@ class ReadSimulator:
             st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
-                              np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat, self.bse,
+                              np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat_at(corner),
+                              self.bse,
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
                               self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
@@ -277,7 +289,7 @@ class ReadSimulator:
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
-            self.cmat, self.bse,
+            self.cmat_at(corner), self.bse,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,

@@ -617,6 +617,34 @@ def _ac_caps(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
             for t in "gds"}
 
 
+def _junction_cap(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: float, corner: str = "tt"):
+    """(biases, BSIM4 ``capbd`` at V_DB = 0 .. CJ_SWING x VDD, its charge average [F]) in ``corner``."""
+    jbias = tuple(src.vdd * CJ_SWING * k / 4 for k in range(5))
+    cbd = []
+    for vd in jbias:
+        s = dev.polarity
+        deck = [f"* junction cap {dev.family}", src.include[corner], f".temp {temp_c}", "vg g 0 0",
+                f"vd d 0 {s * vd}", _inst(dev, "c0", "d", "g", "0", "0", w, l),
+                ".save " + _opvar(dev, 0, "capbd"), ".op", ".end"]
+        v = run_deck("\n".join(deck) + "\n")
+        cbd.append(float(abs(np.asarray(v[_opvar(dev, 0, "capbd").lower()]).ravel()[0])))
+    cbd = np.array(cbd)
+    return jbias, cbd, float(np.trapezoid(cbd, jbias) / jbias[-1])
+
+
+def extract_cj_factors(src: ModelSource, temp_c: float = 27.0) -> dict:
+    """(family, W, L) -> {corner: junction capacitance of the corner / that of tt} at every size of every
+    family.  Foundry corners move the junction doping too: SKY130's thick NMOS 0.6/0.5 um has 234 aF (tt),
+    270 (ss), 286 (sf), 198 (ff), 183 aF (fs), charge-averaged over 0..VDD."""
+    out = {}
+    for dev in src.devices:
+        for w, l in dev.sizes:
+            base = _junction_cap(src, dev, w, l, temp_c, "tt")[2]
+            out[(dev.family, w, l)] = {c: (_junction_cap(src, dev, w, l, temp_c, c)[2] / base if c != "tt" else 1.0)
+                                       for c in src.include}
+    return out
+
+
 def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: float) -> dict:
     vdd = src.vdd
     # overlap: gate-drain capacitance of the off device, drain and source at VDD/2
@@ -626,17 +654,7 @@ def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
     cgg = np.array([_ac_caps(src, dev, w, l, temp_c, v, 0.0, "g")["g"] for v in vgs])
     cgg_avg = float(np.trapezoid(cgg, vgs) / vdd)
     # junction: BSIM4 capbd at V_DB = 0 .. CJ_SWING x VDD, charge-averaged
-    jbias = tuple(vdd * CJ_SWING * k / 4 for k in range(5))
-    cbd = []
-    for vd in jbias:
-        s = dev.polarity
-        deck = [f"* junction cap {dev.family}", src.include["tt"], f".temp {temp_c}", "vg g 0 0",
-                f"vd d 0 {s * vd}", _inst(dev, "c0", "d", "g", "0", "0", w, l),
-                ".save " + _opvar(dev, 0, "capbd"), ".op", ".end"]
-        v = run_deck("\n".join(deck) + "\n")
-        cbd.append(float(abs(np.asarray(v[_opvar(dev, 0, "capbd").lower()]).ravel()[0])))
-    cbd = np.array(cbd)
-    cbd_avg = float(np.trapezoid(cbd, jbias) / jbias[-1])
+    jbias, cbd, cbd_avg = _junction_cap(src, dev, w, l, temp_c, "tt")
     return {"cox": (cgg_avg - 2 * cgd_off) / (w * l), "cov": cgd_off / w, "cj": cbd_avg / w, "w": w, "l": l,
             "cgd_off_F": cgd_off, "cgg_F_at_vg_quarters": cgg.tolist(), "cgg_avg_F": cgg_avg,
             "cbd_avg_F": cbd_avg, "cj_swing_V": jbias[-1], "cbd_F_at_swing_quarters": cbd.tolist()}
@@ -852,7 +870,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     pre_bins = tuple(DeviceBin(f, w, l, p, sh) for (f, w, l), (p, sh) in bin_fit.items())
     errs_default = error_table(fams, data, cshift)
     errs = error_table(fams, data if bins else fitted, cshift, pre_bins)
-    capd, capb = {}, {}
+    capd, capb, cjf = {}, {}, {}
     cap_note = None
     if caps:
         try:
@@ -861,10 +879,11 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                 capd[f].update(j)
             if bins:
                 capb = extract_bin_caps(src)
+            cjf = extract_cj_factors(src) if len(corners) > 1 else {}
         except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
             cap_note = f"capacitances not extracted ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
             say(cap_note)
-            capd, capb = {}, {}
+            capd, capb, cjf = {}, {}, {}
     pel = {}
     if pelgrom and mismatch_include:
         say("Pelgrom: Monte Carlo mismatch")
@@ -882,8 +901,14 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         return dataclasses.replace(p, **{k: float(v) for k, v in kw.items()})
 
     final = {f: finish(fams[f], capd.get(f), pel.get(f), f) for f in FAMILIES}
+    if cjf:  # junction-capacitance factors per corner: the technology's from the core devices' first sizes
+        first_cj = {f: cjf.get((f, *first[f]), {}) for f in ("nmos", "pmos")}
+        cshift = {c: dataclasses.replace(cs, cj_n=round(first_cj["nmos"].get(c, 1.0), 6),
+                                         cj_p=round(first_cj["pmos"].get(c, 1.0), 6)) for c, cs in cshift.items()}
     tech_bins = []
     for (f, w, l), (p, sh) in bin_fit.items():
+        if (f, w, l) in cjf:
+            sh = tuple((c, dataclasses.replace(d, cj=round(cjf[(f, w, l)].get(c.value, 1.0), 6))) for c, d in sh)
         mm = next((q for q in pel.get(f, {}).get("bins", []) if math.isclose(q["w_um"], w * 1e6, rel_tol=1e-6)
                    and math.isclose(q["l_um"], l * 1e6, rel_tol=1e-6)), None)
         tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm, f), sh))
@@ -918,6 +943,10 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                                                    for d in src.devices},
             "bins": bool(bins), "vsb_V": list(vsbs),
             "global_spread": "corners taken as +/-3 sigma of the die-to-die spread"}
+    if cjf:
+        info["junction_cap_corner_factors"] = [{"family": f, "w_um": round(w / um, 6), "l_um": round(l / um, 6),
+                                                **{c: round(v, 6) for c, v in d.items()}}
+                                               for (f, w, l), d in cjf.items()]
     if capb:
         info["capacitances_bins"] = [{"family": f, "w_um": round(w / um, 6), "l_um": round(l / um, 6), **v}
                                      for (f, w, l), v in capb.items()]

@@ -245,12 +245,13 @@ def _shape_params(sim, groups, temp_c) -> str:
     return " ".join(out)
 
 
-def _split_caps(sim):
+def _split_caps(sim, corner=None):
     """The kernel's capacitances as SPICE capacitors: (grounded cap per unknown node, [(node a, node b, C)]
     coupling capacitors) from ``sim.cmat`` (off-diagonal = minus the coupling) and ``sim.bse`` (coupling to
     SE); a node's grounded part is its diagonal minus its couplings."""
     names = list(sim.tables.node_names)
-    C = np.asarray(getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+    C = np.asarray(sim.cmat_at(corner) if corner is not None and hasattr(sim, "cmat_at")
+                   else getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
     b = np.asarray(getattr(sim, "bse", np.zeros(len(names))), dtype=float)
     ground, cpl = {}, []
     for i, a in enumerate(names):
@@ -356,7 +357,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
         shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS, temp_c)
         st = _group_shape(sim, _COL_GROUP, temp_c)
-        cap, couplings = _split_caps(sim)
+        cap, couplings = _split_caps(sim, corner)
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")

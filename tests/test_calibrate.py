@@ -295,7 +295,14 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     assert back == binned_tech and len(back.bins) == 3
     d = json.loads(path.read_text())
     assert sorted(d["bins"]) == ["nmos", "nmos_thick", "pmos"]
-    assert d["bins"]["nmos"][0]["corners"]["ff"] == {"dvt": -0.06, "mu": 1.12}
+    assert d["bins"]["nmos"][0]["corners"]["ff"] == {"dvt": -0.06, "mu": 1.12, "cj": 1.0}
+    # files written before the junction-capacitance factors (no "cj") load with factor 1; bad ones are refused
+    del d["bins"]["nmos"][0]["corners"]["ff"]["cj"]
+    assert technology_from_dict(d) == binned_tech
+    d["bins"]["nmos"][0]["corners"]["ff"]["cj"] = -1.0
+    with pytest.raises(ValueError, match="junction-capacitance factor"):
+        technology_from_dict(d)
+    d["bins"]["nmos"][0]["corners"]["ff"]["cj"] = 1.0
     assert "corners" not in d["bins"]["pmos"][0]
     # files without bins (as written before bins existed) load with none; generic130 writes none
     assert "bins" not in technology_to_dict(get_technology("generic130"))

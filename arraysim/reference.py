@@ -14,11 +14,12 @@ again from the model statements:
 * **MOSFET** -- the EKV-family current of the ``arraysim.kernels.devices`` docstring, in numpy::
 
       a    = sqrt(V_DS^2 + eps^2) - eps                  (eps = 10 mV)
-      v_p  = (V_G - (V_T - eta a)) / n                                 (no body-effect law: kbody NaN)
-      v_p  = V_M + (V_G - (V_T - eta a) - V_M - K(V_M)) / n,            (body-effect law)
+      x    = V_G - (V_T - eta a)                                       (no body-effect law: kbody NaN)
+      x    = V_G - (V_T - eta a) - V_M - K(V_M),                        (body-effect law)
              V_M = (V_S + V_D - a - eps) / 2,  K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))
+      v_p  = (0 or V_M) + x / n + (1/n_s - 1/n) tau U_T ln(1 + exp(x / (tau U_T)))   (n_s: n_strong, else n)
       L_f  = ln(1 + exp((v_p - V_S) / (2 U_T))),   L_r = ln(1 + exp((v_p - V_D) / (2 U_T)))
-      I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n U_T (L_f + L_r) + k_vsat n U_T |L_f - L_r|)
+      I_D  = I_spec (L_f^2 - L_r^2) (1 + lambda a) / (1 + theta n_s U_T (L_f + L_r) + k_vsat n_s U_T |L_f - L_r|)
              k_vsat = vsat (l_ref / L) (T / T_NOM)^mob_exp        (velocity saturation)
 
   with voltages referred to the bulk.  A PMOS is the NMOS equation in the mirrored frame
@@ -32,8 +33,8 @@ again from the model statements:
 
       C dV/dt = (sum of element currents into each node - gmin V) + b_se dV_SE/dt,   dq/dt = I drawn from VDD
 
-  with the simulator's capacitance matrix ``C = sim.cmat`` (diagonal unless the design has
-  ``overlap_coupling``; then ``dV/dt`` is obtained with ``C``'s inverse) and coupling ``b_se = sim.bse``
+  with the simulator's capacitance matrix at the read's corner ``C = sim.cmat_at(corner)`` (diagonal unless
+  the design has ``overlap_coupling``; then ``dV/dt`` is obtained with ``C``'s inverse) and coupling ``b_se = sim.bse``
   to the sense-enable waveform, whose slope is constant on each integration segment.
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
@@ -272,8 +273,7 @@ class ReferenceCircuit:
                 inc_r[self.nv, k] -= 1.0
         self._inc_rr = inc_r
 
-        cmat = np.asarray(sim.cmat_at(corner) if hasattr(sim, "cmat_at") else getattr(sim, "cmat", np.diag(sim.cap)),
-                          dtype=float)
+        cmat = np.asarray(sim.cmat_at(corner), dtype=float)
         self.bse = np.asarray(getattr(sim, "bse", np.zeros(self.nv)), dtype=float)
         self.cap = np.diag(cmat).copy()
         if cmat.shape != (self.nv, self.nv) or np.any(self.cap <= 0) or self.bse.shape != (self.nv,):

@@ -44,7 +44,7 @@ so that ``dv_p/dx`` goes from ``1 / n`` below threshold to ``1 / n_s`` above it 
 
 ``I_spec = 2 n_s beta U_T^2``.  ``n_s U_T (L_f + L_r)`` is the channel-averaged inversion charge expressed
 as a voltage (about V_ov/2 in saturation, the mean overdrive in the linear region): ``theta`` is the
-mobility reduction by the gate field.  ``n U_T |L_f - L_r|`` is the effective drain-source voltage (V_DS/2 in
+mobility reduction by the gate field.  ``n_s U_T |L_f - L_r|`` is the effective drain-source voltage (V_DS/2 in
 the linear region, V_DSsat/2 in saturation): ``k_vsat = 1 / (E_c L)`` is velocity saturation, which acts
 along the channel and so vanishes at small V_DS.  (With ``k_vsat = 0`` ``theta`` has to lump both, and a short
 channel's deep-triode current came out 20-35 % low while its saturation current was too high.)  The kink of

@@ -632,14 +632,16 @@ def _junction_cap(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c:
     return jbias, cbd, float(np.trapezoid(cbd, jbias) / jbias[-1])
 
 
-def extract_cj_factors(src: ModelSource, temp_c: float = 27.0) -> dict:
+def extract_cj_factors(src: ModelSource, temp_c: float = 27.0, tt_caps: dict | None = None) -> dict:
     """(family, W, L) -> {corner: junction capacitance of the corner / that of tt} at every size of every
     family.  Foundry corners move the junction doping too: SKY130's thick NMOS 0.6/0.5 um has 234 aF (tt),
-    270 (ss), 286 (sf), 198 (ff), 183 aF (fs), charge-averaged over 0..VDD."""
+    270 (ss), 286 (sf), 198 (ff), 183 aF (fs), charge-averaged over 0..VDD.  ``tt_caps``: (family, W, L) ->
+    the results of :func:`_caps_at` already extracted, whose tt junction capacitance is not measured again."""
     out = {}
     for dev in src.devices:
         for w, l in dev.sizes:
-            base = _junction_cap(src, dev, w, l, temp_c, "tt")[2]
+            known = (tt_caps or {}).get((dev.family, w, l))
+            base = known["cbd_avg_F"] if known else _junction_cap(src, dev, w, l, temp_c, "tt")[2]
             out[(dev.family, w, l)] = {c: (_junction_cap(src, dev, w, l, temp_c, c)[2] / base if c != "tt" else 1.0)
                                        for c in src.include}
     return out
@@ -879,7 +881,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                 capd[f].update(j)
             if bins:
                 capb = extract_bin_caps(src)
-            cjf = extract_cj_factors(src) if len(corners) > 1 else {}
+            known = {**{(f, *first[f]): c for f, c in capd.items()}, **capb}
+            cjf = extract_cj_factors(src, tt_caps=known) if len(corners) > 1 else {}
         except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
             cap_note = f"capacitances not extracted ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
             say(cap_note)

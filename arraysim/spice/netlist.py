@@ -245,13 +245,12 @@ def _shape_params(sim, groups, temp_c) -> str:
     return " ".join(out)
 
 
-def _split_caps(sim, corner=None):
+def _split_caps(sim, corner):
     """The kernel's capacitances as SPICE capacitors: (grounded cap per unknown node, [(node a, node b, C)]
-    coupling capacitors) from ``sim.cmat`` (off-diagonal = minus the coupling) and ``sim.bse`` (coupling to
+    coupling capacitors) from ``sim.cmat_at(corner)`` (off-diagonal = minus the coupling) and ``sim.bse`` (coupling to
     SE); a node's grounded part is its diagonal minus its couplings."""
     names = list(sim.tables.node_names)
-    C = np.asarray(sim.cmat_at(corner) if corner is not None and hasattr(sim, "cmat_at")
-                   else getattr(sim, "cmat", np.diag(sim.cap)), dtype=float)
+    C = np.asarray(sim.cmat_at(corner), dtype=float)
     b = np.asarray(getattr(sim, "bse", np.zeros(len(names))), dtype=float)
     ground, cpl = {}, []
     for i, a in enumerate(names):

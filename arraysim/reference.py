@@ -209,14 +209,17 @@ class ReferenceCircuit:
         self.pol = np.asarray(tb.mos_pol, dtype=float)
         self.mult = np.asarray(tb.mos_mult, dtype=float)
         par = np.asarray(sim.mos_par, dtype=float)
-        self.n, self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(7))
+        self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(1, 7))
         self.gjun = (par[:, 7] if par.shape[1] > 7 else np.zeros(nm)) * self.mult  # junction shunts, per terminal
         # velocity saturation at this temperature, from the parameter sets (not the kernel's table)
         tr = (self.temp_c + 273.15) / T_NOM
         self.vsat = np.array([p.vsat * p.l_ref / m.size.l * tr ** p.mob_exp
                               for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
-        # two slope factors, from the parameter sets
-        self.ns = np.array([p.n if p.n_strong is None else p.n_strong for p in sim.mos_params], dtype=float)
+        # slope factors at this temperature and corner (t_corr, the corner's factor), from the parameter sets
+        tk = self.temp_c + 273.15
+        nf = [sim.tech.device_shift(m.family, m.size.w, m.size.l, corner).n for m in tb.mos]
+        self.n = np.array([p.n_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
+        self.ns = np.array([p.ns_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
         self.tau = np.array([p.tau for p in sim.mos_params], dtype=float)
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))

@@ -45,8 +45,9 @@ def binned_tech():
     bins = (
         DeviceBin("nmos", 1.0 * um, 0.13 * um,
                   dataclasses.replace(g.nmos, vt0=0.40, n=1.45, kp=300e-6, theta=1.5, lam=0.2, eta=0.08,
-                                      cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0),
-                  ((Corner.FF, DeviceShift(-0.06, 1.12)), (Corner.SS, DeviceShift(0.06, 0.9)))),
+                                      cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0,
+                                      t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95))),
+                  ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9)))),
         DeviceBin("pmos", 0.4 * um, 0.13 * um,
                   dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
                                       kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um,
@@ -57,4 +58,5 @@ def binned_tech():
                   ((Corner.FS, DeviceShift(-0.03, 1.05)),)),
     )
     nmos = dataclasses.replace(g.nmos, gamma=0.7, phi=0.8, kbody=-0.18)
-    return dataclasses.replace(g, name="binned130", nmos=nmos, bins=bins)
+    corners = tuple((c, dataclasses.replace(cs, n_n=0.93, n_p=1.06) if c == Corner.FS else cs) for c, cs in g.corners)
+    return dataclasses.replace(g, name="binned130", nmos=nmos, bins=bins, corners=corners)

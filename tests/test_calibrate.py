@@ -190,7 +190,9 @@ def test_fit_recovers_two_slope_factors(polarity):
         assert getattr(got, f) == pytest.approx(getattr(true, f), rel=tol, abs=2e-3), f
     rows = C.error_table({data[0].family: got}, data, {})
     assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-2
-    one = C._fit_device(data, start, body=True, two_slopes=False)
+    for r in got.t_corr:  # data from the laws alone: the per-temperature corrections stay neutral
+        assert r[1:] == pytest.approx((0.0, 1.0, 1.0), abs=2e-3), r
+    one = C._fit_device(data, start, body=True, two_slopes=False, t_corr=False)
     assert one.n_strong is None
     worst = max(r["median_rel_err"] for r in C.error_table({data[0].family: one}, data, {}) if r["points"])
     assert worst > 0.1
@@ -230,6 +232,40 @@ def test_fit_corner_recovers_shift():
     got = C.fit_corner({"nmos": n, "pmos": p}, {"nmos": dn, "pmos": dp}, {"n": "nmos", "p": "pmos"})
     assert got["n"][0] == pytest.approx(-0.04, abs=1e-4) and got["n"][1] == pytest.approx(1.1, rel=1e-3)
     assert got["p"][0] == pytest.approx(0.05, abs=1e-4) and got["p"][1] == pytest.approx(0.9, rel=1e-3)
+
+
+def test_fit_corner_recovers_slope_factor_shift():
+    """Corner data whose slope factor differs (SKY130's corner cards move nfactor): the three-parameter fit
+    recovers the factor with the threshold and mobility shifts, over all temperatures."""
+    from arraysim.cmos.params import CornerShift
+    g = get_technology("generic130")
+    n = dataclasses.replace(g.nmos, l_ref=0.15e-6)
+    p = dataclasses.replace(g.pmos, l_ref=0.15e-6, n=2.4, n_strong=1.3, gamma=0.5, kbody=-0.1)
+    cs = CornerShift(dvt_n=-0.04, mu_n=1.1, dvt_p=0.05, mu_p=0.9, n_n=1.08, n_p=0.9)
+    dn, dp = _synthetic(n, cs), _synthetic(p, cs)
+    got = C.fit_corner({"nmos": n, "pmos": p}, {"nmos": dn, "pmos": dp}, {"n": "nmos", "p": "pmos"}, slope=True)
+    assert got["n"] == pytest.approx((-0.04, 1.1, 1.08), rel=1e-3, abs=1e-4)
+    assert got["p"] == pytest.approx((0.05, 0.9, 0.9), rel=1e-3, abs=1e-4)
+    two = C.fit_corner({"nmos": n}, {"nmos": dn}, {"n": "nmos"})["n"]
+    assert len(two) == 2 and abs(two[0] + 0.04) > 1e-3  # without the factor the shift compensates
+
+
+@pytest.mark.parametrize("polarity", [+1, -1])
+def test_fit_tcorr_recovers_per_temperature_corrections(polarity):
+    """Data from a model with per-temperature corrections: fit_tcorr (the laws fixed) recovers each row; the
+    kernel's currents at a temperature between rows follow the interpolation."""
+    g = get_technology("generic130")
+    base = dataclasses.replace(g.nmos if polarity > 0 else g.pmos, l_ref=0.15e-6)
+    rows = ((-40.0, 0.015, 1.05, 1.06), (27.0, 0.0, 1.0, 1.0), (125.0, -0.01, 0.95, 0.97))
+    true = dataclasses.replace(base, t_corr=rows)
+    data = _synthetic(true)
+    got = C.fit_tcorr(base, data)
+    assert [r[0] for r in got.t_corr] == [-40.0, 27.0, 125.0]
+    for r, w in zip(got.t_corr, rows):
+        assert r[1] == pytest.approx(w[1], abs=1e-5) and r[2:] == pytest.approx(w[2:], rel=1e-4), (r, w)
+    mid = _synthetic(true, temps=(80.0,))[0]
+    np.testing.assert_allclose(C.model_current(got, mid), mid.ids, rtol=1e-3)
+    assert np.max(np.abs(C.model_current(base, mid) / mid.ids - 1)) > 0.02  # the corrections matter there
 
 
 def test_error_table_and_report_format():
@@ -278,10 +314,11 @@ def test_device_lookup_by_size(binned_tech):
     assert t.device("nmos", 1.01 * um, 0.13 * um) == t.nmos != g.nmos  # no bin: the family default
     assert t.device("nmos", 0.6 * um, 0.13 * um) == t.nmos
     assert t.device("pmos", 1.0 * um, 0.13 * um) == g.pmos  # bins are per family
-    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "ff") == DeviceShift(-0.06, 1.12)  # the bin's own
+    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "ff") == DeviceShift(-0.06, 1.12, 1.0, 1.1)  # the bin's own
     ff = t.corner("ff")
-    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "fs") == DeviceShift(t.corner("fs").dvt_n,
-                                                                           t.corner("fs").mu_n)
+    fs = t.corner("fs")
+    assert t.device_shift("nmos", 1.0 * um, 0.13 * um, "fs") == DeviceShift(fs.dvt_n, fs.mu_n, 1.0, 0.93)
+    assert t.device_shift("pmos", 1.0 * um, 0.13 * um, "fs") == DeviceShift(fs.dvt_p, fs.mu_p, 1.0, 1.06)
     assert t.device_shift("pmos", 0.4 * um, 0.13 * um, "ff") == DeviceShift(ff.dvt_p, ff.mu_p)
     assert t.device_shift("nmos_thick", 2 * um, 0.5 * um, "ff") == DeviceShift(ff.dvt_n, ff.mu_n)
     with pytest.raises(ValueError, match="unknown device family"):
@@ -295,14 +332,42 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     assert back == binned_tech and len(back.bins) == 3
     d = json.loads(path.read_text())
     assert sorted(d["bins"]) == ["nmos", "nmos_thick", "pmos"]
-    assert d["bins"]["nmos"][0]["corners"]["ff"] == {"dvt": -0.06, "mu": 1.12, "cj": 1.0}
-    # files written before the junction-capacitance factors (no "cj") load with factor 1; bad ones are refused
-    del d["bins"]["nmos"][0]["corners"]["ff"]["cj"]
-    assert technology_from_dict(d) == binned_tech
-    d["bins"]["nmos"][0]["corners"]["ff"]["cj"] = -1.0
-    with pytest.raises(ValueError, match="junction-capacitance factor"):
+    assert d["bins"]["nmos"][0]["corners"]["ff"] == {"dvt": -0.06, "mu": 1.12, "cj": 1.0, "n": 1.1}
+    assert d["bins"]["nmos"][0]["params"]["t_corr"] == [[-40.0, 0.02, 1.1, 1.08], [125.0, -0.015, 0.93, 0.95]]
+    assert d["corners"]["fs"]["n_n"] == 0.93 and d["corners"]["ff"]["n_p"] == 1.0
+    # files written before the junction-capacitance and slope-factor factors and the per-temperature
+    # corrections (no "cj", "n", "n_n"/"n_p", "t_corr") load with factor 1 / no corrections; bad ones are refused
+    old = dataclasses.replace(binned_tech, corners=get_technology("generic130").corners, bins=tuple(
+        dataclasses.replace(b, params=dataclasses.replace(b.params, t_corr=()),
+                            corners=tuple((c, dataclasses.replace(v, n=1.0)) for c, v in b.corners))
+        for b in binned_tech.bins))
+    d = json.loads(json.dumps(technology_to_dict(old)))
+    del d["bins"]["nmos"][0]["corners"]["ff"]["cj"], d["bins"]["nmos"][0]["corners"]["ff"]["n"]
+    for f in ("nmos", "pmos", "nmos_thick"):
+        del d[f]["t_corr"], d["bins"][f][0]["params"]["t_corr"]
+    for c in d["corners"].values():
+        del c["n_n"], c["n_p"]
+    assert technology_from_dict(d) == old
+    for key, bad, match in (("cj", -1.0, "junction-capacitance factor"), ("n", 0.0, "slope-factor factor")):
+        d["bins"]["nmos"][0]["corners"]["ff"][key] = bad
+        with pytest.raises(ValueError, match=match):
+            technology_from_dict(d)
+        d["bins"]["nmos"][0]["corners"]["ff"][key] = 1.0
+    d["corners"]["ff"]["n_p"] = -2.0
+    with pytest.raises(ValueError, match="slope-factor factors"):
         technology_from_dict(d)
-    d["bins"]["nmos"][0]["corners"]["ff"]["cj"] = 1.0
+    d["corners"]["ff"]["n_p"] = 1.0
+    # per-temperature corrections: rows of 4 numbers, increasing temperature, positive factors
+    for bad, match in (([[27.0, 0.0, 1.0]], "t_corr"), ([[27.0, 0.0, 1.0, 1.0], [-40.0, 0.0, 1.0, 1.0]],
+                                                         "increasing"),
+                       ([[27.0, 0.0, 0.0, 1.0]], "must be > 0"), ("x", "t_corr")):
+        d["nmos"]["t_corr"] = bad
+        with pytest.raises(ValueError, match=match):
+            technology_from_dict(d)
+    d["nmos"]["t_corr"] = [[-40.0, 0.01, 1.1, 1.05], [125.0, -0.01, 0.9, 0.95]]
+    got = technology_from_dict(d).nmos
+    assert got.t_corr == ((-40.0, 0.01, 1.1, 1.05), (125.0, -0.01, 0.9, 0.95))
+    del d["nmos"]["t_corr"]
     assert "corners" not in d["bins"]["pmos"][0]
     # files without bins (as written before bins existed) load with none; generic130 writes none
     assert "bins" not in technology_to_dict(get_technology("generic130"))

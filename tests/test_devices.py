@@ -500,7 +500,7 @@ def _kernel_arrays(sim, rng, vdd, temp_c, corner):
     r = np.exp(rng.uniform(math.log(5e3), math.log(2e5), 2))
     vnl = np.array([float(sim.rram.vnl(r[0])), float(sim.rram.vnl(r[1])) if rng.random() < 0.7 else 0.0])
     return dict(vt=vt0 + dvt, isp=isp0 * (1 + dbeta), r=r, vnl=vnl, dvt=dvt, dbeta=dbeta,
-                ut=thermal_voltage(celsius_to_kelvin(temp_c)), mos_par=sim.mos_par_at(temp_c),
+                ut=thermal_voltage(celsius_to_kelvin(temp_c)), mos_par=sim.mos_par_at(temp_c, corner),
                 vfix=np.array([0.0, vdd, 0.0, sim.v_wl]))
 
 
@@ -628,13 +628,32 @@ def test_simulator_uses_size_bins(binned_tech):
         i = names.index(nm)
         m = s.tables.mos[i]
         assert s.mos_params[i] is want or s.mos_params[i] == want, nm
-        np.testing.assert_array_equal(s.mos_par[i], want.shape_params(m.size.l) + (want.gjun, want.vsat_at(
-            m.size.l, T_NOM), want.ns, want.tau))
+        # slope factor at T_NOM with the bin's per-temperature correction (MN_DIS: interpolated between its
+        # -40 and 125 degC rows, 1.08 + (1 - (27 + 40) / 165) ... = factor at 27 degC)
+        nf = want.corr_at(T_NOM)[2]
+        n_nom = want.n * nf
+        np.testing.assert_array_equal(s.mos_par[i], (n_nom,) + want.shape_params(m.size.l)[1:] + (
+            want.gjun, want.vsat_at(m.size.l, T_NOM), n_nom if want.n_strong is None else want.ns, want.tau))
+    assert nb.corr_at(T_NOM)[2] == pytest.approx(1.08 + (T_NOM - 233.15) / 165.0 * (0.95 - 1.08), rel=1e-12)
+    # the corner's slope-factor factor: the bin's own (ff 1.1), else the technology's of the polarity (fs)
+    i = names.index("MN_DIS")
+    assert s.mos_par_at(27.0, "ff")[i, 0] == pytest.approx(s.mos_par_at(27.0)[i, 0] * 1.1, rel=1e-14)
+    assert s.mos_par_at(27.0, "ss")[i, 0] == s.mos_par_at(27.0)[i, 0]
+    j = names.index("MN_X_Q")
+    assert s.mos_par_at(27.0, "fs")[j, 0] == pytest.approx(t.nmos.n * 0.93, rel=1e-14)
+    k = names.index("MP_PRE_Q")  # two slope factors: n scales, n_strong does not
+    assert s.mos_par_at(-40.0, "fs")[k, 0] == pytest.approx(pb.n * 1.06, rel=1e-14)
+    assert s.mos_par_at(-40.0, "fs")[k, 9] == pb.n_strong
     vt, isp = s.nominal_elements(27.0, "ff")
     i = names.index("MN_DIS")
     m = s.tables.mos[i]
     assert vt[i] == pytest.approx(nb.vt(tk, -0.06), rel=1e-14)  # the bin's own ff shift
-    assert isp[i] == pytest.approx(nb.ispec(m.size.w, m.size.l, tk, 1.12), rel=1e-14)
+    assert isp[i] == pytest.approx(nb.ispec(m.size.w, m.size.l, tk, 1.12, 1.1), rel=1e-14)
+    # one slope factor: I_spec = 2 n beta U_T^2 with the corrected, corner-scaled n
+    c27 = nb.corr_at(tk)
+    assert vt[i] == pytest.approx(nb.vt0 + nb.dvt_dt * (tk - T_NOM) + c27[0] - 0.06, rel=1e-14)
+    assert isp[i] == pytest.approx(2 * nb.n * c27[2] * 1.1 * nb.kp * 1.12 * c27[1] * m.size.w / m.size.l
+                                   * thermal_voltage(tk) ** 2, rel=1e-12)
     j = names.index("MN_X_Q")
     ff = t.corner("ff")
     assert vt[j] == pytest.approx(t.nmos.vt(tk, ff.dvt_n), rel=1e-14)  # family default, technology shift
@@ -686,6 +705,39 @@ def test_capacitance_matrix():
                                         - 2 * (p.cov * d.mp_x.w + n.cov * d.mn_x.w), rel=1e-12)
         C2, _ = capacitance(d, t, circuit)
         np.testing.assert_array_equal(C2, C)
+
+
+def test_per_temperature_corrections():
+    """MosParams.t_corr: rows (temp_c, dvt, mu, n) interpolated linearly in temperature, held outside the rows;
+    they move the threshold, the current factor and the weak-inversion slope factor (I_spec and n_s too
+    when there is one slope factor); no rows = the laws alone; bad rows are refused."""
+    g = ReadSimulator("generic130").tech.nmos
+    rows = ((-40.0, 0.02, 1.1, 1.08), (27.0, 0.0, 1.0, 1.0), (125.0, -0.03, 0.9, 0.94))
+    p = dataclasses.replace(g, t_corr=rows)
+    k = celsius_to_kelvin
+    assert p.corr_at(k(-40.0)) == pytest.approx((0.02, 1.1, 1.08), abs=1e-12)
+    assert p.corr_at(k(-80.0)) == pytest.approx((0.02, 1.1, 1.08), abs=1e-12)  # held below the first row
+    assert p.corr_at(k(200.0)) == pytest.approx((-0.03, 0.9, 0.94), abs=1e-12)  # held above the last
+    f = (76.0 - 27.0) / 98.0
+    assert p.corr_at(k(76.0)) == pytest.approx((-0.03 * f, 1 - 0.1 * f, 1 - 0.06 * f), rel=1e-12)
+    assert g.corr_at(k(-40.0)) == (0.0, 1.0, 1.0)
+    tk = k(-40.0)
+    assert p.vt(tk, 0.01) == pytest.approx(g.vt(tk, 0.01) + 0.02, rel=1e-14)
+    assert p.ispec(1e-6, 0.13e-6, tk, 1.2) == pytest.approx(g.ispec(1e-6, 0.13e-6, tk, 1.2) * 1.1 * 1.08, rel=1e-14)
+    assert p.kernel_params(0.13e-6, tk)[0] == pytest.approx(g.n * 1.08, rel=1e-14)
+    assert p.kernel_params(0.13e-6, tk, 1.1)[9] == pytest.approx(g.n * 1.08 * 1.1, rel=1e-14)  # n_s = n
+    two = dataclasses.replace(g, t_corr=rows, n_strong=1.2, gamma=0.5, kbody=0.0)
+    assert two.kernel_params(0.13e-6, tk, 1.1)[9] == 1.2  # a separate n_strong is not scaled
+    assert two.ispec(1e-6, 0.13e-6, tk) == pytest.approx(
+        dataclasses.replace(two, t_corr=()).ispec(1e-6, 0.13e-6, tk) * 1.1, rel=1e-14)
+    for bad in (((27.0, 0.0, 1.0),), ((27.0, 0.0, -1.0, 1.0),), ((27.0, 0.0, 1.0, 0.0),),
+                ((27.0, 0.0, 1.0, 1.0), (27.0, 0.0, 1.0, 1.0)), ((27.0, math.nan, 1.0, 1.0),)):
+        with pytest.raises(ValueError, match="t_corr"):
+            dataclasses.replace(g, t_corr=bad)
+    from arraysim.cmos.params import CornerShift, DeviceShift
+    for bad in (lambda: DeviceShift(n=0.0), lambda: CornerShift(n_p=math.inf)):
+        with pytest.raises(ValueError, match="slope-factor"):
+            bad()
 
 
 def test_corner_junction_capacitance_factors():

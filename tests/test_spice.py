@@ -120,9 +120,15 @@ def test_compact_family_follows_size_bins(binned_tech):
     m = len(sim.transistor_names)
     text = build_deck(sim, 0.8, 27.0, "tt", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
     nb = binned_tech.bins[0].params
-    assert f"n_dis={nb.n:.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
+    # slope factor at the deck's temperature (the bin's per-temperature correction, interpolated at 27 degC)
+    assert f"n_dis={nb.n_at(T_NOM):.12g}" in text and f"n_xn={binned_tech.nmos.n:.12g}" in text
+    assert nb.n_at(T_NOM) != nb.n
+    # and at the deck's corner (the bin's ff factor)
+    text_ff = build_deck(sim, 0.8, 27.0, "ff", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    assert f"n_dis={nb.n_at(T_NOM, 1.1):.12g}" in text_ff
     # the body-effect law where the technology has one; else the constant-n form kb = n - 1, gamma = 0
-    assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text and "gam_dis=0 phi_dis=0.8 kb_dis=0.45 " in text
+    assert "gam_xn=0.7 phi_xn=0.8 kb_xn=-0.18 " in text
+    assert f"gam_dis=0 phi_dis=0.8 kb_dis={nb.n_at(T_NOM) - 1:.12g} " in text
     assert "gam_pre=0.4 phi_pre=0.8 kb_pre=-0.1 " in text
     # junction shunts (gjun) where the bin has them: the precharge PMOS and the column's access devices
     assert "kb_pre=-0.1 gj_pre=1e-12 " in text and "gj_t=5e-12 " in text and "gj_xn=0 " in text

@@ -82,6 +82,13 @@ class MosParams:
     (``kbody``)."""
     tau: float = 4.0
     """Width of the weak-to-strong blend of the two slope factors, in thermal voltages [-]."""
+    t_corr: tuple = ()
+    """Per-temperature corrections on top of the temperature laws: rows ``(temp_c, dvt [V], mu [-], n [-])``
+    in increasing temperature -- at ``temp_c`` the threshold magnitude gains ``dvt``, the current factor is
+    multiplied by ``mu`` and the (weak-inversion) slope factor by ``n``; linearly interpolated in temperature
+    between rows and held at the first/last row outside them.  ``arraysim calibrate`` fits one row per
+    calibration temperature (the linear V_T law and the power mobility law leave SKY130's near-threshold
+    currents 25-60 % off at -40 degC).  Empty: none (the laws alone, files fitted before it)."""
 
     def __post_init__(self):
         if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
@@ -100,16 +107,49 @@ class MosParams:
         if self.kbody is None and self.gamma != 0.0:
             raise ValueError(f"gamma={self.gamma} needs a linear body coefficient kbody (None = no body law, "
                              "gamma 0)")
+        rows = tuple(tuple(float(x) for x in r) for r in self.t_corr)
+        if any(len(r) != 4 or not all(math.isfinite(x) for x in r) for r in rows):
+            raise ValueError(f"t_corr rows must be 4 finite numbers (temp_c, dvt, mu, n); got {self.t_corr!r}")
+        if any(r[2] <= 0.0 or r[3] <= 0.0 for r in rows):
+            raise ValueError(f"t_corr factors mu and n must be > 0; got {self.t_corr!r}")
+        if any(b[0] <= a[0] for a, b in zip(rows, rows[1:])):
+            raise ValueError(f"t_corr rows must be in strictly increasing temperature; got {self.t_corr!r}")
+        object.__setattr__(self, "t_corr", rows)
+
+    def corr_at(self, temp_k: float) -> tuple[float, float, float]:
+        """(dvt, mu factor, n factor) of ``t_corr`` at ``temp_k`` (linear between rows, held outside)."""
+        rows = self.t_corr
+        if not rows:
+            return 0.0, 1.0, 1.0
+        tc = temp_k - 273.15
+        if tc <= rows[0][0]:
+            return rows[0][1], rows[0][2], rows[0][3]
+        if tc >= rows[-1][0]:
+            return rows[-1][1], rows[-1][2], rows[-1][3]
+        for a, b in zip(rows, rows[1:]):
+            if tc <= b[0]:
+                f = (tc - a[0]) / (b[0] - a[0])
+                return tuple(a[k] + f * (b[k] - a[k]) for k in (1, 2, 3))
+        raise AssertionError("unreachable")
 
     def vt(self, temp_k: float, dvt: float = 0.0) -> float:
-        """Threshold magnitude at ``temp_k`` with an added shift ``dvt``."""
-        return self.vt0 + self.dvt_dt * (temp_k - T_NOM) + dvt
+        """Threshold magnitude at ``temp_k`` (with the ``t_corr`` correction) plus an added shift ``dvt``."""
+        return self.vt0 + self.dvt_dt * (temp_k - T_NOM) + self.corr_at(temp_k)[0] + dvt
 
-    def ispec(self, w: float, l: float, temp_k: float, mu_factor: float = 1.0) -> float:
-        """Specific current 2 n_s beta U_T^2 [A] of a W x L device at ``temp_k`` (n_s: ``n_strong``, else n)."""
+    def n_at(self, temp_k: float, n_factor: float = 1.0) -> float:
+        """Weak-inversion slope factor at ``temp_k`` (``t_corr``) times a corner's factor."""
+        return self.n * self.corr_at(temp_k)[2] * n_factor
+
+    def ns_at(self, temp_k: float, n_factor: float = 1.0) -> float:
+        """Strong-inversion slope factor in use: ``n_strong``, else the weak-inversion one at ``temp_k``."""
+        return self.n_at(temp_k, n_factor) if self.n_strong is None else self.n_strong
+
+    def ispec(self, w: float, l: float, temp_k: float, mu_factor: float = 1.0, n_factor: float = 1.0) -> float:
+        """Specific current 2 n_s beta U_T^2 [A] of a W x L device at ``temp_k`` (n_s: ``n_strong``, else n;
+        ``t_corr`` and the corner's ``mu_factor``/``n_factor`` applied)."""
         ut = thermal_voltage(temp_k)
-        beta = self.kp * mu_factor * (temp_k / T_NOM) ** self.mob_exp * w / l
-        return 2.0 * self.ns * beta * ut * ut
+        beta = self.kp * mu_factor * self.corr_at(temp_k)[1] * (temp_k / T_NOM) ** self.mob_exp * w / l
+        return 2.0 * self.ns_at(temp_k, n_factor) * beta * ut * ut
 
     @property
     def ns(self) -> float:
@@ -128,10 +168,12 @@ class MosParams:
             return 0.0
         return self.vsat * self.l_ref / l * (temp_k / T_NOM) ** self.mob_exp
 
-    def kernel_params(self, l: float, temp_k: float) -> tuple:
+    def kernel_params(self, l: float, temp_k: float, n_factor: float = 1.0) -> tuple:
         """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau) of a
-        device of length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient)."""
-        return self.shape_params(l) + (self.gjun, self.vsat_at(l, temp_k), self.ns, self.tau)
+        device of length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient), the slope factor
+        with ``t_corr`` and a corner's ``n_factor``."""
+        return (self.n_at(temp_k, n_factor),) + self.shape_params(l)[1:] + (
+            self.gjun, self.vsat_at(l, temp_k), self.ns_at(temp_k, n_factor), self.tau)
 
     def sigma_vt(self, w: float, l: float) -> float:
         return self.a_vt / math.sqrt(w * l)
@@ -159,10 +201,16 @@ class CornerShift:
     mu_p: float = 1.0
     cj_n: float = 1.0
     cj_p: float = 1.0
+    n_n: float = 1.0
+    n_p: float = 1.0
+    """Slope-factor factors per polarity (SKY130's corner cards move nfactor: the core NMOS bin by -0.57 (ss)
+    to +0.48 (fs))."""
 
     def __post_init__(self):
         if not (self.cj_n > 0 and self.cj_p > 0 and math.isfinite(self.cj_n) and math.isfinite(self.cj_p)):
             raise ValueError(f"junction-capacitance factors must be finite and > 0 (got {self.cj_n}, {self.cj_p})")
+        if not (self.n_n > 0 and self.n_p > 0 and math.isfinite(self.n_n) and math.isfinite(self.n_p)):
+            raise ValueError(f"slope-factor factors must be finite and > 0 (got {self.n_n}, {self.n_p})")
 
 
 SIZE_RTOL = 1e-3
@@ -179,10 +227,14 @@ class DeviceShift:
     dvt: float = 0.0
     mu: float = 1.0
     cj: float = 1.0
+    n: float = 1.0
+    """Factor on the weak-inversion slope factor."""
 
     def __post_init__(self):
         if not (self.cj > 0 and math.isfinite(self.cj)):
             raise ValueError(f"junction-capacitance factor must be finite and > 0 (got {self.cj})")
+        if not (self.n > 0 and math.isfinite(self.n)):
+            raise ValueError(f"slope-factor factor must be finite and > 0 (got {self.n})")
 
 
 @dataclass(frozen=True)
@@ -280,7 +332,8 @@ class Technology:
                     return v
         cs = self.corner(c)
         nmos = self.family(family).polarity > 0
-        return DeviceShift(cs.dvt_n, cs.mu_n, cs.cj_n) if nmos else DeviceShift(cs.dvt_p, cs.mu_p, cs.cj_p)
+        return DeviceShift(cs.dvt_n, cs.mu_n, cs.cj_n, cs.n_n) if nmos else DeviceShift(cs.dvt_p, cs.mu_p, cs.cj_p,
+                                                                                      cs.n_p)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

@@ -16,12 +16,15 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         gjun [S] (optional: junction shunt, absent = 0),
                                         vsat [1/V] (optional: velocity saturation, absent = 0),
                                         n_strong or null, tau (optional: two slope factors,
-                                        absent = null, 4: one slope factor)},
+                                        absent = null, 4: one slope factor),
+                                        t_corr (optional: [[temp_c, dvt V, mu, n], ...] per-temperature
+                                        corrections, absent = none)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1, "cj_n": 1, "cj_p": 1 (optional:
-                 junction-capacitance factors, absent = 1)}, "ff": {...}, ...},
+                 junction-capacitance factors, absent = 1), "n_n": 1, "n_p": 1 (optional: slope-factor
+                 factors, absent = 1)}, "ff": {...}, ...},
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
-                  "corners": {"tt": {"dvt": V, "mu": 1, "cj": 1}, ...}  optional, per corner optional
+                  "corners": {"tt": {"dvt": V, "mu": 1, "cj": 1, "n": 1}, ...}  optional (cj, n too)
                  }, ...], "pmos": [...], "nmos_thick": [...]},
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
@@ -50,7 +53,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
@@ -82,7 +85,12 @@ def _mos(d, fam: str) -> MosParams:
                          + ("; " if missing and extra else "") + (f"has unknown {', '.join(extra)}" if extra
                                                                   else ""))
     kw = {f: _num(d[f], f"{fam}.{f}") for f in _MOS_FIELDS
-          if f in d and not (f in ("kbody", "n_strong") and d[f] is None)}
+          if f in d and f != "t_corr" and not (f in ("kbody", "n_strong") and d[f] is None)}
+    if "t_corr" in d:
+        rows = d["t_corr"]
+        if not isinstance(rows, (list, tuple)) or any(not isinstance(r, (list, tuple)) or len(r) != 4 for r in rows):
+            raise ValueError(f"technology file: {fam}.t_corr must be a list of [temp_c, dvt, mu, n] rows")
+        kw["t_corr"] = tuple(tuple(_num(x, f"{fam}.t_corr[{i}]") for x in r) for i, r in enumerate(rows))
     pol = int(kw.pop("polarity"))
     if pol not in (1, -1):
         raise ValueError(f"technology file: {fam}.polarity must be +1 or -1")
@@ -121,8 +129,8 @@ def _bins(d, fams: dict) -> tuple[DeviceBin, ...]:
                 raise ValueError(f"technology file: {what}.params.polarity differs from {fam}'s")
             cs = []
             for c, v in (b.get("corners") or {}).items():
-                if not isinstance(v, dict) or any(x not in ("dvt", "mu", "cj") for x in v):
-                    raise ValueError(f"technology file: {what}.corners.{c} must hold only dvt, mu, cj")
+                if not isinstance(v, dict) or any(x not in ("dvt", "mu", "cj", "n") for x in v):
+                    raise ValueError(f"technology file: {what}.corners.{c} must hold only dvt, mu, cj, n")
                 sh = DeviceShift(**{x: _num(v[x], f"{what}.corners.{c}.{x}") for x in v})
                 if sh.mu <= 0:
                     raise ValueError(f"technology file: {what}.corners.{c}.mu must be > 0")

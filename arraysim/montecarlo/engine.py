@@ -134,11 +134,16 @@ class ReadSimulator:
             self._cmat_corner[c] = np.ascontiguousarray(capacitance(self.design, self.tech, self.circuit, c)[0])
         return self._cmat_corner[c]
 
-    def mos_par_at(self, temp_c: float | None) -> np.ndarray:
-        """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM; see
-        MosParams.kernel_params)."""
+    def mos_par_at(self, temp_c: float | None, corner: Corner | str | None = None) -> np.ndarray:
+        """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM) and ``corner`` (its
+        slope-factor factors; None: none) (see MosParams.kernel_params)."""
         tk = T_NOM if temp_c is None else celsius_to_kelvin(temp_c)
-        return np.array([p.kernel_params(m.size.l, tk) for p, m in zip(self.mos_params, self.tables.mos)])
+        if corner is None:
+            nf = [1.0] * len(self.tables.mos)
+        else:
+            self.tech.corner(corner)  # raises for a corner the technology does not have
+            nf = [self.tech.device_shift(m.family, m.size.w, m.size.l, corner).n for m in self.tables.mos]
+        return np.array([p.kernel_params(m.size.l, tk, f) for p, m, f in zip(self.mos_params, self.tables.mos, nf)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""
@@ -180,7 +185,7 @@ class ReadSimulator:
         for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
             sh = self.tech.device_shift(m.family, m.size.w, m.size.l, corner)
             vt[i] = p.vt(tk, sh.dvt)
-            isp[i] = p.ispec(m.size.w, m.size.l, tk, sh.mu)
+            isp[i] = p.ispec(m.size.w, m.size.l, tk, sh.mu, sh.n)
         return vt, isp
 
     def mismatch_sigmas(self):
@@ -246,7 +251,7 @@ class ReadSimulator:
                 raise ValueError("the XNOR input x must be 0 or 1")
             groups = [(self._vfix(vdd, xv), np.nonzero(x == xv)[0]) for xv in (0, 1)]
         ut = thermal_voltage(celsius_to_kelvin(temp_c))
-        mos_par = self.mos_par_at(temp_c)
+        mos_par = self.mos_par_at(temp_c, corner)
         for vfix, idx in groups:
             if idx.size == 0:
                 continue
@@ -288,7 +293,7 @@ class ReadSimulator:
         rec_v = np.empty((max_points, t.nv + 1))
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
-            t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
+            t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
             self.cmat_at(corner), self.bse,
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,

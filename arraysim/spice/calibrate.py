@@ -380,22 +380,23 @@ def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, ph
     return out
 
 
-def _shift(p: MosParams, cs) -> tuple[float, float]:
-    """(dvt, mu) of a CornerShift (the polarity of ``p``), a DeviceShift, or None (no shift)."""
+def _shift(p: MosParams, cs) -> tuple[float, float, float]:
+    """(dvt, mu, n factor) of a CornerShift (the polarity of ``p``), a DeviceShift, or None (no shift)."""
     if cs is None:
-        return 0.0, 1.0
+        return 0.0, 1.0, 1.0
     if isinstance(cs, DeviceShift):
-        return cs.dvt, cs.mu
-    return (cs.dvt_n, cs.mu_n) if p.polarity > 0 else (cs.dvt_p, cs.mu_p)
+        return cs.dvt, cs.mu, cs.n
+    return (cs.dvt_n, cs.mu_n, cs.n_n) if p.polarity > 0 else (cs.dvt_p, cs.mu_p, cs.n_p)
 
 
 def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None = None) -> np.ndarray:
-    """|I_D| of the kernel model for the points of ``d``."""
+    """|I_D| of the kernel model for the points of ``d`` (the kernel's parameter row at the point's
+    temperature and corner: MosParams.kernel_params)."""
     tk = celsius_to_kelvin(d.temp_c)
-    dvt, mu = _shift(p, cs)
-    n, th, lam, eta, gam, phi, kb = p.shape_params(d.l)
-    return _model_currents(p.polarity, d.vgs, d.vds, float(d.vsb), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu),
-                           n, th, lam, eta, gam, phi, kb, p.vsat_at(d.l, tk), p.ns, p.tau, thermal_voltage(tk))
+    dvt, mu, nf = _shift(p, cs)
+    n, th, lam, eta, gam, phi, kb, _, vs, ns, tau = p.kernel_params(d.l, tk, nf)
+    return _model_currents(p.polarity, d.vgs, d.vds, float(d.vsb), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu, nf),
+                           n, th, lam, eta, gam, phi, kb, vs, ns, tau, thermal_voltage(tk))
 
 
 def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
@@ -502,19 +503,35 @@ def fit_family(data: list[IVData], p0: MosParams, fields=None) -> tuple[MosParam
     return p, res
 
 
-def fit_shift(p: MosParams, data: list[IVData]) -> tuple[float, float]:
-    """(dvt, mu) of one device at one corner with its parameters ``p`` fixed (all temperatures jointly)."""
+def fit_shift(p: MosParams, data: list[IVData], slope: bool = False) -> tuple[float, ...]:
+    """(dvt, mu) of one device at one corner with its parameters ``p`` fixed (all temperatures jointly); with
+    ``slope`` (dvt, mu, n factor)."""
     from scipy.optimize import least_squares
     w = _weights(p, data, lambda d: None)
-    res = least_squares(lambda x: _residuals(p, data, lambda d: DeviceShift(x[0], math.exp(x[1])), w),
-                        np.array([0.0, 0.0]), bounds=([-0.3, -1.0], [0.3, 1.0]))
-    return float(res.x[0]), float(math.exp(res.x[1]))
+    k = 3 if slope else 2
+
+    def shift(x):
+        return DeviceShift(x[0], math.exp(x[1]), 1.0, math.exp(x[2]) if slope else 1.0)
+
+    res = least_squares(lambda x: _residuals(p, data, lambda d: shift(x), w), np.zeros(k),
+                        bounds=([-0.3, -1.0, -0.7][:k], [0.3, 1.0, 0.7][:k]))
+    return tuple(float(v) for v in (res.x[0], math.exp(res.x[1]))) + ((float(math.exp(res.x[2])),) if slope else ())
 
 
-def fit_corner(fams: dict, data_by_family: dict, polarity_family: dict) -> dict:
-    """Per corner, (dvt, mu) per polarity with the family parameters fixed.  ``polarity_family`` maps
-    'n'/'p' to the family fitted for that polarity."""
-    return {pol: fit_shift(fams[fam], data_by_family[fam]) for pol, fam in polarity_family.items()}
+def fit_tcorr(p: MosParams, data: list[IVData]) -> MosParams:
+    """``p`` with ``t_corr``: one row (temp_c, dvt, mu, n) per temperature of ``data`` (tt, every V_SB), each
+    fitted on that temperature's data alone with the other parameters fixed."""
+    rows = []
+    for t in sorted({d.temp_c for d in data}):
+        dvt, mu, nf = fit_shift(dataclasses.replace(p, t_corr=()), [d for d in data if d.temp_c == t], slope=True)
+        rows.append((float(t), round(dvt, 6), round(mu, 6), round(nf, 6)))
+    return dataclasses.replace(p, t_corr=tuple(rows))
+
+
+def fit_corner(fams: dict, data_by_family: dict, polarity_family: dict, slope: bool = False) -> dict:
+    """Per corner, (dvt, mu[, n factor]) per polarity with the family parameters fixed.  ``polarity_family``
+    maps 'n'/'p' to the family fitted for that polarity."""
+    return {pol: fit_shift(fams[fam], data_by_family[fam], slope) for pol, fam in polarity_family.items()}
 
 
 def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[dict]:
@@ -781,7 +798,13 @@ class CalibrationResult:
 
 
 def _fit_device(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: bool = True,
-                two_slopes: bool = True) -> MosParams:
+                two_slopes: bool = True, t_corr: bool = True) -> MosParams:
+    p = _fit_laws(data_tt, p0, body, vsat, two_slopes)
+    return fit_tcorr(p, data_tt) if t_corr and len({d.temp_c for d in data_tt}) > 1 else p
+
+
+def _fit_laws(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: bool = True,
+              two_slopes: bool = True) -> MosParams:
     """Stage 1: T_NOM, no source-bulk bias, temperature laws fixed, no body law; stage 2 (``body``): the
     body-effect law alone on the T_NOM data at every source-bulk bias; stage 3: everything on all
     temperatures (and biases).  Without ``body`` no body law (kbody None) and V_SB = 0 data only; without
@@ -811,7 +834,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
               l_min_thick=None, threads: int = 4, pelgrom: bool = True, caps: bool = True,
               mismatch_include: dict | None = None, progress=None, description=None,
               source_note=None, bins: bool = True, bin_mc_instances: int = 400,
-              body: bool = True, vsat: bool = True, two_slopes: bool = True) -> CalibrationResult:
+              body: bool = True, vsat: bool = True, two_slopes: bool = True, t_corr: bool = True,
+              corner_slope: bool = True) -> CalibrationResult:
     """Run the full calibration against ``src`` and return the technology set and the fit report.
 
     Family defaults are fitted at each family's first size, the technology's corner shifts on the core
@@ -822,7 +846,9 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     I-V data include source-bulk reverse biases (``VSB_FRACTIONS`` of VDD) and the body effect (gamma, phi)
     is fitted; without, gamma = 0 (constant slope factor) and only V_SB = 0 is swept.  With ``vsat`` the
     velocity-saturation coefficient is fitted; without, it is 0 (theta lumps it).  With ``two_slopes`` (and
-    ``body``) a strong-inversion slope factor and its blend width are fitted; without, one slope factor."""
+    ``body``) a strong-inversion slope factor and its blend width are fitted; without, one slope factor.  With
+    ``t_corr`` every parameter set gets per-temperature corrections (MosParams.t_corr, fitted at each
+    calibration temperature); with ``corner_slope`` every corner shift also scales the slope factor."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
@@ -841,16 +867,18 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         say(f"fit {dev.family} ({dev.model}) at {dev.sizes[0][0] * 1e6:g}/{dev.sizes[0][1] * 1e6:g} um")
         tt = at(dev.family, *dev.sizes[0], "tt")
         p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
-        fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes)
+        fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes, t_corr)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
             continue
         say(f"fit corner {c}")
         dbf = {f: [d for d in fitted if d.family == f and d.corner == c] for f in ("nmos", "pmos")}
-        got = fit_corner(fams, dbf, {"n": "nmos", "p": "pmos"})
+        got = fit_corner(fams, dbf, {"n": "nmos", "p": "pmos"}, corner_slope)
         cshift[c] = CornerShift(dvt_n=round(got["n"][0], 6), mu_n=round(got["n"][1], 6),
-                                dvt_p=round(got["p"][0], 6), mu_p=round(got["p"][1], 6))
+                                dvt_p=round(got["p"][0], 6), mu_p=round(got["p"][1], 6),
+                                n_n=round(got["n"][2], 6) if corner_slope else 1.0,
+                                n_p=round(got["p"][2], 6) if corner_slope else 1.0)
     # size bins: (family, w, l) -> (params, {corner: DeviceShift})
     bin_fit: dict = {}
     if bins:
@@ -861,13 +889,15 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                     p = fams[dev.family]
                 else:
                     say(f"fit bin {tag}")
-                    p = _fit_device(at(dev.family, w, l, "tt"), dataclasses.replace(fams[dev.family], l_ref=l),
-                                    body, vsat, two_slopes)
+                    p = _fit_device(at(dev.family, w, l, "tt"),
+                                    dataclasses.replace(fams[dev.family], l_ref=l, t_corr=()),
+                                    body, vsat, two_slopes, t_corr)
                 sh = [(Corner.TT, DeviceShift())]
                 for c in corners:
                     if c != "tt":
-                        dv, mu = fit_shift(p, at(dev.family, w, l, c))
-                        sh.append((Corner.parse(c), DeviceShift(round(dv, 6), round(mu, 6))))
+                        got = fit_shift(p, at(dev.family, w, l, c), corner_slope)
+                        sh.append((Corner.parse(c), DeviceShift(round(got[0], 6), round(got[1], 6), 1.0,
+                                                                round(got[2], 6) if corner_slope else 1.0)))
                 bin_fit[(dev.family, w, l)] = (p, tuple(sh))
     pre_bins = tuple(DeviceBin(f, w, l, p, sh) for (f, w, l), (p, sh) in bin_fit.items())
     errs_default = error_table(fams, data, cshift)
@@ -990,6 +1020,12 @@ def add_arguments(c) -> None:
     c.add_argument("--one-slope", action="store_true", dest="one_slope",
                    help="one slope factor for weak and strong inversion (no n_strong), as technology files "
                    "before it")
+    c.add_argument("--no-t-corr", action="store_true", dest="no_t_corr",
+                   help="no per-temperature corrections (t_corr): the linear threshold and power mobility "
+                   "laws alone, as technology files before them")
+    c.add_argument("--no-corner-slope", action="store_true", dest="no_corner_slope",
+                   help="corner shifts of threshold and mobility only (no slope-factor factor), as "
+                   "technology files before it")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -1045,7 +1081,8 @@ def cli_calibrate(args) -> int:
         raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
                     pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
-                    body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope)
+                    body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope,
+                    t_corr=not args.no_t_corr, corner_slope=not args.no_corner_slope)
     tech = res.technology
     g = get_technology("generic130")
 
@@ -1107,14 +1144,20 @@ def report_text(res: CalibrationResult) -> str:
     for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
         L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" if getattr(p, k) is not None else f"{'-':>20}"
                                       for _, p in sets))
-    L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p" +
-          "".join(f"  {k:>22}" for k, _ in sets[len(FAMILIES):])]
+    if any(p.t_corr for _, p in sets):
+        L += ["", "per-temperature corrections t_corr (T degC: dvt mV, mu, n factor):"]
+        for k, p in sets:
+            L.append(f"  {k:<17} " + "  ".join(f"{r[0]:g}: {r[1] * 1e3:+.1f}, {r[2]:.3f}, {r[3]:.3f}"
+                                               for r in p.t_corr))
+    L += ["", "corner    dvt_n     dvt_p     mu_n    mu_p     n_n     n_p" +
+          "".join(f"  {k:>30}" for k, _ in sets[len(FAMILIES):])]
     for c, cs in t.corners:
         own = ""
         for b in t.bins:
             sh = dict(b.corners).get(c)
-            own += f"  {sh.dvt:+10.4f} {sh.mu:11.4f}" if sh is not None else f"  {'-':>22}"
-        L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f}" + own)
+            own += f"  {sh.dvt:+10.4f} {sh.mu:11.4f} {sh.n:7.4f}" if sh is not None else f"  {'-':>30}"
+        L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f} {cs.n_n:7.4f} "
+                 f"{cs.n_p:7.4f}" + own)
     L.append(f"sigma_vt_global {t.sigma_vt_global:.4g} V, sigma_beta_global {t.sigma_beta_global:.4g}")
     if res.pelgrom:
         L.append("Pelgrom (sizes um: sigma_VT mV, sigma_beta %):")

@@ -7,7 +7,7 @@ Two model families:
     ``rram.lib``, ``pcsa_compact.sub``, ``column_2t2r_compact.sub``/``column_1t1r_compact.sub``).  Every
     transistor gets ``vt``/``ispec`` computed as :meth:`ReadSimulator.run` does
     (``sim.nominal_elements(temp, corner)`` plus the instance's ``dvt``, times ``1 + dbeta``), its shape
-    parameters from ``sim.mos_par_at(temp)`` (per device group of equal size, so they follow the technology's
+    parameters from ``sim.mos_par_at(temp, corner)`` (per device group of equal size, so they follow the technology's
     size bins), ``ut`` = kT/q; every unknown node gets its grounded capacitance and ``1/gmin`` to ground,
     and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
     are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``).  Kernel and SPICE then solve the same equations; only the
@@ -214,11 +214,11 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
     return vt, isp
 
 
-def _group_shape(sim, names, temp_c):
-    """(n, theta, lam, eta, gamma, phi, kb, gjun, vsat, ns, tau) at ``temp_c`` shared by the transistors ``names`` (one
-    device group of the subcircuits: same family and size, hence the same parameter set; checked)."""
+def _group_shape(sim, names, temp_c, corner=None):
+    """(n, theta, lam, eta, gamma, phi, kb, gjun, vsat, ns, tau) at ``temp_c`` and ``corner`` shared by the transistors
+    ``names`` (one device group of the subcircuits: same family and size, hence the same parameter set; checked)."""
     all_names = [m.name for m in sim.tables.mos]
-    par = sim.mos_par_at(temp_c)
+    par = sim.mos_par_at(temp_c, corner)
     rows = [par[all_names.index(nm)] for nm in names]
     for nm, r in zip(names[1:], rows[1:]):
         if not np.array_equal(r, rows[0], equal_nan=True):
@@ -233,12 +233,12 @@ def _group_shape(sim, names, temp_c):
     return n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau
 
 
-def _shape_params(sim, groups, temp_c) -> str:
+def _shape_params(sim, groups, temp_c, corner=None) -> str:
     """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=.. gam_<g>=.. phi_<g>=.. kb_<g>=.. gj_<g>=.. vs_<g>=.. ns_<g>=..
-    tau_<g>=..`` of every device group ``g`` -> transistor names, at ``temp_c``."""
+    tau_<g>=..`` of every device group ``g`` -> transistor names, at ``temp_c`` and ``corner``."""
     out = []
     for g, names in groups.items():
-        n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau = _group_shape(sim, names, temp_c)
+        n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau = _group_shape(sim, names, temp_c, corner)
         out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)} gam_{g}={_f(gam)} "
                    f"phi_{g}={_f(phi)} kb_{g}={_f(kb)} gj_{g}={_f(gj)} vs_{g}={_f(vs)} ns_{g}={_f(ns)} "
                    f"tau_{g}={_f(tau)}")
@@ -354,8 +354,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         vt, isp = element_values(sim, temp_c, corner, dvt, dbeta)
         if np.any(isp <= 0):
             raise ValueError("current-factor shifts must keep every beta > 0 (dbeta > -1)")
-        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS, temp_c)
-        st = _group_shape(sim, _COL_GROUP, temp_c)
+        shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS, temp_c, corner)
+        st = _group_shape(sim, _COL_GROUP, temp_c, corner)
         cap, couplings = _split_caps(sim, corner)
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}

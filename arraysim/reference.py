@@ -68,7 +68,6 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
-from .units import T_NOM
 
 __all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
            "reference_read_many", "thermal_voltage_ref"]
@@ -211,12 +210,10 @@ class ReferenceCircuit:
         par = np.asarray(sim.mos_par, dtype=float)
         self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(1, 7))
         self.gjun = (par[:, 7] if par.shape[1] > 7 else np.zeros(nm)) * self.mult  # junction shunts, per terminal
-        # velocity saturation at this temperature, from the parameter sets (not the kernel's table)
-        tr = (self.temp_c + 273.15) / T_NOM
-        self.vsat = np.array([p.vsat * p.l_ref / m.size.l * tr ** p.mob_exp
-                              for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
-        # slope factors at this temperature and corner (t_corr, the corner's factor), from the parameter sets
+        # velocity saturation and slope factors at this temperature and corner (t_corr, the corner's factor),
+        # from the parameter sets (not the kernel's table)
         tk = self.temp_c + 273.15
+        self.vsat = np.array([p.vsat_at(m.size.l, tk) for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
         nf = [sim.tech.device_shift(m.family, m.size.w, m.size.l, corner).n for m in tb.mos]
         self.n = np.array([p.n_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
         self.ns = np.array([p.ns_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
@@ -277,7 +274,7 @@ class ReferenceCircuit:
         self._inc_rr = inc_r
 
         cmat = np.asarray(sim.cmat_at(corner), dtype=float)
-        self.bse = np.asarray(getattr(sim, "bse", np.zeros(self.nv)), dtype=float)
+        self.bse = np.asarray(sim.bse, dtype=float)
         self.cap = np.diag(cmat).copy()
         if cmat.shape != (self.nv, self.nv) or np.any(self.cap <= 0) or self.bse.shape != (self.nv,):
             raise ValueError("node capacitances must be positive, one per unknown node")

@@ -40,10 +40,10 @@ def _fam(sim, name):
 
 
 def _fam_args(fam, temp_k=T_NOM, w=1e-6):
-    n, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
-    return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=n, theta=theta, lam=lam,
+    _, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
+    return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=fam.n_at(temp_k), theta=theta, lam=lam,
                 eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody,
-                vsat=fam.vsat_at(fam.l_ref, temp_k), ns=fam.ns, tau=fam.tau)
+                vsat=fam.vsat_at(fam.l_ref, temp_k), ns=fam.ns_at(temp_k), tau=fam.tau)
 
 
 def _with_body(fam, gamma, kbody=-0.15):
@@ -633,7 +633,7 @@ def test_simulator_uses_size_bins(binned_tech):
         nf = want.corr_at(T_NOM)[2]
         n_nom = want.n * nf
         np.testing.assert_array_equal(s.mos_par[i], (n_nom,) + want.shape_params(m.size.l)[1:] + (
-            want.gjun, want.vsat_at(m.size.l, T_NOM), n_nom if want.n_strong is None else want.ns, want.tau))
+            want.gjun, want.vsat_at(m.size.l, T_NOM), n_nom if want.n_strong is None else want.n_strong, want.tau))
     assert nb.corr_at(T_NOM)[2] == pytest.approx(1.08 + (T_NOM - 233.15) / 165.0 * (0.95 - 1.08), rel=1e-12)
     # the corner's slope-factor factor: the bin's own (ff 1.1), else the technology's of the polarity (fs)
     i = names.index("MN_DIS")

@@ -151,11 +151,6 @@ class MosParams:
         beta = self.kp * mu_factor * self.corr_at(temp_k)[1] * (temp_k / T_NOM) ** self.mob_exp * w / l
         return 2.0 * self.ns_at(temp_k, n_factor) * beta * ut * ut
 
-    @property
-    def ns(self) -> float:
-        """The strong-inversion slope factor in use (``n_strong``, else ``n``)."""
-        return self.n if self.n_strong is None else self.n_strong
-
     def shape_params(self, l: float) -> tuple[float, float, float, float, float, float, float]:
         """(n, theta, lambda, eta, gamma, phi, kbody) for channel length ``l``; kbody NaN = no body law."""
         s = self.l_ref / l
@@ -221,8 +216,8 @@ FAMILIES = ("nmos", "pmos", "nmos_thick")
 
 @dataclass(frozen=True)
 class DeviceShift:
-    """Corner shift of one device: threshold-magnitude shift [V] (positive = slower), mobility factor and
-    junction-capacitance factor."""
+    """Corner shift of one device: threshold-magnitude shift [V] (positive = slower), mobility factor,
+    junction-capacitance factor and slope-factor factor."""
 
     dvt: float = 0.0
     mu: float = 1.0

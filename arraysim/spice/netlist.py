@@ -251,7 +251,7 @@ def _split_caps(sim, corner):
     SE); a node's grounded part is its diagonal minus its couplings."""
     names = list(sim.tables.node_names)
     C = np.asarray(sim.cmat_at(corner), dtype=float)
-    b = np.asarray(getattr(sim, "bse", np.zeros(len(names))), dtype=float)
+    b = np.asarray(sim.bse, dtype=float)
     ground, cpl = {}, []
     for i, a in enumerate(names):
         ground[a] = float(C[i, i] + sum(C[i, j] for j in range(len(names)) if j != i) - b[i])

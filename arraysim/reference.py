@@ -207,17 +207,18 @@ class ReferenceCircuit:
         self._term = term
         self.pol = np.asarray(tb.mos_pol, dtype=float)
         self.mult = np.asarray(tb.mos_mult, dtype=float)
-        par = np.asarray(sim.mos_par, dtype=float)
-        self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (par[:, k] for k in range(1, 7))
-        self.gjun = (par[:, 7] if par.shape[1] > 7 else np.zeros(nm)) * self.mult  # junction shunts, per terminal
-        # velocity saturation and slope factors at this temperature and corner (t_corr, the corner's factor),
-        # from the parameter sets (not the kernel's table)
+        # every parameter from the parameter sets at this corner (a bin's own set there, else its set) and
+        # temperature (t_corr, the corner's factor), not from the kernel's table
         tk = self.temp_c + 273.15
-        self.vsat = np.array([p.vsat_at(m.size.l, tk) for p, m in zip(sim.mos_params, tb.mos)], dtype=float)
+        params = sim.mos_params_at(corner)
+        shape = np.array([p.shape_params(m.size.l) for p, m in zip(params, tb.mos)], dtype=float)
+        self.theta, self.lam, self.eta, self.gamma, self.phi, self.kbody = (shape[:, k] for k in range(1, 7))
+        self.gjun = np.array([p.gjun for p in params], dtype=float) * self.mult  # junction shunts, per terminal
+        self.vsat = np.array([p.vsat_at(m.size.l, tk) for p, m in zip(params, tb.mos)], dtype=float)
         nf = [sim.tech.device_shift(m.family, m.size.w, m.size.l, corner).n for m in tb.mos]
-        self.n = np.array([p.n_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
-        self.ns = np.array([p.ns_at(tk, f) for p, f in zip(sim.mos_params, nf)], dtype=float)
-        self.tau = np.array([p.tau for p in sim.mos_params], dtype=float)
+        self.n = np.array([p.n_at(tk, f) for p, f in zip(params, nf)], dtype=float)
+        self.ns = np.array([p.ns_at(tk, f) for p, f in zip(params, nf)], dtype=float)
+        self.tau = np.array([p.tau for p in params], dtype=float)
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None

@@ -33,6 +33,8 @@ def binned_tech():
     devices none;
     the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
     discharge-NMOS bin carries velocity saturation (vsat), the PMOS bin two slope factors (n_strong, tau).
+    Own parameter sets at a corner (DeviceBin.corner_params): the discharge NMOS at fs (the technology's fs
+    shift, with its slope-factor factor, applies on top) and the PMOS at ff (the bin lists no ff shift).
     Used to check that every consumer of transistor parameters follows the bins and the body law."""
     import dataclasses
 
@@ -42,16 +44,19 @@ def binned_tech():
 
     g = get_technology("generic130")
     um, fF = 1e-6, 1e-15
+    dis = dataclasses.replace(g.nmos, vt0=0.40, n=1.45, kp=300e-6, theta=1.5, lam=0.2, eta=0.08,
+                              cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0,
+                              t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95)))
+    pre = dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
+                              kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um, gjun=1e-12)
     bins = (
-        DeviceBin("nmos", 1.0 * um, 0.13 * um,
-                  dataclasses.replace(g.nmos, vt0=0.40, n=1.45, kp=300e-6, theta=1.5, lam=0.2, eta=0.08,
-                                      cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0,
-                                      t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95))),
-                  ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9)))),
-        DeviceBin("pmos", 0.4 * um, 0.13 * um,
-                  dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
-                                      kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um,
-                                      gjun=1e-12)),
+        DeviceBin("nmos", 1.0 * um, 0.13 * um, dis,
+                  ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9))),
+                  ((Corner.FS, dataclasses.replace(dis, vt0=0.36, n=1.38, kp=320e-6, theta=1.2, eta=0.1, vsat=1.5,
+                                                   t_corr=((-40.0, 0.01, 1.05, 1.04),))),)),
+        DeviceBin("pmos", 0.4 * um, 0.13 * um, pre, (),
+                  ((Corner.FF, dataclasses.replace(pre, vt0=0.34, n=2.2, n_strong=1.4, kbody=-0.08, theta=1.1,
+                                                   eta=0.04)),)),
         DeviceBin("nmos_thick", 0.6 * um, 0.5 * um,
                   dataclasses.replace(g.nmos_thick, vt0=0.58, n=1.55, lam=0.05, eta=0.02, cj=1.0 * fF / um,
                                       gamma=0.64, phi=0.74, kbody=-0.06, gjun=5e-12),

@@ -337,11 +337,15 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     assert d["corners"]["fs"]["n_n"] == 0.93 and d["corners"]["ff"]["n_p"] == 1.0
     # files written before the junction-capacitance and slope-factor factors and the per-temperature
     # corrections (no "cj", "n", "n_n"/"n_p", "t_corr") load with factor 1 / no corrections; bad ones are refused
+    assert sorted(d["bins"]["nmos"][0]["corner_params"]) == ["fs"] and "corners" not in d["bins"]["pmos"][0]
+    assert d["bins"]["pmos"][0]["corner_params"]["ff"]["n_strong"] == 1.4
+    # ... and before per-corner parameter sets (no "corner_params": the bin's set at every corner)
     old = dataclasses.replace(binned_tech, corners=get_technology("generic130").corners, bins=tuple(
-        dataclasses.replace(b, params=dataclasses.replace(b.params, t_corr=()),
+        dataclasses.replace(b, params=dataclasses.replace(b.params, t_corr=()), corner_params=(),
                             corners=tuple((c, dataclasses.replace(v, n=1.0)) for c, v in b.corners))
         for b in binned_tech.bins))
     d = json.loads(json.dumps(technology_to_dict(old)))
+    assert all("corner_params" not in b for lst in d["bins"].values() for b in lst)
     del d["bins"]["nmos"][0]["corners"]["ff"]["cj"], d["bins"]["nmos"][0]["corners"]["ff"]["n"]
     for f in ("nmos", "pmos", "nmos_thick"):
         del d[f]["t_corr"], d["bins"][f][0]["params"]["t_corr"]
@@ -386,6 +390,11 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),
+    (lambda d: d["bins"]["nmos"][0]["corner_params"]["fs"].update(polarity=-1), "corner_params.fs.polarity"),
+    (lambda d: d["bins"]["nmos"][0]["corner_params"]["fs"].pop("n"), "lacks n"),
+    (lambda d: d["bins"]["nmos"][0]["corner_params"]["fs"].update(eta=-0.1), "eta must be >= 0"),
+    (lambda d: d["bins"]["nmos"][0].update(corner_params=[1]), "corner_params must be an object"),
+    (lambda d: d["bins"]["nmos"][0]["corner_params"].update(xx=d["bins"]["nmos"][0]["params"]), "corner"),
 ])
 def test_bad_bins(tmp_path, binned_tech, edit, match):
     d = json.loads(json.dumps(technology_to_dict(binned_tech)))
@@ -441,6 +450,18 @@ def test_sky130_registered_and_default_unchanged():
         assert {c.value for c, _ in b.corners} == {"tt", "ff", "ss", "fs", "sf"}
         p = b.params
         assert 0.2 < p.vt0 < 1.2 and p.cox > 0 and p.cov > 0 and p.cj > 0 and p.a_vt > 0 and p.a_beta > 0
+        # its own parameter set at every other corner, with the size's capacitances and mismatch; the corner
+        # shift there carries only the junction factor
+        assert {c.value for c, _ in b.corner_params} == {"ff", "ss", "fs", "sf"}
+        for c, q in b.corner_params:
+            assert (q.cox, q.cov, q.cj, q.a_vt, q.a_beta, q.gjun) == (p.cox, p.cov, p.cj, p.a_vt, p.a_beta, p.gjun)
+            sh = dict(b.corners)[c]
+            assert (sh.dvt, sh.mu, sh.n) == (0.0, 1.0, 1.0) and sh.cj > 0
+    # the fast corners' sets have the lower threshold (core NMOS at 27 degC)
+    tk = 300.15
+    for f, w, l in sizes:
+        b = t.device_bin(f, w, l)
+        assert b.params_at("ff").vt(tk) < b.params.vt(tk) < b.params_at("ss").vt(tk), (f, w, l)
     from arraysim.montecarlo.engine import ReadSimulator
     assert ReadSimulator().tech.name == "generic130"
     # calibrated against SPICE: a body-effect law on every device, gate overlaps as coupling capacitors
@@ -498,6 +519,59 @@ def test_cli_technology_file(tmp_path, capsys):
 
 @pytest.mark.spice
 @needs_ngspice
+def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
+    """Corner data that differ by more than a threshold and mobility shift (here DIBL, mobility reduction and
+    channel-length modulation too): every size bin gets its own set at the corner (corner_params) that
+    reproduces that corner's currents, where the family default's corner shift cannot; the bins' corner
+    shifts then carry only the junction factor.  Data: the kernel's own model (no ngspice)."""
+    from arraysim.cmos.params import DeviceShift
+    from arraysim.options import Corner
+    g = get_technology("generic130")
+    law = dict(gamma=0.4, phi=0.8, kbody=0.0)
+    truth = {"tt": {f: dataclasses.replace(getattr(g, f), **law) for f in ("nmos", "pmos", "nmos_thick")}}
+    truth["ff"] = {f: dataclasses.replace(p, vt0=p.vt0 - 0.05, kp=p.kp * 1.1, theta=p.theta * 0.6, eta=p.eta * 1.6,
+                                          lam=p.lam * 1.5) for f, p in truth["tt"].items()}
+    sz = C.design_sizes(0.13e-6, 0.5e-6)
+    devs = (C.DeviceSpec("nmos", +1, "nch", sz["nmos"]), C.DeviceSpec("pmos", -1, "pch", sz["pmos"]),
+            C.DeviceSpec("nmos_thick", +1, "nthk", sz["nmos_thick"]))
+    src = C.ModelSource("model", {"tt": "", "ff": ""}, devs, 1.2, "the kernel's model", "model")
+    vg, vd = np.linspace(0, 1.2, 13), np.array([0.05, 0.3, 1.2])
+
+    def sweep(src, corners, temps, threads, vsbs=(0.0,), **kw):
+        out = []
+        for dev in src.devices:
+            for w, l in dev.sizes:
+                for c in corners:
+                    p = dataclasses.replace(truth[c][dev.family], l_ref=dev.sizes[0][1])
+                    for t in temps:
+                        for vsb in vsbs:
+                            d = C.IVData(dev.family, dev.polarity, w, l, c, t, np.tile(vg, vd.size),
+                                         np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
+                            d.ids = C.model_current(p, d) + 1e-15
+                            out.append(d)
+        return out
+
+    monkeypatch.setattr(C, "iv_sweep", sweep)
+    res = C.calibrate(src, name="model", temps=(27.0,), pelgrom=False, caps=False, two_slopes=False)
+    assert len(res.technology.bins) == 4
+    for b in res.technology.bins:
+        assert [c for c, _ in b.corner_params] == [Corner.FF]
+        q = b.params_at("ff")
+        assert q is not b.params and q.polarity == b.params.polarity and q.l_ref == b.params.l_ref
+        assert dict(b.corners)[Corner.FF] == DeviceShift()
+
+    def worst(rows, corner):
+        return max(r["median_rel_err"] for r in rows if r["corner"] == corner and r["points"])
+    assert worst(res.errors, "tt") < 0.01 and worst(res.errors, "ff") < 0.01
+    assert worst(res.info["errors_family_default"], "ff") > 0.05  # a corner shift cannot follow the ff data
+    assert "per-corner parameter sets" in C.report_text(res)
+    # without corner_params the bins take corner shifts, as before
+    res0 = C.calibrate(src, name="model", temps=(27.0,), pelgrom=False, caps=False, two_slopes=False,
+                       corner_params=False)
+    assert all(not b.corner_params and dict(b.corners)[Corner.FF] != DeviceShift() for b in res0.technology.bins)
+    assert worst(res0.errors, "ff") > 0.05
+
+
 def test_cli_bring_your_own_card(tmp_path, capsys):
     """A level-1 card (not EKV: the fit is approximate) through the generic path, written as JSON."""
     from arraysim.cli import main

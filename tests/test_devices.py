@@ -615,6 +615,7 @@ def _check_residual(sim):
 def test_simulator_uses_size_bins(binned_tech):
     """Kernel arrays, corner shifts, mismatch sigmas and node capacitances take each transistor's bin."""
     from arraysim.circuits.pcsa import node_caps
+    from arraysim.options import Corner
     from arraysim.units import celsius_to_kelvin
 
     t = binned_tech
@@ -671,6 +672,23 @@ def test_simulator_uses_size_bins(binned_tech):
     np.testing.assert_allclose(s.cap, [cb[n] for n in s.tables.node_names])
     info = {r["name"]: r["parameter_set"] for r in s.describe()["transistors"]}
     assert info["MN_DIS"] == "bin 1/0.13 um" and info["MN_X_Q"] == "family default"
+    # a bin's own parameter set at a corner (DeviceBin.corner_params): the discharge NMOS at fs, with the
+    # technology's fs shift (it lists none of its own) on top; the PMOS bin at ff; elsewhere the bin's set
+    nfs, pff = dict(t.bins[0].corner_params)[Corner.FS], dict(t.bins[1].corner_params)[Corner.FF]
+    assert s.mos_params_at("fs")[i] is nfs and s.mos_params_at("ss")[i] is nb and s.mos_params_at(None)[i] is nb
+    ip = names.index("MP_X_Q")
+    assert s.mos_params_at("ff")[ip] is pff and s.mos_params_at("fs")[ip] is pb
+    assert t.device("nmos", m.size.w, m.size.l, "fs") is nfs and t.device("nmos", m.size.w, m.size.l) is nb
+    fs = t.corner("fs")
+    np.testing.assert_array_equal(s.mos_par_at(27.0, "fs")[i], nfs.kernel_params(m.size.l, tk, fs.n_n))
+    assert s.mos_par_at(27.0, "fs")[i, 0] == pytest.approx(nfs.n * nfs.corr_at(tk)[2] * 0.93, rel=1e-14)
+    vt_fs, isp_fs = s.nominal_elements(27.0, "fs")
+    assert vt_fs[i] == pytest.approx(nfs.vt(tk, fs.dvt_n), rel=1e-14) and nfs.vt(tk) != nb.vt(tk)
+    assert isp_fs[i] == pytest.approx(nfs.ispec(m.size.w, m.size.l, tk, fs.mu_n, fs.n_n), rel=1e-14)
+    mp = s.tables.mos[ip]
+    np.testing.assert_array_equal(s.mos_par_at(-40.0, "ff")[ip], pff.kernel_params(mp.size.l, celsius_to_kelvin(-40.0)))
+    vt_ff, _ = s.nominal_elements(27.0, "ff")
+    assert vt_ff[ip] == pytest.approx(pff.vt(tk, t.corner("ff").dvt_p), rel=1e-14)
 
 
 def test_capacitance_matrix():

@@ -244,15 +244,38 @@ class DeviceBin:
     corners: tuple[tuple[Corner, DeviceShift], ...] = ()
     """Corner shifts of this device; a corner not listed falls back to the technology's shift of the
     family's polarity (:meth:`Technology.corner`)."""
+    corner_params: tuple[tuple[Corner, MosParams], ...] = ()
+    """Complete parameter sets fitted at a corner (a foundry ships one model card per corner, and its corner
+    cards move more than V_T, mobility and the slope factor: SKY130's move nfactor, toxe, the DIBL and the
+    narrow-width terms).  At a corner listed here the device takes this set instead of ``params``; the
+    corner's :class:`DeviceShift` still applies on top (a calibrated set carries only the junction factor
+    there).  Same polarity as ``params``."""
+
+    def __post_init__(self):
+        for c, p in self.corner_params:
+            if p.polarity != self.params.polarity:
+                raise ValueError(f"{self.family} bin: the parameter set of corner {Corner.parse(c).value} has "
+                                 "another polarity")
 
     def matches(self, family: str, w: float, l: float) -> bool:
         return family == self.family and math.isclose(w, self.w, rel_tol=SIZE_RTOL) \
             and math.isclose(l, self.l, rel_tol=SIZE_RTOL)
 
+    def params_at(self, corner: Corner | str | None) -> MosParams:
+        """The parameter set at ``corner``: its own when :attr:`corner_params` lists it, else ``params``."""
+        if corner is not None:
+            c = Corner.parse(corner)
+            for k, p in self.corner_params:
+                if k == c:
+                    return p
+        return self.params
+
     def to_dict(self) -> dict:
         return {"w": self.w, "l": self.l, "params": dataclasses.asdict(self.params),
                 **({"corners": {c.value: dataclasses.asdict(v) for c, v in self.corners}} if self.corners
-                   else {})}
+                   else {}),
+                **({"corner_params": {c.value: dataclasses.asdict(p) for c, p in self.corner_params}}
+                   if self.corner_params else {})}
 
 
 @dataclass(frozen=True)
@@ -309,11 +332,11 @@ class Technology:
                 return b
         return None
 
-    def device(self, family: str, w: float, l: float) -> MosParams:
-        """Parameter set of a ``family`` transistor of drawn size W x L [m]: its bin, else the family
-        default."""
+    def device(self, family: str, w: float, l: float, corner: Corner | str | None = None) -> MosParams:
+        """Parameter set of a ``family`` transistor of drawn size W x L [m]: its bin (the bin's own set at
+        ``corner`` when it has one, :attr:`DeviceBin.corner_params`), else the family default."""
         b = self.device_bin(family, w, l)
-        return b.params if b is not None else self.family(family)
+        return b.params_at(corner) if b is not None else self.family(family)
 
     def device_shift(self, family: str, w: float, l: float, corner: Corner | str) -> DeviceShift:
         """Corner shift (threshold magnitude, mobility factor) of a ``family`` transistor of size W x L: the

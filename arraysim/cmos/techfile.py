@@ -25,6 +25,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
       "bins": {                 optional: size-specific parameter sets (DeviceBin), per family
         "nmos": [{"w": m, "l": m, "params": {every MosParams field, as a family},
                   "corners": {"tt": {"dvt": V, "mu": 1, "cj": 1, "n": 1}, ...}  optional (cj, n too)
+                  "corner_params": {"ff": {every MosParams field}, ...}  optional: the bin's own
+                                        parameter set at a corner (DeviceBin.corner_params)
                  }, ...], "pmos": [...], "nmos_thick": [...]},
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
@@ -37,7 +39,9 @@ top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
 polarity must be its family's; two bins of one family may not have the same size (within
-``params.SIZE_RTOL``); a corner a bin does not list uses the technology's corner shift of its polarity.
+``params.SIZE_RTOL``); a corner a bin does not list uses the technology's corner shift of its polarity.  A
+bin's ``corner_params`` follow the rules of a family's parameters and must have the bin's polarity; at a corner
+without one the bin's ``params`` apply.
 """
 from __future__ import annotations
 
@@ -117,10 +121,10 @@ def _bins(d, fams: dict) -> tuple[DeviceBin, ...]:
             raise ValueError(f"technology file: bins.{fam} must be a list")
         for i, b in enumerate(lst):
             what = f"bins.{fam}[{i}]"
-            if not isinstance(b, dict) or any(k not in ("w", "l", "params", "corners") for k in b) \
+            if not isinstance(b, dict) or any(k not in ("w", "l", "params", "corners", "corner_params") for k in b) \
                     or any(k not in b for k in ("w", "l", "params")):
                 raise ValueError(f"technology file: {what} must be an object with w, l, params "
-                                 "(and optionally corners)")
+                                 "(and optionally corners, corner_params)")
             w, l = _num(b["w"], f"{what}.w"), _num(b["l"], f"{what}.l")
             if w <= 0 or l <= 0:
                 raise ValueError(f"technology file: {what}: w and l must be > 0")
@@ -135,7 +139,16 @@ def _bins(d, fams: dict) -> tuple[DeviceBin, ...]:
                 if sh.mu <= 0:
                     raise ValueError(f"technology file: {what}.corners.{c}.mu must be > 0")
                 cs.append((Corner.parse(c), sh))
-            new = DeviceBin(family=fam, w=w, l=l, params=p, corners=tuple(cs))
+            cps = b.get("corner_params") or {}
+            if not isinstance(cps, dict):
+                raise ValueError(f"technology file: {what}.corner_params must be an object {{corner: params}}")
+            cp = []
+            for c, v in cps.items():
+                q = _mos(v, f"{what}.corner_params.{c}")
+                if q.polarity != p.polarity:
+                    raise ValueError(f"technology file: {what}.corner_params.{c}.polarity differs from {fam}'s")
+                cp.append((Corner.parse(c), q))
+            new = DeviceBin(family=fam, w=w, l=l, params=p, corners=tuple(cs), corner_params=tuple(cp))
             if any(o.matches(fam, w, l) for o in out):
                 raise ValueError(f"technology file: {what}: two bins of {fam} for {w:g} x {l:g} m")
             out.append(new)

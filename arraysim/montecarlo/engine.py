@@ -118,8 +118,10 @@ class ReadSimulator:
         self.cmat, self.bse = capacitance(self.design, self.tech, circuit)
         self.cap = np.diag(self.cmat).copy()
         self._cmat_corner = {}
-        # parameter set of every transistor: its size bin, else the family default
+        # parameter set of every transistor: its size bin, else the family default (mos_params_at: at a corner,
+        # where a bin may have its own set)
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
+        self._params_corner = {}
         # kernel columns (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat) at T_NOM; mos_par_at() gives
         # them at a read temperature (vsat follows the mobility)
         self.mos_par = self.mos_par_at(None)
@@ -134,16 +136,30 @@ class ReadSimulator:
             self._cmat_corner[c] = np.ascontiguousarray(capacitance(self.design, self.tech, self.circuit, c)[0])
         return self._cmat_corner[c]
 
+    def mos_params_at(self, corner: Corner | str | None) -> tuple:
+        """Parameter set of every transistor at ``corner`` (None: ``mos_params``): a bin's own set for the
+        corner when it has one (:attr:`DeviceBin.corner_params`), else the same as ``mos_params``."""
+        if corner is None:
+            return self.mos_params
+        c = Corner.parse(corner)
+        if c not in self._params_corner:
+            self.tech.corner(c)  # raises for a corner the technology does not have
+            self._params_corner[c] = tuple(self.tech.device(m.family, m.size.w, m.size.l, c)
+                                           for m in self.tables.mos)
+        return self._params_corner[c]
+
     def mos_par_at(self, temp_c: float | None, corner: Corner | str | None = None) -> np.ndarray:
-        """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM) and ``corner`` (its
-        slope-factor factors; None: none) (see MosParams.kernel_params)."""
+        """The kernel's parameter rows of every transistor at ``temp_c`` (None: T_NOM) and ``corner`` (the
+        corner's parameter sets and slope-factor factors; None: ``mos_params``, no factor) (see
+        MosParams.kernel_params)."""
         tk = T_NOM if temp_c is None else celsius_to_kelvin(temp_c)
         if corner is None:
             nf = [1.0] * len(self.tables.mos)
         else:
             self.tech.corner(corner)  # raises for a corner the technology does not have
             nf = [self.tech.device_shift(m.family, m.size.w, m.size.l, corner).n for m in self.tables.mos]
-        return np.array([p.kernel_params(m.size.l, tk, f) for p, m, f in zip(self.mos_params, self.tables.mos, nf)])
+        return np.array([p.kernel_params(m.size.l, tk, f)
+                         for p, m, f in zip(self.mos_params_at(corner), self.tables.mos, nf)])
 
     def with_circuit(self, circuit: str) -> "ReadSimulator":
         """The same technology, design, devices and tolerances on another circuit variant."""
@@ -182,7 +198,7 @@ class ReadSimulator:
         self.tech.corner(corner)  # raises for a corner the technology does not have
         vt = np.empty(len(self.tables.mos))
         isp = np.empty(len(self.tables.mos))
-        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params)):
+        for i, (m, p) in enumerate(zip(self.tables.mos, self.mos_params_at(corner))):
             sh = self.tech.device_shift(m.family, m.size.w, m.size.l, corner)
             vt[i] = p.vt(tk, sh.dvt)
             isp[i] = p.ispec(m.size.w, m.size.l, tk, sh.mu, sh.n)

@@ -546,7 +546,7 @@ def error_table(fams: dict, data: list[IVData], corners: dict, bins=()) -> list[
     for (fam, c, t, w, l, vsb), ds in sorted(groups.items(), key=lambda kv: (
             FAMILIES.index(kv[0][0]), kv[0][3], kv[0][4], kv[0][1], kv[0][2], kv[0][5])):
         b = next((x for x in bins if x.matches(fam, w, l)), None)
-        p = b.params if b is not None else fams[fam]
+        p = b.params_at(c) if b is not None else fams[fam]
         cs = dict(b.corners).get(Corner.parse(c)) if b is not None else None
         if cs is None:
             cs = corners.get(c, CornerShift())
@@ -835,7 +835,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
               mismatch_include: dict | None = None, progress=None, description=None,
               source_note=None, bins: bool = True, bin_mc_instances: int = 400,
               body: bool = True, vsat: bool = True, two_slopes: bool = True, t_corr: bool = True,
-              corner_slope: bool = True) -> CalibrationResult:
+              corner_slope: bool = True, corner_params: bool = True) -> CalibrationResult:
     """Run the full calibration against ``src`` and return the technology set and the fit report.
 
     Family defaults are fitted at each family's first size, the technology's corner shifts on the core
@@ -848,7 +848,10 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     velocity-saturation coefficient is fitted; without, it is 0 (theta lumps it).  With ``two_slopes`` (and
     ``body``) a strong-inversion slope factor and its blend width are fitted; without, one slope factor.  With
     ``t_corr`` every parameter set gets per-temperature corrections (MosParams.t_corr, fitted at each
-    calibration temperature); with ``corner_slope`` every corner shift also scales the slope factor."""
+    calibration temperature); with ``corner_slope`` every corner shift also scales the slope factor.  With
+    ``corner_params`` (and ``bins``) every size bin gets its own complete parameter set at every corner
+    (:attr:`DeviceBin.corner_params`, fitted on that corner's data as the tt set on tt's) instead of a corner
+    shift; the technology's corner shifts (family defaults, global spread) are fitted as before."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
@@ -893,13 +896,22 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                                     dataclasses.replace(fams[dev.family], l_ref=l, t_corr=()),
                                     body, vsat, two_slopes, t_corr)
                 sh = [(Corner.TT, DeviceShift())]
+                cp = []
                 for c in corners:
-                    if c != "tt":
+                    if c == "tt":
+                        continue
+                    if corner_params:
+                        say(f"fit bin {tag} at corner {c}")
+                        cp.append((Corner.parse(c), _fit_device(at(dev.family, w, l, c),
+                                                                dataclasses.replace(p, t_corr=()), body, vsat,
+                                                                two_slopes, t_corr)))
+                        sh.append((Corner.parse(c), DeviceShift()))
+                    else:
                         got = fit_shift(p, at(dev.family, w, l, c), corner_slope)
                         sh.append((Corner.parse(c), DeviceShift(round(got[0], 6), round(got[1], 6), 1.0,
                                                                 round(got[2], 6) if corner_slope else 1.0)))
-                bin_fit[(dev.family, w, l)] = (p, tuple(sh))
-    pre_bins = tuple(DeviceBin(f, w, l, p, sh) for (f, w, l), (p, sh) in bin_fit.items())
+                bin_fit[(dev.family, w, l)] = (p, tuple(sh), tuple(cp))
+    pre_bins = tuple(DeviceBin(f, w, l, p, sh, cp) for (f, w, l), (p, sh, cp) in bin_fit.items())
     errs_default = error_table(fams, data, cshift)
     errs = error_table(fams, data if bins else fitted, cshift, pre_bins)
     capd, capb, cjf = {}, {}, {}
@@ -939,12 +951,14 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         cshift = {c: dataclasses.replace(cs, cj_n=round(first_cj["nmos"].get(c, 1.0), 6),
                                          cj_p=round(first_cj["pmos"].get(c, 1.0), 6)) for c, cs in cshift.items()}
     tech_bins = []
-    for (f, w, l), (p, sh) in bin_fit.items():
+    for (f, w, l), (p, sh, cp) in bin_fit.items():
         if (f, w, l) in cjf:
             sh = tuple((c, dataclasses.replace(d, cj=round(cjf[(f, w, l)].get(c.value, 1.0), 6))) for c, d in sh)
         mm = next((q for q in pel.get(f, {}).get("bins", []) if math.isclose(q["w_um"], w * 1e6, rel_tol=1e-6)
                    and math.isclose(q["l_um"], l * 1e6, rel_tol=1e-6)), None)
-        tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm, f), sh))
+        # a corner's own set carries the size's capacitances and mismatch (measured at tt) as the tt set does
+        tech_bins.append(DeviceBin(f, w, l, finish(p, capb.get((f, w, l)), mm, f), sh,
+                                   tuple((c, finish(q, capb.get((f, w, l)), mm, f)) for c, q in cp)))
     allc = tuple((Corner.parse(c), cshift.get(c, CornerShift())) for c in ("tt", "ff", "ss", "fs", "sf"))
     if "ff" in cshift and "ss" in cshift:
         ff, ss = cshift["ff"], cshift["ss"]
@@ -1026,6 +1040,9 @@ def add_arguments(c) -> None:
     c.add_argument("--no-corner-slope", action="store_true", dest="no_corner_slope",
                    help="corner shifts of threshold and mobility only (no slope-factor factor), as "
                    "technology files before it")
+    c.add_argument("--no-corner-params", action="store_true", dest="no_corner_params",
+                   help="size bins take corner shifts (threshold, mobility, slope factor) instead of their own "
+                   "parameter set per corner, as technology files before it")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -1082,7 +1099,8 @@ def cli_calibrate(args) -> int:
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
                     pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
                     body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope,
-                    t_corr=not args.no_t_corr, corner_slope=not args.no_corner_slope)
+                    t_corr=not args.no_t_corr, corner_slope=not args.no_corner_slope,
+                    corner_params=not args.no_corner_params)
     tech = res.technology
     g = get_technology("generic130")
 
@@ -1158,6 +1176,14 @@ def report_text(res: CalibrationResult) -> str:
             own += f"  {sh.dvt:+10.4f} {sh.mu:11.4f} {sh.n:7.4f}" if sh is not None else f"  {'-':>30}"
         L.append(f"{c.value:<6} {cs.dvt_n:+8.4f} {cs.dvt_p:+8.4f} {cs.mu_n:8.4f} {cs.mu_p:8.4f} {cs.n_n:7.4f} "
                  f"{cs.n_p:7.4f}" + own)
+    cps = [(b, c, q) for b in t.bins for c, q in b.corner_params]
+    if cps:
+        L += ["", "per-corner parameter sets of the size bins (vt0 mV, n, n_strong, kp uA/V^2, theta, eta, vsat; "
+              "t_corr dvt mV at -40/27/125 degC):"]
+        for b, c, q in cps:
+            L.append(f"  {b.family} {b.w * 1e6:g}/{b.l * 1e6:g} {c.value:<3} {q.vt0 * 1e3:7.1f} {q.n:6.3f} "
+                     f"{q.n_strong if q.n_strong is not None else q.n:6.3f} {q.kp * 1e6:7.2f} {q.theta:6.3f} "
+                     f"{q.eta:7.4f} {q.vsat:6.3f}  " + " ".join(f"{r[1] * 1e3:+.1f}" for r in q.t_corr))
     L.append(f"sigma_vt_global {t.sigma_vt_global:.4g} V, sigma_beta_global {t.sigma_beta_global:.4g}")
     if res.pelgrom:
         L.append("Pelgrom (sizes um: sigma_VT mV, sigma_beta %):")

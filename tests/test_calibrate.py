@@ -517,8 +517,6 @@ def test_cli_technology_file(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["technology"]["name"] == "mine"
 
 
-@pytest.mark.spice
-@needs_ngspice
 def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
     """Corner data that differ by more than a threshold and mobility shift (here DIBL, mobility reduction and
     channel-length modulation too): every size bin gets its own set at the corner (corner_params) that
@@ -572,6 +570,8 @@ def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
     assert worst(res0.errors, "ff") > 0.05
 
 
+@pytest.mark.spice
+@needs_ngspice
 def test_cli_bring_your_own_card(tmp_path, capsys):
     """A level-1 card (not EKV: the fit is approximate) through the generic path, written as JSON."""
     from arraysim.cli import main

@@ -172,10 +172,10 @@ def family(tech: Technology, name: str) -> MosParams:
     return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
 
 
-def device_params(tech: Technology, m: Transistor) -> MosParams:
-    """Parameter set of transistor ``m``: the technology's bin for its family and size, else the family
-    default."""
-    return tech.device(m.family, m.size.w, m.size.l)
+def device_params(tech: Technology, m: Transistor, corner=None) -> MosParams:
+    """Parameter set of transistor ``m``: the technology's bin for its family and size (the bin's own set at
+    ``corner`` when it has one), else the family default."""
+    return tech.device(m.family, m.size.w, m.size.l, corner)
 
 
 # design field -> family (the devices of transistors())

@@ -144,8 +144,7 @@ class ReadSimulator:
         c = Corner.parse(corner)
         if c not in self._params_corner:
             self.tech.corner(c)  # raises for a corner the technology does not have
-            self._params_corner[c] = tuple(self.tech.device(m.family, m.size.w, m.size.l, c)
-                                           for m in self.tables.mos)
+            self._params_corner[c] = tuple(device_params(self.tech, m, c) for m in self.tables.mos)
         return self._params_corner[c]
 
     def mos_par_at(self, temp_c: float | None, corner: Corner | str | None = None) -> np.ndarray:

@@ -36,6 +36,17 @@ again from the model statements:
   with the simulator's capacitance matrix at the read's corner ``C = sim.cmat_at(corner)`` (diagonal unless
   the design has ``overlap_coupling``; then ``dV/dt`` is obtained with ``C``'s inverse) and coupling ``b_se = sim.bse``
   to the sense-enable waveform, whose slope is constant on each integration segment.
+* **Channel charges** (``PCSADesign.channel_charge``; the devices and capacitances ``sim.qch_at(corner)``) --
+  only their charges are coded, from the model statement (voltages referred to the bulk, mirrored for a
+  PMOS)::
+
+      v_P = (V_G - V_T) / n,   Q_x = C_ch 2 n U_T ln(1 + exp((v_P - V_x) / (2 U_T)))   (x = S, D)
+      charge of the drain and of the source terminal: -p (Q_S + Q_D) / 4     (p = +1 NMOS, -1 PMOS)
+
+  The node charges are then ``C V + q(V, V_SE)``; the mass matrix ``C + dq/dV`` and the coupling
+  ``b_se - dq/dV_SE`` are central differences of ``q`` (the kernel's are analytic), and ``dV/dt`` solves
+  ``(C + dq/dV) dV/dt = f + (b_se - dq/dV_SE) dV_SE/dt``.  The supply charge adds the change of the charge
+  on the terminals at VDD.
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
   sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
@@ -205,6 +216,7 @@ class ReferenceCircuit:
             if int(tb.mos_pol[k]) != want_pol or float(tb.mos_mult[k]) != float(m.mult):
                 raise ValueError(f"table inconsistency at {m.name}")
         self._term = term
+        self.tables_mos = tb.mos
         self.pol = np.asarray(tb.mos_pol, dtype=float)
         self.mult = np.asarray(tb.mos_mult, dtype=float)
         # every parameter from the parameter sets at this corner (a bin's own set there, else its set) and
@@ -279,7 +291,11 @@ class ReferenceCircuit:
         self.cap = np.diag(cmat).copy()
         if cmat.shape != (self.nv, self.nv) or np.any(self.cap <= 0) or self.bse.shape != (self.nv,):
             raise ValueError("node capacitances must be positive, one per unknown node")
-        self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse)
+        self.cmat = cmat
+        # channel charges: (transistor, C_ch) of the clocked devices
+        qi, qc = sim.qch_at(corner)
+        self.qch = [(int(k), float(c)) for k, c in zip(qi, qc)]
+        self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.qch
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)
         self.c_ref = float(self.cap.sum())
         self.iq = names.index("Q")
@@ -328,6 +344,41 @@ class ReferenceCircuit:
             return f[:, 0], float(ivdd[0])
         return f, ivdd
 
+    def _vext(self, v, se):
+        return np.concatenate([np.asarray(v, dtype=float), self._fixed_const, [se]])
+
+    def channel_charge(self, v, se):
+        """(charge [C] held by the channel-charge terminals at every unknown node, charge at the VDD-rail
+        terminals) for one state ``v`` (nv,)."""
+        vext = self._vext(v, se)
+        qn = np.zeros(self.nv)
+        qvdd = 0.0
+        for k, cch in self.qch:
+            vd, vg, vs, vb = (vext[self._term[j, k]] for j in range(4))
+            p = self.pol[k]
+            vp = (p * (vg - vb) - self.vt[k]) / self.n[k]
+            qx = [cch * 2 * self.n[k] * self.ut * _ln1p_exp((vp - p * (vx - vb)) / (2 * self.ut)) for vx in (vs, vd)]
+            q_term = -p * (qx[0] + qx[1]) / 4
+            for name in (self.tables_mos[k].d, self.tables_mos[k].s):
+                if name in self.node_names:
+                    qn[self.node_names.index(name)] += q_term
+                elif name == "VDD":
+                    qvdd += q_term
+        return qn, qvdd
+
+    def mass(self, v, se):
+        """(mass matrix C + dq/dV, SE coupling b_se - dq/dV_SE) at state ``v`` (central differences)."""
+        if not self.qch:
+            return self.cmat, self.bse
+        h = 1e-6
+        M = self.cmat.copy()
+        for j in range(self.nv):
+            e = np.zeros(self.nv)
+            e[j] = h
+            M[:, j] += (self.channel_charge(v + e, se)[0] - self.channel_charge(v - e, se)[0]) / (2 * h)
+        b = self.bse - (self.channel_charge(v, se + h)[0] - self.channel_charge(v, se - h)[0]) / (2 * h)
+        return M, b
+
     def rhs(self, t, y, se_const=None, se_slope=0.0):
         """ODE right-hand side: (dV/dt, d(q/C_ref)/dt); ``se_slope`` = dV_SE/dt on the current segment."""
         y = np.asarray(y, dtype=float)
@@ -336,6 +387,14 @@ class ReferenceCircuit:
         out = np.empty_like(y)
         if self.diagonal:
             out[:self.nv] = f / (self.cap if y.ndim == 1 else self.cap[:, None])
+        elif self.qch:
+            yy = y[:self.nv] if y.ndim == 2 else y[:self.nv, None]
+            ff = f if f.ndim == 2 else f[:, None]
+            res = np.empty_like(yy)
+            for c in range(yy.shape[1]):
+                M, b = self.mass(yy[:, c], se)
+                res[:, c] = np.linalg.solve(M, ff[:, c] + b * se_slope)
+            out[:self.nv] = res if y.ndim == 2 else res[:, 0]
         else:
             g = f + (self.bse * se_slope if y.ndim == 1 else (self.bse * se_slope)[:, None])
             out[:self.nv] = self.cinv @ g
@@ -446,6 +505,9 @@ class ReferenceCircuit:
             y = (sol.y_events[0][0] if settled else sol.y[:, -1]).copy()
             t_cycle = float(sol.t_events[0][0]) if settled else float(sol.t[-1])
         q = float(y[self.nv] * self.c_ref)
+        qv_start = self.channel_charge(v0, 0.0)[1] if self.qch else 0.0
+        if self.qch:  # the change of the charge held at the VDD-rail terminals (SE is back at 0)
+            q += self.channel_charge(y[:self.nv], 0.0)[1] - qv_start
         tf = [c - 0.5 * self.t_r for c in cross]
         valid = [c for c in tf if not math.isnan(c)]
         vq, vqb = v_read
@@ -460,6 +522,9 @@ class ReferenceCircuit:
             out["t"] = np.concatenate(traj_t)
             out["y"] = np.concatenate(traj_y, axis=1)  # rows: node voltages (node_names), charge [C]
             out["y"][self.nv] *= self.c_ref
+            if self.qch:
+                out["y"][self.nv] += np.array([self.channel_charge(out["y"][:self.nv, i], self.se(tt))[1]
+                                               for i, tt in enumerate(out["t"])]) - qv_start
         return out
 
 

@@ -102,6 +102,15 @@ class PCSADesign:
     unknown nodes a coupling (Miller) capacitor, to a DC rail (GND, VDD, WL, X) a grounded capacitor, to
     SE a coupling to the sense-enable waveform; the gate node's grounded cap keeps only the channel part
     ``cox * W * L``.  See :func:`capacitance`."""
+    channel_charge: bool = False
+    """True: the transistors whose gate is the sense-enable clock (the two precharge PMOS and the discharge
+    NMOS) carry their channel charge, a nonlinear function of their terminal voltages (see
+    :func:`channel_charges` and ``arraysim.kernels.transient``): when SE rises the precharge PMOS's channel
+    empties into the outputs (charge injection), and the discharge NMOS's channel fills from the source
+    line.  A constant capacitance cannot stand for it: the channel exists only while the device is on,
+    i.e. for SE below VDD - |V_T| -- most of the SE swing at 1.8 V, a small part of it near threshold.
+    False: their channel capacitance is not modelled (the gate is a driven node).  The default follows
+    ``overlap_coupling`` (:meth:`for_technology`)."""
 
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)
@@ -110,8 +119,9 @@ class PCSADesign:
     def for_technology(cls, tech) -> "PCSADesign":
         """The default design with every core length set to ``tech.l_min`` and the access transistor's
         to ``tech.l_min_thick``; widths unchanged except that none is below ``tech.w_min``; the gate overlaps
-        as the technology chooses (``tech.overlap_coupling``)."""
-        d = cls(overlap_coupling=bool(getattr(tech, "overlap_coupling", False)))
+        and the clocked devices' channel charge as the technology chooses (``tech.overlap_coupling``)."""
+        oc = bool(getattr(tech, "overlap_coupling", False))
+        d = cls(overlap_coupling=oc, channel_charge=oc)
         wmin = getattr(tech, "w_min", 0.0)
         core = {k: Size(max(getattr(d, k).w, wmin), tech.l_min)
                 for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass")}
@@ -239,6 +249,23 @@ def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") ->
         c = device_params(tech, m).cov * m.size.w * m.mult
         out += [(m.g, m.d, c), (m.g, m.s, c)]
     return out
+
+
+CLOCK = "SE"
+
+
+def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
+                    corner=None) -> tuple[np.ndarray, np.ndarray]:
+    """(transistor indices, channel capacitance ``cinv * W * L * mult`` [F]) of the devices whose channel
+    charge is modelled: with ``design.channel_charge``, every transistor whose gate is the clock SE; else
+    none.  Each device's set at ``corner`` (:func:`device_params`)."""
+    idx, cap = [], []
+    if design.channel_charge:
+        for k, m in enumerate(transistors(design, circuit)):
+            if m.g == CLOCK:
+                idx.append(k)
+                cap.append(device_params(tech, m, corner).channel_cap(m.size.w, m.size.l) * m.mult)
+    return np.array(idx, dtype=np.int64), np.array(cap, dtype=float)
 
 
 def capacitance(design: PCSADesign, tech: Technology, circuit: str = "pcsa",

@@ -89,6 +89,12 @@ class MosParams:
     between rows and held at the first/last row outside them.  ``arraysim calibrate`` fits one row per
     calibration temperature (the linear V_T law and the power mobility law leave SKY130's near-threshold
     currents 25-60 % off at -40 degC).  Empty: none (the laws alone, files fitted before it)."""
+    cinv: float = 0.0
+    """Gate capacitance per area in strong inversion, without the overlaps [F/m^2]: the channel charge of a
+    device whose gate is the sense-enable clock (``PCSADesign.channel_charge``).  ``cox`` is a charge average
+    over a whole gate swing, which includes the swing below threshold; the channel holds ``cinv`` per area once
+    it is inverted.  ``arraysim calibrate`` measures it (AC gate capacitance at V_GS = VDD, drain = source =
+    bulk, minus the two overlaps).  0: ``cox`` (files without it)."""
 
     def __post_init__(self):
         if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
@@ -182,6 +188,10 @@ class MosParams:
 
     def junction_cap(self, w: float) -> float:
         return self.cj * w
+
+    def channel_cap(self, w: float, l: float) -> float:
+        """Gate capacitance of the inverted channel [F] (``cinv``, else ``cox``, times W L)."""
+        return (self.cinv if self.cinv > 0.0 else self.cox) * w * l
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ ST_STEP_UNDERFLOW = 3
 ST_PRECHARGE_INCOMPLETE = 4  # results valid, but the precharge did not settle by t_pre_max
 
 _D = 1.0 / (2.0 + math.sqrt(2.0))
+RAMP_SUB = 8  # steps at least per SE ramp when clocked devices carry channel charge (simulate_read)
 _E32 = 6.0 + math.sqrt(2.0)
 
 
@@ -167,6 +168,59 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
                 if a < nv:
                     J[b, a] += g
     return ivdd, tq
+
+
+@nb.njit(cache=True)
+def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx, cmat, bse,
+             M, b):
+    """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
+    capacitance C_ch [F]).  Fills the mass matrix ``M = cmat + dq/dV`` (unknown nodes) and the SE coupling
+    ``b = bse - dq/dV_SE``; returns the charge of the terminals on the VDD rail (the supply delivers its
+    change).
+
+    Model (charge sheet, EKV-style; polarity-mirrored voltages v' = p (V - V_B)): pinch-off
+    ``v_P = (v'_G - V_T) / n``; inversion charge at each channel end x = S, D
+    ``Q_x = C_ch 2 n U_T ln(1 + exp((v_P - v'_x) / (2 U_T)))`` (strong inversion: C_ch (v'_G - V_T - n v'_x);
+    vanishing below threshold); channel charge ``Q_ch = (Q_S + Q_D) / 2``, half of it on each of drain and
+    source: the terminal charges are ``q_D = q_S = -p Q_ch / 2`` (the gate holds ``p Q_ch``)."""
+    for i in range(nv):
+        b[i] = bse[i]
+        for j in range(nv):
+            M[i, j] = cmat[i, j]
+    qvdd = 0.0
+    for k in range(qch_m.shape[0]):
+        m = qch_m[k]
+        c = qch_c[k]
+        p = mos_pol[m]
+        n = mos_par[m, 0]
+        vb = _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix)
+        vgp = p * (_nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix) - vb)
+        vdp = p * (_nodev(mos_nodes[m, 0], v, nv, se_idx, se, vfix) - vb)
+        vsp = p * (_nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix) - vb)
+        vp = (vgp - vt[m]) / n
+        us = (vp - vsp) / (2.0 * ut)
+        ud = (vp - vdp) / (2.0 * ut)
+        sps = us + math.log1p(math.exp(-us)) if us > 0.0 else math.log1p(math.exp(us))
+        spd = ud + math.log1p(math.exp(-ud)) if ud > 0.0 else math.log1p(math.exp(ud))
+        sgs = 1.0 / (1.0 + math.exp(-us)) if us > -700.0 else 0.0
+        sgd = 1.0 / (1.0 + math.exp(-ud)) if ud > -700.0 else 0.0
+        qterm = -p * c * n * ut * (sps + spd) / 2.0  # -p (Q_S + Q_D) / 4
+        dq_g = -c * (sgs + sgd) / 4.0
+        dq_d = c * n * sgd / 4.0
+        dq_s = c * n * sgs / 4.0
+        for side in (0, 2):
+            x = mos_nodes[m, side]
+            if x < nv:
+                for term in (0, 1, 2):
+                    y = mos_nodes[m, term]
+                    dq = dq_d if term == 0 else (dq_g if term == 1 else dq_s)
+                    if y < nv:
+                        M[x, y] += dq
+                    elif y - nv == se_idx:
+                        b[x] -= dq
+            elif x - nv == vdd_idx:
+                qvdd += qterm
+    return qvdd
 
 
 @nb.njit(cache=True)
@@ -324,7 +378,7 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 
 @nb.njit(cache=True)
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
-                  bse, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+                  bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
                   t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max, vread,
                   tcross, rec_t, rec_v):
     """Simulate one read cycle.
@@ -346,6 +400,13 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     any node moves by more than ``dv_max`` (volts) in it, and a step may grow at most ``grow_max``-fold.
     The embedded estimate alone under-reports at a long step that lands on the onset of latch
     regeneration; the two guards bound the step there.
+
+    Channel charges (``qch_m``/``qch_c``, see :func:`_charges`; none when empty): the mass matrix ``M(V)`` and
+    the SE coupling ``b(V)`` then depend on the state, ``M(V) dV/dt = f(V) + b(V) dSE/dt``.  The stages use
+    ``W = M_0 - h d J`` of the step's start and the right-hand side ``M_0 M(y)^-1 (f(y) + b(y) dSE/dt)`` at
+    each stage point (the formula applied to ``dV/dt = M^-1 (f + b dSE/dt)`` with the Jacobian approximated
+    by ``M_0^-1 J``; Shampine & Reichelt's formula is a W-method, of order 2 with any Jacobian).  The
+    supply charge adds the change of the charge held at the VDD-rail terminals.
     """
     t_fall = t_r + t_sense
     t_end_min = t_fall + t_r + t_pre
@@ -366,7 +427,11 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
     # breakpoints: ramp corners and read instants
     nrt = read_times.shape[0]
-    bp = np.empty(nrt + 5)
+    # with channel charges, RAMP_SUB - 1 more inside each SE ramp: the channel of a clocked device forms or
+    # empties within a fraction of the ramp, which the error estimate of one long step (whose Jacobian
+    # omits dM/dV) under-reports
+    nsub = RAMP_SUB - 1 if qch_m.shape[0] > 0 else 0
+    bp = np.empty(nrt + 5 + 2 * nsub)
     bp[0] = t_r
     for k in range(nrt):
         bp[1 + k] = read_times[k]
@@ -374,6 +439,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     bp[nrt + 2] = t_fall + t_r
     bp[nrt + 3] = t_end_min
     bp[nrt + 4] = t_end
+    for k in range(nsub):
+        bp[nrt + 5 + k] = t_r * (k + 1) / RAMP_SUB
+        bp[nrt + 5 + nsub + k] = t_fall + t_r * (k + 1) / RAMP_SUB
     bp.sort()
 
     # inverse of the capacitance matrix (for dV/dt at the step ends: output-crossing interpolation)
@@ -412,9 +480,27 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     y1 = np.empty(nv)
     ynew = np.empty(nv)
     vth = 0.5 * vdd  # an output already below it in the precharged state has no falling crossing
+    # state-dependent mass matrix and SE coupling (channel charges): at the step start (M0, b0), at a stage
+    # point (M2, b2), LU scratch Ms, dV/dt at the step end z2, stage right-hand side g2p
+    nq = qch_m.shape[0]
+    M0 = cmat.copy()
+    b0 = bse.copy()
+    M2 = np.empty((nv, nv))
+    b2 = np.empty(nv)
+    Ms = np.empty((nv, nv))
+    pivm = np.empty(nv, dtype=np.int64)
+    z2 = np.empty(nv)
+    g2p = np.empty(nv)
+    qv_start = 0.0
+    if nq > 0:
+        qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx,
+                            cmat, bse, M0, b0)
+    qv0 = qv_start
+    qv2 = qv_start
 
     t = 0.0
     q = 0.0
+    qt = 0.0
     q_prev = 0.0
     g_prev = np.inf  # settle distance at the previous step end (inf before t_end_min)
     h = min(1e-12, h_max)
@@ -450,9 +536,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         hd = hs * _D
         for i in range(nv):
             T[i] = ts0[i] * dse
-            u[i] = bse[i] * dse
+            u[i] = b0[i] * dse
             for j in range(nv):
-                W[i, j] = cmat[i, j] - hd * J0[i, j]
+                W[i, j] = M0[i, j] - hd * J0[i, j]
         tq = tqs0 * dse
         if not _lu_factor(W, piv):
             h = 0.5 * hs
@@ -470,9 +556,21 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         se1, _ = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
         iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
-        _matvec(cmat, k1, ck)
+        if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
+            _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx,
+                     cmat, bse, M2, b2)
+            for i in range(nv):
+                z2[i] = f1[i] + b2[i] * dse
+            if not _lu_factor(M2, pivm):
+                h = 0.5 * hs
+                continue
+            _lu_solve(M2, pivm, z2)
+            _matvec(M0, z2, f1)
+        else:
+            for i in range(nv):
+                f1[i] += u[i]
+        _matvec(M0, k1, ck)
         for i in range(nv):
-            f1[i] += u[i]
             k2[i] = f1[i] - ck[i]
         _lu_solve(W, piv, k2)
         kq2 = iq1 - kq1
@@ -486,9 +584,24 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         se2, _ = _se_wave(t + hs, vdd, t_r, t_fall)
         iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
-        _matvec(cmat, k2, k3)  # C k2 (k3 as scratch)
+        if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
+            qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx,
+                           vdd_idx, cmat, bse, M2, b2)
+            for i in range(nv):
+                z2[i] = f2[i] + b2[i] * dse
+                for j in range(nv):
+                    Ms[i, j] = M2[i, j]
+            if not _lu_factor(Ms, pivm):
+                h = 0.5 * hs
+                continue
+            _lu_solve(Ms, pivm, z2)
+            _matvec(M0, z2, g2p)
+        else:
+            for i in range(nv):
+                g2p[i] = f2[i] + u[i]
+        _matvec(M0, k2, k3)  # M0 k2 (k3 as scratch)
         for i in range(nv):
-            k3[i] = (f2[i] + u[i]) - _E32 * (k3[i] - f1[i]) - 2.0 * (ck[i] - (f0[i] + u[i])) + hd * T[i]
+            k3[i] = g2p[i] - _E32 * (k3[i] - f1[i]) - 2.0 * (ck[i] - (f0[i] + u[i])) + hd * T[i]
         _lu_solve(W, piv, k3)
         err = 0.0
         dv = 0.0
@@ -511,11 +624,32 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
                 if math.isnan(tcross[j]) and v[nd] >= vth and ynew[nd] < vth:
                     d0 = 0.0  # dV/dt = C^-1 (f + bse dSE/dt) at both ends of the step
                     d1 = 0.0
-                    for i in range(nv):
-                        d0 += cinv[nd, i] * (f0[i] + u[i])
-                        d1 += cinv[nd, i] * (f2[i] + u[i])
+                    if nq > 0:  # M(V)^-1 (f + b(V) dSE/dt)
+                        for i in range(nv):
+                            z2[i] = f0[i] + u[i]  # (z2 is no longer needed: only the output's entry)
+                            for jj in range(nv):
+                                Ms[i, jj] = M0[i, jj]
+                        _lu_factor(Ms, pivm)
+                        _lu_solve(Ms, pivm, z2)
+                        d0 = z2[nd]
+                        for i in range(nv):
+                            z2[i] = f2[i] + b2[i] * dse
+                            for jj in range(nv):
+                                Ms[i, jj] = M2[i, jj]
+                        _lu_factor(Ms, pivm)
+                        _lu_solve(Ms, pivm, z2)
+                        d1 = z2[nd]
+                    else:
+                        for i in range(nv):
+                            d0 += cinv[nd, i] * (f0[i] + u[i])
+                            d1 += cinv[nd, i] * (f2[i] + u[i])
                     tcross[j] = _hermite_cross(t, hs, v[nd], ynew[nd], d0, d1, vth)
         q += hs * kq2
+        if nq > 0:
+            M0, M2 = M2, M0
+            b0, b2 = b2, b0
+            qv0 = qv2
+        qt = q + (qv0 - qv_start)  # supply charge: conduction plus the change held at the VDD terminals
         for i in range(nv):
             v[i] = ynew[i]
         f0, f2 = f2, f0
@@ -534,7 +668,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             rec_t[nrec] = t
             for i in range(nv):
                 rec_v[nrec, i] = v[i]
-            rec_v[nrec, nv] = q
+            rec_v[nrec, nv] = qt
             nrec += 1
         fac = grow_max if err < 1e-12 else min(grow_max, max(0.2, 0.8 * err ** (-1.0 / 3.0)))
         hn = hs * fac
@@ -549,16 +683,16 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
             if g <= settle_tol:
                 if settle_tol < g_prev < np.inf:  # settled inside this step: interpolate the instant
                     sfrac = (g_prev - settle_tol) / (g_prev - g)
-                    return ST_OK, q_prev + sfrac * (q - q_prev), steps, nrec, t - hs + sfrac * hs
-                return ST_OK, q, steps, nrec, t
+                    return ST_OK, q_prev + sfrac * (qt - q_prev), steps, nrec, t - hs + sfrac * hs
+                return ST_OK, qt, steps, nrec, t
             g_prev = g
-        q_prev = q
-    return ST_PRECHARGE_INCOMPLETE, q, steps, nrec, t
+        q_prev = qt
+    return ST_PRECHARGE_INCOMPLETE, q + (qv0 - qv_start), steps, nrec, t
 
 
 @nb.njit(cache=True, parallel=True)
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
-                   bse, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
+                   bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
                    t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max,
                    vread, tcross, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
@@ -568,7 +702,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_node
         rec_t = np.empty(0)
         rec_v = np.empty((0, nv + 1))
         st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
-                                           rr_nodes, r_lf[s], vnl[s], cmat, bse, gmin, ut, vdd, vfix, se_idx,
+                                           rr_nodes, r_lf[s], vnl[s], cmat, bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
                                            settle_tol, read_times, rtol, atol, h_max, max_steps,
                                            grow_max, dv_max, vread[s], tcross[s], rec_t, rec_v)

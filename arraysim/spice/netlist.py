@@ -357,13 +357,19 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         shapes = _shape_params(sim, _XNOR_GROUPS if xnor else _PCSA_GROUPS, temp_c, corner)
         st = _group_shape(sim, _COL_GROUP, temp_c, corner)
         cap, couplings = _split_caps(sim, corner)
+        qi, qc = sim.qch_at(corner)
+        cch = {names[int(i)]: float(c) for i, c in zip(qi, qc)}
+        if cch and (cch.get("MP_PRE_Q") != cch.get("MP_PRE_QB") or set(cch) != {"MP_PRE_Q", "MP_PRE_QB", "MN_DIS"}):
+            raise ValueError(f"the compact deck carries the channel charge of the precharge pair and the discharge "
+                             f"device only, the pair alike (got {sorted(cch)})")
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
             p = [f"{pre}_{keys[nm]}={_f(val)}" for nm in keys
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             p += [shapes, f"ut={_f(ut)}",
-                  f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}"]
+                  f"cq={_f(cap['Q'])} cqb={_f(cap['QB'])} csl={_f(cap['SL'])} gmin={_f(gmin)}",
+                  f"cch_pre={_f(cch.get('MP_PRE_Q', 0.0))} cch_dis={_f(cch.get('MN_DIS', 0.0))}"]
             ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
             if xnor:
                 lines += [f"VX{k} x_{k} 0 {_f(vdd * x[k])}", f"VXB{k} xb_{k} 0 {_f(vdd * (1 - x[k]))}"]

@@ -31,6 +31,7 @@ def binned_tech():
     transistor (0.6/0.5 um); the cross-coupled NMOS (0.6/0.13 um) keeps the family default.  The NMOS family
     default, the PMOS bin and the access-transistor bin carry a body-effect law (SKY130-like), the other
     devices none;
+    the PMOS bin an inverted-channel capacitance (cinv, used by the channel charge of the precharge devices);
     the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
     discharge-NMOS bin carries velocity saturation (vsat), the PMOS bin two slope factors (n_strong, tau).
     Own parameter sets at a corner (DeviceBin.corner_params): the discharge NMOS at fs (the technology's fs
@@ -48,7 +49,8 @@ def binned_tech():
                               cj=1.5 * fF / um, a_vt=6e-3 * um, vsat=2.0,
                               t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95)))
     pre = dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
-                              kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um, gjun=1e-12)
+                              kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um, gjun=1e-12,
+                              cinv=1.3 * g.pmos.cox)
     bins = (
         DeviceBin("nmos", 1.0 * um, 0.13 * um, dis,
                   ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9))),

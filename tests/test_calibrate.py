@@ -107,6 +107,10 @@ def test_capacitances_include_overlaps_and_match_shipped_sky130():
     assert p.cov == pytest.approx(c["cov"], rel=1e-6) and p.cox == pytest.approx(c["cox"], rel=1e-6)
     assert p.cj == pytest.approx(c["cj"], rel=1e-6)
     assert p.gate_cap(w, l) == pytest.approx(c["cgg_avg_F"], rel=1e-9)
+    # the inverted channel: the inversion value less both overlaps, above the swing average cox
+    assert c["cinv"] == pytest.approx((cgg[-1] - 2 * c["cgd_off_F"]) / (w * l), rel=1e-12) and c["cinv"] > c["cox"]
+    assert p.cinv == pytest.approx(c["cinv"], rel=1e-6)
+    assert p.channel_cap(w, l) == pytest.approx(cgg[-1] - 2 * c["cgd_off_F"], rel=1e-6)
 
 
 @pytest.mark.spice
@@ -387,6 +391,7 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     (lambda d: d["bins"]["nmos"][0].update(w=0.0), "must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["params"].pop("kp"), "lacks kp"),
     (lambda d: d["bins"]["pmos"][0]["params"].update(gjun=-1e-12), "gjun must be a finite conductance"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(cinv=-1e-3), "cinv must be >= 0"),
     (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),
@@ -450,11 +455,13 @@ def test_sky130_registered_and_default_unchanged():
         assert {c.value for c, _ in b.corners} == {"tt", "ff", "ss", "fs", "sf"}
         p = b.params
         assert 0.2 < p.vt0 < 1.2 and p.cox > 0 and p.cov > 0 and p.cj > 0 and p.a_vt > 0 and p.a_beta > 0
+        assert p.cinv > p.cox  # inverted channel (V_G = VDD) above the swing average
         # its own parameter set at every other corner, with the size's capacitances and mismatch; the corner
         # shift there carries only the junction factor
         assert {c.value for c, _ in b.corner_params} == {"ff", "ss", "fs", "sf"}
         for c, q in b.corner_params:
-            assert (q.cox, q.cov, q.cj, q.a_vt, q.a_beta, q.gjun) == (p.cox, p.cov, p.cj, p.a_vt, p.a_beta, p.gjun)
+            assert (q.cox, q.cinv, q.cov, q.cj, q.a_vt, q.a_beta, q.gjun) == \
+                (p.cox, p.cinv, p.cov, p.cj, p.a_vt, p.a_beta, p.gjun)
             sh = dict(b.corners)[c]
             assert (sh.dvt, sh.mu, sh.n) == (0.0, 1.0, 1.0) and sh.cj > 0
     # the fast corners' sets have the lower threshold (core NMOS at 27 degC)

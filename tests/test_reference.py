@@ -199,16 +199,20 @@ def test_kernel_matches_reference_with_size_bins(binned_tech):
     check(compare(s, cases, refs))
 
 
-@pytest.mark.parametrize("tech", ["generic130", "binned"])
-def test_kernel_matches_reference_with_overlap_coupling(tech, binned_tech):
+@pytest.mark.parametrize("tech, charge", [("generic130", False), ("binned", False), ("generic130", True),
+                                          ("binned", True)])
+def test_kernel_matches_reference_with_overlap_coupling(tech, charge, binned_tech):
     """Gate overlap capacitors between nodes (full capacitance matrix) and to SE (forcing): kernel and
-    reference agree as with grounded capacitances."""
+    reference agree as with grounded capacitances.  With the channel charge of the clocked devices (a
+    state-dependent mass matrix; the binned PMOS carries its own cinv): the same agreement."""
     from arraysim.circuits.pcsa import PCSADesign
     from arraysim.cmos.technologies import get_technology
     t = binned_tech if tech == "binned" else get_technology(tech)
-    s = ReadSimulator(t, PCSADesign.for_technology(t).with_(overlap_coupling=True), tolerances=Tolerances())
+    s = ReadSimulator(t, PCSADesign.for_technology(t).with_(overlap_coupling=True, channel_charge=charge),
+                      tolerances=Tolerances())
     assert np.any(s.bse) and np.any(s.cmat != np.diag(s.cap))
-    cases = draw_cases(s, 8, seed=99 if tech == "binned" else 98)
+    assert (s.qch_at("tt")[0].size == 3) == charge
+    cases = draw_cases(s, 8, seed=(99 if tech == "binned" else 98) + (7 if charge else 0))
     refs = [reference_read(s, **c, **REF_TOL) for c in cases]
     check(compare(s, cases, refs))
 
@@ -278,3 +282,88 @@ def test_reference_self_convergence(sim):
         assert _rel(base["delay"], r["delay"]) < 1e-4
         assert _rel(base["energy"], r["energy"]) < 1e-4
         assert abs(base["v_q"] - r["v_q"]) < 1e-5 and abs(base["v_qb"] - r["v_qb"]) < 1e-5
+
+
+# ------------------------------------------------------------------------------------------------------
+# channel charge of the clocked devices (PCSADesign.channel_charge)
+# ------------------------------------------------------------------------------------------------------
+def _charge_sim(binned_tech, temp_c=27.0, corner="ff"):
+    from arraysim.circuits.pcsa import PCSADesign
+    s = ReadSimulator(binned_tech, PCSADesign.for_technology(binned_tech).with_(overlap_coupling=True,
+                                                                                channel_charge=True))
+    return s
+
+
+def test_channel_charge_derivatives_match_finite_differences(binned_tech):
+    """The kernel's analytic mass matrix ``C + dq/dV``, SE coupling ``b - dq/dV_SE`` and VDD-rail charge
+    (``_charges``) equal the reference's charges differentiated numerically, over states from off through
+    weak to strong inversion of the clocked devices."""
+    from arraysim.kernels.transient import _charges
+    from arraysim.reference import ReferenceCircuit
+    s = _charge_sim(binned_tech)
+    vdd, temp_c, corner = 1.2, 27.0, "ff"
+    rng = np.random.default_rng(5)
+    m = len(s.tables.mos)
+    svt, _ = s.mismatch_sigmas()
+    ref = ReferenceCircuit(s, vdd, temp_c, corner, 8e3, 60e3, dvt=svt * rng.standard_normal(m))
+    qi, qc = s.qch_at(corner)
+    assert qi.size == 3 and np.all(qc > 0)
+    t = s.tables
+    par = s.mos_par_at(temp_c, corner)
+    vfix = s._vfix(vdd, None)
+    nv = t.nv
+    M, b = np.empty((nv, nv)), np.empty(nv)
+    checked = 0
+    for se in (0.0, 0.3, 0.55, 0.8, vdd):
+        for _ in range(4):
+            v = rng.uniform(-0.05, vdd + 0.05, nv)
+            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, ref.vt, qi, qc, ref.ut, vfix, t.se_idx,
+                          t.vdd_idx, ref.cmat, ref.bse, M, b)
+            Mr, br = ref.mass(v, se)
+            scale = np.max(np.abs(Mr - ref.cmat)) + 1e-18
+            assert np.max(np.abs(M - Mr)) <= 1e-6 * scale + 1e-22, (se, v)
+            assert np.max(np.abs(b - br)) <= 1e-6 * scale + 1e-22, (se, v)
+            assert math.isclose(qv, ref.channel_charge(v, se)[1], rel_tol=1e-9, abs_tol=1e-24)
+            checked += scale > 1e-17  # a state where the channels hold charge
+    assert checked >= 5
+
+
+def test_channel_charge_strong_inversion_closed_form(binned_tech):
+    """A PMOS precharge device fully on (gate 0, drain = source = bulk = VDD) holds the channel charge
+    ``C_ch (VDD - V_T)`` less the weak-inversion tail: half on each of drain and source, of the electron
+    sign reversed (holes: positive); off (gate at VDD) it holds the weak-inversion tail only."""
+    from arraysim.reference import ReferenceCircuit
+    s = _charge_sim(binned_tech)
+    vdd = 1.5
+    ref = ReferenceCircuit(s, vdd, 27.0, "tt", 8e3, 60e3)
+    names = [s.tables.mos[k].name for k, _ in ref.qch]
+    v = np.full(ref.nv, vdd)
+    qn, qvdd = ref.channel_charge(v, 0.0)
+    k_pre = [k for k, _ in ref.qch if s.tables.mos[k].name == "MP_PRE_Q"][0]
+    cch = dict(ref.qch)[k_pre]
+    want = cch * (vdd - ref.vt[k_pre]) / 2  # per terminal
+    i_q = ref.node_names.index("Q")
+    assert "MN_DIS" in names
+    assert math.isclose(qn[i_q], want, rel_tol=1e-3), (qn[i_q], want)
+    # the VDD-rail terminals: source of both precharge devices
+    assert math.isclose(qvdd, 2 * want, rel_tol=2e-2), (qvdd, want)
+    qn_off, qvdd_off = ref.channel_charge(v, vdd)
+    # off: the weak-inversion tail only (2 n U_T exp(-V_T / (2 n U_T)) per volt of C_ch; n = 2.4 here)
+    assert abs(qn_off[i_q]) < 1e-2 * want and abs(qvdd_off) < 2e-2 * want
+
+
+def test_channel_charge_injection_lifts_the_outputs_above_vdd():
+    """Physics: when SE rises the precharge PMOS channels empty into Q and QB (half of each channel), which
+    the kernel shows as the outputs rising above VDD before they regenerate -- the bump SKY130's BSIM4
+    shows (1.914 V at 1.8 V, README).  Without the channel charge the outputs stay at VDD plus the SE
+    overlap coupling only; the bump grows with the channel capacitance."""
+    from arraysim.api import simulator
+    bumps = {}
+    for cc in (False, True):
+        s = simulator(overlap_coupling=True, channel_charge=cc)
+        w = s.waveform(1.8, 27.0, "tt", 7.5e3, 65e3)
+        tr = s.design.timing.t_rise
+        sel = w["t"] <= 3 * tr
+        bumps[cc] = float(max(w["Q"][sel].max(), w["QB"][sel].max())) - 1.8
+    assert bumps[True] > bumps[False] + 0.02, bumps
+    assert bumps[True] < 0.5, bumps

@@ -27,7 +27,9 @@ evaluated through the kernel's own ``mos_eval``):
    overlap + fringe of one side; :func:`_ac_caps`);
    ``cox = (<Cgg> - 2 Cgd_off) / (W L)`` with ``<Cgg>`` the total AC gate capacitance (drain = source = bulk
    = 0) charge-averaged over V_G = 0, VDD/4, .., VDD, so that ``gate_cap`` stores the charge of a full gate
-   swing; ``cj = <Cbd(V_DB)> / W``, the charge-equivalent (large-signal) junction capacitance of a
+   swing; ``cinv = (Cgg(V_G = VDD) - 2 Cgd_off) / (W L)``, the inverted-channel capacitance the channel
+   charge of the clocked devices uses (:func:`arraysim.kernels.transient._charges`; above Cox's
+   charge average, which includes the depleted gate); ``cj = <Cbd(V_DB)> / W``, the charge-equivalent (large-signal) junction capacitance of a
    0..CJ_SWING x VDD swing (BSIM4 ``capbd`` averaged over five biases by the trapezoid rule), with the drain
    area/perimeter of a single-finger device ``AD = 0.29 um * W, PD = 2 (W + 0.29 um)`` (SKY130 minimum contacted diffusion).
    **Junction shunt** ``gjun``: the current into a device with drain = source at VDD/2 (gate, bulk at 0)
@@ -674,7 +676,8 @@ def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
     cgg_avg = float(np.trapezoid(cgg, vgs) / vdd)
     # junction: BSIM4 capbd at V_DB = 0 .. CJ_SWING x VDD, charge-averaged
     jbias, cbd, cbd_avg = _junction_cap(src, dev, w, l, temp_c, "tt")
-    return {"cox": (cgg_avg - 2 * cgd_off) / (w * l), "cov": cgd_off / w, "cj": cbd_avg / w, "w": w, "l": l,
+    return {"cox": (cgg_avg - 2 * cgd_off) / (w * l), "cinv": (cgg[-1] - 2 * cgd_off) / (w * l),
+            "cov": cgd_off / w, "cj": cbd_avg / w, "w": w, "l": l,
             "cgd_off_F": cgd_off, "cgg_F_at_vg_quarters": cgg.tolist(), "cgg_avg_F": cgg_avg,
             "cbd_avg_F": cbd_avg, "cj_swing_V": jbias[-1], "cbd_F_at_swing_quarters": cbd.tolist()}
 
@@ -938,7 +941,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     def finish(p, c, m, fam):
         kw = {}
         if c:
-            kw.update(cox=c["cox"], cov=c["cov"], cj=c["cj"])
+            kw.update(cox=c["cox"], cinv=c["cinv"], cov=c["cov"], cj=c["cj"])
         if capd.get(fam, {}).get("gjun") is not None:  # per junction, not per size: the family's value
             kw.update(gjun=capd[fam]["gjun"])
         if m:
@@ -1112,9 +1115,9 @@ def cli_calibrate(args) -> int:
         return dataclasses.replace(t, bins=bins, **fam)
 
     if not res.caps:  # keep the typical generic130 capacitances so the set still has delays
-        tech = typical(tech, ("cox", "cov", "cj"))
+        tech = typical(tech, ("cox", "cinv", "cov", "cj"))
         res.info["capacitance_note"] = res.info.get("capacitance_note", "not extracted") + \
-            ": cox/cov/cj copied from generic130 (typical)"
+            ": cox/cinv/cov/cj copied from generic130 (typical)"
         res.technology = tech
     if not res.pelgrom:  # keep the typical generic130 mismatch so the set still has mismatch
         tech = typical(tech, ("a_vt", "a_beta"))
@@ -1159,7 +1162,7 @@ def report_text(res: CalibrationResult) -> str:
         [(f"{b.family} {b.w * 1e6:g}/{b.l * 1e6:g}", b.params) for b in t.bins]
     L += ["", "parameter sets (family defaults, then size bins W/L in um):",
           f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
-    for k in FIT_FIELDS + ("l_ref", "cox", "cov", "cj", "a_vt", "a_beta"):
+    for k in FIT_FIELDS + ("l_ref", "cox", "cinv", "cov", "cj", "a_vt", "a_beta"):
         L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" if getattr(p, k) is not None else f"{'-':>20}"
                                       for _, p in sets))
     if any(p.t_corr for _, p in sets):

@@ -216,7 +216,6 @@ class ReferenceCircuit:
             if int(tb.mos_pol[k]) != want_pol or float(tb.mos_mult[k]) != float(m.mult):
                 raise ValueError(f"table inconsistency at {m.name}")
         self._term = term
-        self.tables_mos = tb.mos
         self.pol = np.asarray(tb.mos_pol, dtype=float)
         self.mult = np.asarray(tb.mos_mult, dtype=float)
         # every parameter from the parameter sets at this corner (a bin's own set there, else its set) and
@@ -321,12 +320,7 @@ class ReferenceCircuit:
         vec = v.ndim == 1
         if vec:
             v = v[:, None]
-        k = v.shape[1]
-        nc = self._fixed_const.size
-        vext = np.empty((self.nv + nc + 1, k))
-        vext[:self.nv] = v
-        vext[self.nv:self.nv + nc] = self._fixed_const[:, None]
-        vext[self.nv + nc] = se
+        vext = self._vext(v, se)
         vd, vg, vs, vb = (vext[self._term[j]] for j in range(4))  # each (nmos, k)
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
@@ -345,12 +339,20 @@ class ReferenceCircuit:
         return f, ivdd
 
     def _vext(self, v, se):
-        return np.concatenate([np.asarray(v, dtype=float), self._fixed_const, [se]])
+        """Voltages of every node (unknown nodes, constant fixed nodes, SE; the order of ``_term``) for ``v``
+        of shape (nv, k)."""
+        nc = self._fixed_const.size
+        vext = np.empty((self.nv + nc + 1, v.shape[1]))
+        vext[:self.nv] = v
+        vext[self.nv:self.nv + nc] = self._fixed_const[:, None]
+        vext[self.nv + nc] = se
+        return vext
 
     def channel_charge(self, v, se):
         """(charge [C] held by the channel-charge terminals at every unknown node, charge at the VDD-rail
         terminals) for one state ``v`` (nv,)."""
-        vext = self._vext(v, se)
+        vext = self._vext(np.asarray(v, dtype=float)[:, None], se)[:, 0]
+        i_vdd = self._ext_index["VDD"]
         qn = np.zeros(self.nv)
         qvdd = 0.0
         for k, cch in self.qch:
@@ -359,10 +361,10 @@ class ReferenceCircuit:
             vp = (p * (vg - vb) - self.vt[k]) / self.n[k]
             qx = [cch * 2 * self.n[k] * self.ut * _ln1p_exp((vp - p * (vx - vb)) / (2 * self.ut)) for vx in (vs, vd)]
             q_term = -p * (qx[0] + qx[1]) / 4
-            for name in (self.tables_mos[k].d, self.tables_mos[k].s):
-                if name in self.node_names:
-                    qn[self.node_names.index(name)] += q_term
-                elif name == "VDD":
+            for x in (self._term[0, k], self._term[2, k]):  # drain, source
+                if x < self.nv:
+                    qn[x] += q_term
+                elif x == i_vdd:
                     qvdd += q_term
         return qn, qvdd
 

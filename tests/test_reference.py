@@ -287,11 +287,10 @@ def test_reference_self_convergence(sim):
 # ------------------------------------------------------------------------------------------------------
 # channel charge of the clocked devices (PCSADesign.channel_charge)
 # ------------------------------------------------------------------------------------------------------
-def _charge_sim(binned_tech, temp_c=27.0, corner="ff"):
+def _charge_sim(binned_tech):
     from arraysim.circuits.pcsa import PCSADesign
-    s = ReadSimulator(binned_tech, PCSADesign.for_technology(binned_tech).with_(overlap_coupling=True,
-                                                                                channel_charge=True))
-    return s
+    return ReadSimulator(binned_tech, PCSADesign.for_technology(binned_tech).with_(overlap_coupling=True,
+                                                                                   channel_charge=True))
 
 
 def test_channel_charge_derivatives_match_finite_differences(binned_tech):

@@ -251,9 +251,6 @@ def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") ->
     return out
 
 
-CLOCK = "SE"
-
-
 def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
                     corner=None) -> tuple[np.ndarray, np.ndarray]:
     """(transistor indices, channel capacitance ``cinv * W * L * mult`` [F]) of the devices whose channel
@@ -262,7 +259,7 @@ def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
     idx, cap = [], []
     if design.channel_charge:
         for k, m in enumerate(transistors(design, circuit)):
-            if m.g == CLOCK:
+            if m.g == "SE":
                 idx.append(k)
                 cap.append(device_params(tech, m, corner).channel_cap(m.size.w, m.size.l) * m.mult)
     return np.array(idx, dtype=np.int64), np.array(cap, dtype=float)

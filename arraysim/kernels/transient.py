@@ -224,6 +224,20 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix,
 
 
 @nb.njit(cache=True)
+def _mass_solve(M, f, b, dse, Ms, piv, z):
+    """``z := M^-1 (f + b dSE/dt)``, ``M`` kept (``Ms``, ``piv``: scratch); False if ``M`` is singular."""
+    n = M.shape[0]
+    for i in range(n):
+        z[i] = f[i] + b[i] * dse
+        for j in range(n):
+            Ms[i, j] = M[i, j]
+    if not _lu_factor(Ms, piv):
+        return False
+    _lu_solve(Ms, piv, z)
+    return True
+
+
+@nb.njit(cache=True)
 def _lu_factor(A, piv):
     n = A.shape[0]
     for k in range(n):
@@ -481,7 +495,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     ynew = np.empty(nv)
     vth = 0.5 * vdd  # an output already below it in the precharged state has no falling crossing
     # state-dependent mass matrix and SE coupling (channel charges): at the step start (M0, b0), at a stage
-    # point (M2, b2), LU scratch Ms, dV/dt at the step end z2, stage right-hand side g2p
+    # point (M2, b2), LU scratch Ms, dV/dt at the step end z2 (at its start z0: output crossings), stage
+    # right-hand side g2p
     nq = qch_m.shape[0]
     M0 = cmat.copy()
     b0 = bse.copy()
@@ -490,6 +505,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     Ms = np.empty((nv, nv))
     pivm = np.empty(nv, dtype=np.int64)
     z2 = np.empty(nv)
+    z0 = np.empty(nv)
     g2p = np.empty(nv)
     qv_start = 0.0
     if nq > 0:
@@ -559,12 +575,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
             _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx,
                      cmat, bse, M2, b2)
-            for i in range(nv):
-                z2[i] = f1[i] + b2[i] * dse
-            if not _lu_factor(M2, pivm):
+            if not _mass_solve(M2, f1, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
-            _lu_solve(M2, pivm, z2)
             _matvec(M0, z2, f1)
         else:
             for i in range(nv):
@@ -587,14 +600,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
             qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx,
                            vdd_idx, cmat, bse, M2, b2)
-            for i in range(nv):
-                z2[i] = f2[i] + b2[i] * dse
-                for j in range(nv):
-                    Ms[i, j] = M2[i, j]
-            if not _lu_factor(Ms, pivm):
+            if not _mass_solve(M2, f2, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
-            _lu_solve(Ms, pivm, z2)
             _matvec(M0, z2, g2p)
         else:
             for i in range(nv):
@@ -624,20 +632,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
                 if math.isnan(tcross[j]) and v[nd] >= vth and ynew[nd] < vth:
                     d0 = 0.0  # dV/dt = C^-1 (f + bse dSE/dt) at both ends of the step
                     d1 = 0.0
-                    if nq > 0:  # M(V)^-1 (f + b(V) dSE/dt)
-                        for i in range(nv):
-                            z2[i] = f0[i] + u[i]  # (z2 is no longer needed: only the output's entry)
-                            for jj in range(nv):
-                                Ms[i, jj] = M0[i, jj]
-                        _lu_factor(Ms, pivm)
-                        _lu_solve(Ms, pivm, z2)
-                        d0 = z2[nd]
-                        for i in range(nv):
-                            z2[i] = f2[i] + b2[i] * dse
-                            for jj in range(nv):
-                                Ms[i, jj] = M2[i, jj]
-                        _lu_factor(Ms, pivm)
-                        _lu_solve(Ms, pivm, z2)
+                    if nq > 0:  # M(V)^-1 (f + b(V) dSE/dt); at the step end already in z2
+                        _mass_solve(M0, f0, b0, dse, Ms, pivm, z0)
+                        d0 = z0[nd]
                         d1 = z2[nd]
                     else:
                         for i in range(nv):
@@ -687,7 +684,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
                 return ST_OK, qt, steps, nrec, t
             g_prev = g
         q_prev = qt
-    return ST_PRECHARGE_INCOMPLETE, q + (qv0 - qv_start), steps, nrec, t
+    return ST_PRECHARGE_INCOMPLETE, qt, steps, nrec, t
 
 
 @nb.njit(cache=True, parallel=True)

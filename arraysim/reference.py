@@ -47,6 +47,10 @@ again from the model statements:
   ``b_se - dq/dV_SE`` are central differences of ``q`` (the kernel's are analytic), and ``dV/dt`` solves
   ``(C + dq/dV) dV/dt = f + (b_se - dq/dV_SE) dV_SE/dt``.  The supply charge adds the change of the charge
   on the terminals at VDD.
+* **Junction charges** (``PCSADesign.junction_charge``; the junctions of ``arraysim.circuits.pcsa.junctions``
+  whose parameter set has a law, ``cj0 > 0``) -- the charge ``p Q_j(v_R) - cj W (V_x - V_b)`` at reverse bias
+  ``v_R = p (V_x - V_b)``, ``Q_j`` the integral of ``cj0 W (1 + v_R/pb)^-mj`` (forward bias: of its tangent-slope
+  extension), added to ``q`` above and differentiated the same way (``C`` holds the constant ``cj W``).
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
   sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
@@ -78,6 +82,8 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
+
+from .circuits.pcsa import junctions
 
 
 __all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
@@ -294,7 +300,16 @@ class ReferenceCircuit:
         # channel charges: (transistor, C_ch) of the clocked devices
         qi, qc = sim.qch_at(corner)
         self.qch = [(int(k), float(c)) for k, c in zip(qi, qc)]
-        self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.qch
+        # junction charges: (node, bulk, polarity, c0, mj, pb, constant part already in cmat)
+        # (from the names and parameter sets of arraysim.circuits.pcsa.junctions, not from the kernel's table)
+        self.jn = []
+        if sim.design.junction_charge:
+            for node, bulk, p, w in junctions(sim.design, sim.tech, sim.circuit, corner):
+                if p.cj0 > 0:
+                    self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity), p.cj0 * w,
+                                    p.mj, p.pb, p.cj * w))
+        self.charged = bool(self.qch or self.jn)  # state-dependent mass matrix
+        self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.charged
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)
         self.c_ref = float(self.cap.sum())
         self.iq = names.index("Q")
@@ -368,17 +383,48 @@ class ReferenceCircuit:
                     qvdd += q_term
         return qn, qvdd
 
+    def junction_charge(self, v):
+        """(charge [C] the junction law adds at every unknown node beyond ``cmat``'s constant part, charge at the
+        VDD-rail bulks) for one state ``v`` (nv,).  A junction at reverse bias v_R holds
+        ``Q_j(v_R) = integral_0^v_R C_j``, ``C_j = c0 (1 + v_R/pb)^-mj`` (forward: ``c0 (1 - mj v_R/pb)``); the node
+        side holds ``p Q_j``, of which ``cmat`` already has ``cl (V_x - V_b)``."""
+        vext = self._vext(np.asarray(v, dtype=float)[:, None], 0.0)[:, 0]
+        i_vdd = self._ext_index["VDD"]
+        qn = np.zeros(self.nv)
+        qvdd = 0.0
+        for x, b, p, c0, mj, pb, cl in self.jn:
+            vxb = vext[x] - vext[b]
+            vr = p * vxb
+            if vr >= 0:
+                qj = c0 * pb / (1 - mj) * ((1 + vr / pb) ** (1 - mj) - 1)
+            else:
+                qj = c0 * (vr - mj * vr ** 2 / (2 * pb))
+            q = p * qj - cl * vxb
+            qn[x] += q
+            if b == i_vdd:
+                qvdd -= q
+        return qn, qvdd
+
+    def charges(self, v, se):
+        """(state-dependent charge at every unknown node, charge at the VDD-rail terminals): channel plus
+        junction charges."""
+        qn, qv = self.channel_charge(v, se)
+        if self.jn:
+            qj, qjv = self.junction_charge(v)
+            qn, qv = qn + qj, qv + qjv
+        return qn, qv
+
     def mass(self, v, se):
         """(mass matrix C + dq/dV, SE coupling b_se - dq/dV_SE) at state ``v`` (central differences)."""
-        if not self.qch:
+        if not self.charged:
             return self.cmat, self.bse
         h = 1e-6
         M = self.cmat.copy()
         for j in range(self.nv):
             e = np.zeros(self.nv)
             e[j] = h
-            M[:, j] += (self.channel_charge(v + e, se)[0] - self.channel_charge(v - e, se)[0]) / (2 * h)
-        b = self.bse - (self.channel_charge(v, se + h)[0] - self.channel_charge(v, se - h)[0]) / (2 * h)
+            M[:, j] += (self.charges(v + e, se)[0] - self.charges(v - e, se)[0]) / (2 * h)
+        b = self.bse - (self.charges(v, se + h)[0] - self.charges(v, se - h)[0]) / (2 * h)
         return M, b
 
     def rhs(self, t, y, se_const=None, se_slope=0.0):
@@ -389,7 +435,7 @@ class ReferenceCircuit:
         out = np.empty_like(y)
         if self.diagonal:
             out[:self.nv] = f / (self.cap if y.ndim == 1 else self.cap[:, None])
-        elif self.qch:
+        elif self.charged:
             yy = y[:self.nv] if y.ndim == 2 else y[:self.nv, None]
             ff = f if f.ndim == 2 else f[:, None]
             res = np.empty_like(yy)
@@ -507,9 +553,9 @@ class ReferenceCircuit:
             y = (sol.y_events[0][0] if settled else sol.y[:, -1]).copy()
             t_cycle = float(sol.t_events[0][0]) if settled else float(sol.t[-1])
         q = float(y[self.nv] * self.c_ref)
-        qv_start = self.channel_charge(v0, 0.0)[1] if self.qch else 0.0
-        if self.qch:  # the change of the charge held at the VDD-rail terminals (SE is back at 0)
-            q += self.channel_charge(y[:self.nv], 0.0)[1] - qv_start
+        qv_start = self.charges(v0, 0.0)[1] if self.charged else 0.0
+        if self.charged:  # the change of the charge held at the VDD-rail terminals (SE is back at 0)
+            q += self.charges(y[:self.nv], 0.0)[1] - qv_start
         tf = [c - 0.5 * self.t_r for c in cross]
         valid = [c for c in tf if not math.isnan(c)]
         vq, vqb = v_read
@@ -524,8 +570,8 @@ class ReferenceCircuit:
             out["t"] = np.concatenate(traj_t)
             out["y"] = np.concatenate(traj_y, axis=1)  # rows: node voltages (node_names), charge [C]
             out["y"][self.nv] *= self.c_ref
-            if self.qch:
-                out["y"][self.nv] += np.array([self.channel_charge(out["y"][:self.nv, i], self.se(tt))[1]
+            if self.charged:
+                out["y"][self.nv] += np.array([self.charges(out["y"][:self.nv, i], self.se(tt))[1]
                                                for i, tt in enumerate(out["t"])]) - qv_start
         return out
 

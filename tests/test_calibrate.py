@@ -111,6 +111,25 @@ def test_capacitances_include_overlaps_and_match_shipped_sky130():
     assert c["cinv"] == pytest.approx((cgg[-1] - 2 * c["cgd_off_F"]) / (w * l), rel=1e-12) and c["cinv"] > c["cox"]
     assert p.cinv == pytest.approx(c["cinv"], rel=1e-6)
     assert p.channel_cap(w, l) == pytest.approx(cgg[-1] - 2 * c["cgd_off_F"], rel=1e-6)
+    # the junction law: fitted to the five capbd values, within 1 % at each, and shipped as fitted
+    vr = np.linspace(0.0, c["cj_swing_V"], 5)
+    law = c["cj0"] * w * (1 + vr / c["pb"]) ** -c["mj"]
+    assert np.max(np.abs(law / np.array(c["cbd_F_at_swing_quarters"]) - 1)) == pytest.approx(c["cj_law_max_rel_err"])
+    assert c["cj_law_max_rel_err"] < 0.01 and 0.2 < c["mj"] < 0.7 and 0.3 < c["pb"] < 1.5
+    assert (p.cj0, p.mj, p.pb) == pytest.approx((c["cj0"], c["mj"], c["pb"]), rel=1e-6)
+
+
+def test_fit_junction_law_recovers_a_known_law():
+    """The least-squares fit on log C returns the parameters of data drawn from the law itself, and reports
+    the misfit of data that do not follow it."""
+    vr = np.linspace(0.0, 1.8, 5)
+    c0, mj, pb = 4.2e-16, 0.41, 0.77
+    got = C.fit_junction_law(vr, c0 * (1 + vr / pb) ** -mj)
+    assert got[:3] == pytest.approx((c0, mj, pb), rel=1e-5) and got[3] < 1e-8
+    bumpy = c0 * (1 + vr / pb) ** -mj * np.array([1.0, 1.05, 1.0, 0.95, 1.0])
+    assert C.fit_junction_law(vr, bumpy)[3] > 0.01
+    with pytest.raises(ValueError, match="three positive"):
+        C.fit_junction_law(vr[:2], [1e-16, 0.9e-16])
 
 
 @pytest.mark.spice
@@ -392,6 +411,9 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     (lambda d: d["bins"]["nmos"][0]["params"].pop("kp"), "lacks kp"),
     (lambda d: d["bins"]["pmos"][0]["params"].update(gjun=-1e-12), "gjun must be a finite conductance"),
     (lambda d: d["bins"]["pmos"][0]["params"].update(cinv=-1e-3), "cinv must be >= 0"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=-1e-10), "cj0 must be a finite"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=7e-10, mj=1.2), "needs 0 < mj < 1"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=7e-10, mj=0.4, pb=0.0), "needs 0 < mj < 1"),
     (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),
@@ -456,12 +478,13 @@ def test_sky130_registered_and_default_unchanged():
         p = b.params
         assert 0.2 < p.vt0 < 1.2 and p.cox > 0 and p.cov > 0 and p.cj > 0 and p.a_vt > 0 and p.a_beta > 0
         assert p.cinv > p.cox  # inverted channel (V_G = VDD) above the swing average
+        assert p.cj0 > p.cj and 0 < p.mj < 1 and p.pb > 0  # zero-bias junction above its 0..VDD average
         # its own parameter set at every other corner, with the size's capacitances and mismatch; the corner
         # shift there carries only the junction factor
         assert {c.value for c, _ in b.corner_params} == {"ff", "ss", "fs", "sf"}
         for c, q in b.corner_params:
-            assert (q.cox, q.cinv, q.cov, q.cj, q.a_vt, q.a_beta, q.gjun) == \
-                (p.cox, p.cinv, p.cov, p.cj, p.a_vt, p.a_beta, p.gjun)
+            assert (q.cox, q.cinv, q.cov, q.cj, q.cj0, q.mj, q.pb, q.a_vt, q.a_beta, q.gjun) == \
+                (p.cox, p.cinv, p.cov, p.cj, p.cj0, p.mj, p.pb, p.a_vt, p.a_beta, p.gjun)
             sh = dict(b.corners)[c]
             assert (sh.dvt, sh.mu, sh.n) == (0.0, 1.0, 1.0) and sh.cj > 0
     # the fast corners' sets have the lower threshold (core NMOS at 27 degC)

@@ -296,7 +296,8 @@ def _charge_sim(binned_tech):
 def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     """The kernel's analytic mass matrix ``C + dq/dV``, SE coupling ``b - dq/dV_SE`` and VDD-rail charge
     (``_charges``) equal the reference's charges differentiated numerically, over states from off through
-    weak to strong inversion of the clocked devices."""
+    weak to strong inversion of the clocked devices, with the junction charges of the binned technology's
+    PMOS and access devices (reverse and slightly forward biased: nodes from -0.05 V to VDD + 0.05 V)."""
     from arraysim.kernels.transient import _charges
     from arraysim.reference import ReferenceCircuit
     s = _charge_sim(binned_tech)
@@ -306,7 +307,9 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     svt, _ = s.mismatch_sigmas()
     ref = ReferenceCircuit(s, vdd, temp_c, corner, 8e3, 60e3, dvt=svt * rng.standard_normal(m))
     qi, qc = s.qch_at(corner)
+    jn, jp = s.jn_at(corner)
     assert qi.size == 3 and np.all(qc > 0)
+    assert len(ref.jn) > jn.shape[0] > 0 and np.all(jp[:, 1] > 0)  # the kernel's table merges junctions
     t = s.tables
     par = s.mos_par_at(temp_c, corner)
     vfix = s._vfix(vdd, None)
@@ -316,13 +319,13 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     for se in (0.0, 0.3, 0.55, 0.8, vdd):
         for _ in range(4):
             v = rng.uniform(-0.05, vdd + 0.05, nv)
-            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, ref.vt, qi, qc, ref.ut, vfix, t.se_idx,
+            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, ref.vt, qi, qc, jn, jp, ref.ut, vfix, t.se_idx,
                           t.vdd_idx, ref.cmat, ref.bse, M, b)
             Mr, br = ref.mass(v, se)
             scale = np.max(np.abs(Mr - ref.cmat)) + 1e-18
             assert np.max(np.abs(M - Mr)) <= 1e-6 * scale + 1e-22, (se, v)
             assert np.max(np.abs(b - br)) <= 1e-6 * scale + 1e-22, (se, v)
-            assert math.isclose(qv, ref.channel_charge(v, se)[1], rel_tol=1e-9, abs_tol=1e-24)
+            assert math.isclose(qv, ref.charges(v, se)[1], rel_tol=1e-9, abs_tol=1e-24)
             checked += scale > 1e-17  # a state where the channels hold charge
     assert checked >= 5
 
@@ -366,3 +369,69 @@ def test_channel_charge_injection_lifts_the_outputs_above_vdd():
         bumps[cc] = float(max(w["Q"][sel].max(), w["QB"][sel].max())) - 1.8
     assert bumps[True] > bumps[False] + 0.02, bumps
     assert bumps[True] < 0.5, bumps
+
+
+# ------------------------------------------------------------------------------------------------------
+# junction charge (PCSADesign.junction_charge, MosParams.cj0/mj/pb)
+# ------------------------------------------------------------------------------------------------------
+def test_junction_charge_closed_form(binned_tech):
+    """The reference's junction charges differentiate to the law: at a state with the bit lines at 0.6 V and
+    the outputs at VDD, the mass matrix exceeds the constant capacitance by ``sum (c0 (1 + v_R/pb)^-mj - cj W)``
+    over each node's junctions that have a law (access devices on BL at v_R = 0.6 V; precharge and latch PMOS on
+    Q at v_R = 0, i.e. c0 - cj W); the kernel's table holds the same junctions merged per node, bulk and law,
+    and the constant parts are exactly the junction capacitance node_caps puts on the node."""
+    from arraysim.circuits.pcsa import junctions, node_caps
+    from arraysim.reference import ReferenceCircuit
+    s = ReadSimulator(binned_tech)
+    vdd = 1.2
+    ref = ReferenceCircuit(s, vdd, 27.0, "tt", 8e3, 60e3)
+    names = list(s.tables.node_names)
+    v = np.full(ref.nv, 0.6)
+    v[[names.index("Q"), names.index("QB")]] = vdd
+    M, _ = ref.mass(v, 0.0)
+    js = junctions(s.design, binned_tech, "pcsa", "tt")
+    for node, vr in (("BL", 0.6), ("Q", 0.0), ("SL", 0.6)):
+        want = sum(p.cj0 * w * (1 + vr / p.pb) ** -p.mj - p.cj * w for n_, _, p, w in js if n_ == node and p.cj0 > 0)
+        i = names.index(node)
+        assert M[i, i] - ref.cmat[i, i] == pytest.approx(want, rel=1e-6, abs=1e-22), node
+    assert any(n_ == "BL" and p.cj0 > 0 for n_, _, p, w in js) and not any(n_ == "SL" and p.cj0 > 0 for n_, _, p, w in js)
+    jn, jp = s.jn_at("tt")
+    caps0 = node_caps(s.design.with_(c_load=0.0, c_wire_row=0.0, c_cell_node=0.0, overlap_coupling=True),
+                      binned_tech, "pcsa", "tt")
+    for i, node in enumerate(names):
+        rows = jp[jn[:, 0] == i]
+        law = [(p.cj0 * w, p.cj * w) for n_, _, p, w in js if n_ == node and p.cj0 > 0]
+        assert rows[:, 1].sum() == pytest.approx(sum(a for a, _ in law), rel=1e-12, abs=0)
+        assert rows[:, 4].sum() == pytest.approx(sum(b for _, b in law), rel=1e-12, abs=0)
+        jcap = sum(p.cj * w for n_, _, p, w in js if n_ == node)
+        gate = caps0[node] - jcap
+        assert gate >= -1e-24 and (node in ("Q", "QB") or abs(gate) < 1e-24)
+    # off: no table, no reference junctions
+    s_off = ReadSimulator(binned_tech, s.design.with_(junction_charge=False))
+    assert s_off.jn_at("tt")[0].shape == (0, 2)
+    assert not ReferenceCircuit(s_off, vdd, 27.0, "tt", 8e3, 60e3).jn
+
+
+def test_junction_charge_raises_the_supply_charge_of_sky130():
+    """Physics: the bit and source lines swing over 0..0.6 VDD, where the junction capacitance is above its
+    0..VDD average, so the read draws more charge with the junction law than with the constant cj (the
+    energy SPICE shows above the constant-capacitance kernel, README); the outputs' full swing is charge-exact
+    either way.  Nominal SKY130 read at 1.8 and 0.8 V: +0.5 to +5 % supply charge."""
+    s_on = ReadSimulator("sky130")
+    assert s_on.design.junction_charge and s_on.jn_at("tt")[0].shape[0] > 0
+    s_off = ReadSimulator("sky130", s_on.design.with_(junction_charge=False))
+    m = len(s_on.tables.mos)
+    for vdd in (1.8, 0.8):
+        e = [s.run(vdd, 27.0, "tt", np.zeros((1, m)), np.zeros((1, m)), np.array([7.5e3]), np.array([65e3])).energy[0]
+             for s in (s_off, s_on)]
+        assert 1.005 < e[1] / e[0] < 1.05, (vdd, e)
+
+
+def test_kernel_matches_reference_on_sky130_with_junction_charge():
+    """The shipped sky130 technology (overlap coupling, channel and junction charges): kernel and reference
+    agree as on the other technologies."""
+    s = ReadSimulator("sky130", tolerances=Tolerances())
+    assert s.jn_at("tt")[0].shape[0] > 0 and s.qch_at("tt")[0].size == 3
+    cases = draw_cases(s, 6, seed=41)
+    refs = [reference_read(s, **c, **REF_TOL) for c in cases]
+    check(compare(s, cases, refs))

@@ -185,6 +185,33 @@ def test_failed_instance_is_retried_with_a_shorter_step(monkeypatch):
     assert seen[2] == seen[4] == pytest.approx(netlist.RETRY_TMAX)
 
 
+def test_compact_family_with_junction_charge():
+    """The junction charges (the sky130 technology's junction law) become ``qj`` elements in the compact deck,
+    one per row of the kernel's junction table, on bulk 0 or the instance's VDD, and the deck takes the
+    Newton tolerance it needs with them (JUNCTION_OPTIONS): kernel and SPICE agree as without them."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.spice.netlist import JUNCTION_OPTIONS, build_deck
+    from arraysim.spice.validate import validate
+
+    sim = ReadSimulator("sky130")
+    m = len(sim.transistor_names)
+    text = build_deck(sim, 1.2, 27.0, "ss", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    jn, jp = sim.jn_at("ss")
+    xj = [ln for ln in text.splitlines() if ln.startswith("XJ")]
+    assert len(xj) == jn.shape[0] > 0
+    assert sum(" vdd_0 qj " in ln for ln in xj) == int(np.sum(jp[:, 0] < 0)) > 0  # PMOS junctions on VDD
+    assert any(ln.startswith("XJ") and "xcol_0.m " in ln for ln in xj)  # the cell nodes inside the column
+    assert f"abstol={JUNCTION_OPTIONS['abstol']}" in text
+    no_law = build_deck(ReadSimulator("sky130", sim.design.with_(junction_charge=False)), 1.2, 27.0, "ss",
+                        np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    assert "XJ" not in no_law and "abstol=1e-15" in no_law
+    v = validate(model="compact", samples=4, vdds=(0.8, 1.8), temps=(27.0,), corners=("tt", "ss"), seed=2, sim=sim)
+    s = v.summary()
+    assert s["n"] == 4 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
+    assert s["agree_outside_%"] == 100.0, v.to_text()
+    assert s["delay_err_max_%"] <= 1.0 and s["energy_err_max_%"] <= 1.0, v.to_text()
+
+
 def test_compact_family_1t1r():
     from arraysim.spice.validate import validate
 

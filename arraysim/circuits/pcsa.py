@@ -111,6 +111,12 @@ class PCSADesign:
     i.e. for SE below VDD - |V_T| -- most of the SE swing at 1.8 V, a small part of it near threshold.
     False: their channel capacitance is not modelled (the gate is a driven node).  The default follows
     ``overlap_coupling`` (:meth:`for_technology`)."""
+    junction_charge: bool = True
+    """True: every drain/source junction of a device whose parameter set has a junction law
+    (``MosParams.cj0``, e.g. the calibrated ``sky130``) holds the charge of that law, a function of its
+    reverse bias (see :func:`junction_table`): the bit lines and the source line swing over only part of the
+    supply, where the junction capacitance is larger than its 0..VDD average.  Technologies without a law
+    (``generic130``) are not affected.  False: the constant ``cj`` everywhere."""
 
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)
@@ -205,11 +211,12 @@ def device_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
-def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corner=None) -> dict[str, float]:
-    """Grounded capacitance of every unknown node [F] (each device with the parameters of its size).  With
-    ``design.overlap_coupling`` the gate overlaps are not included here (see :func:`capacitance`).  With a
-    ``corner``, every junction capacitance takes that corner's junction-capacitance factor
-    (``DeviceShift.cj`` of the device; 1 for technologies that do not give one)."""
+def junctions(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
+              corner=None) -> list[tuple[str, str, MosParams, float]]:
+    """Every drain/source junction on an unknown node: (node, bulk rail, the device's parameter set, total
+    width [m] (times the count of such junctions)).  With a ``corner``, each set's junction capacitances
+    (``cj``, ``cj0``) take that corner's junction-capacitance factor (``DeviceShift.cj`` of the device; 1 for
+    technologies that do not give one)."""
     def dev(key):
         fam = dict(DESIGN_DEVICES)[key]
         sz = getattr(design, key)
@@ -217,26 +224,72 @@ def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corne
         if corner is None:
             return p
         f = tech.device_shift(fam, sz.w, sz.l, corner).cj
-        return p if f == 1.0 else dataclasses.replace(p, cj=p.cj * f)
+        return p if f == 1.0 else dataclasses.replace(p, cj=p.cj * f, cj0=p.cj0 * f)
 
     pre, xp, xn, dis, pas, acc = (dev(k) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass", "access"))
+    d = design
+    out = []
+    for q in ("Q", "QB"):  # precharge PMOS and latch PMOS drains (bulk VDD), latch NMOS drain
+        out += [(q, "VDD", pre, d.mp_pre.w), (q, "VDD", xp, d.mp_x.w), (q, "GND", xn, d.mn_x.w)]
+    for bl, m in (("BL", "M"), ("BLB", "MB")):
+        if circuit == "xnor":  # the latch NMOS source is SQ/SQB, joined to both bit lines by pass devices
+            sq = "SQ" if bl == "BL" else "SQB"
+            out += [(sq, "GND", xn, d.mn_x.w), (sq, "GND", pas, 2 * d.mn_pass.w),
+                    (bl, "GND", pas, 2 * d.mn_pass.w)]
+        else:
+            out.append((bl, "GND", xn, d.mn_x.w))
+        # drains of the column's access transistors (the selected one and the unselected rows)
+        out += [(bl, "GND", acc, d.rows * d.access.w), (m, "GND", acc, d.access.w)]
+    out.append(("SL", "GND", dis, d.mn_dis.w))
+    return out
+
+
+def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corner=None) -> dict[str, float]:
+    """Grounded capacitance of every unknown node [F] (each device with the parameters of its size): gate
+    capacitances, the constant junction capacitances ``cj * W`` of :func:`junctions`, wires, cell node and
+    load.  With ``design.overlap_coupling`` the gate overlaps are not included here (see
+    :func:`capacitance`).  ``corner``: junction capacitances of that corner (:func:`junctions`)."""
+    xp = tech.device("pmos", design.mp_x.w, design.mp_x.l)
+    xn = tech.device("nmos", design.mn_x.w, design.mn_x.l)
 
     def gate(p, sz):  # with explicit overlap capacitors (capacitance()) only the channel part is grounded
         return p.cox * sz.w * sz.l if design.overlap_coupling else p.gate_cap(sz.w, sz.l)
 
-    c_out = (gate(xp, design.mp_x) + gate(xn, design.mn_x)
-             + pre.junction_cap(design.mp_pre.w) + xp.junction_cap(design.mp_x.w)
-             + xn.junction_cap(design.mn_x.w) + design.c_load)
-    c_bl = xn.junction_cap(design.mn_x.w) + design.rows * (acc.junction_cap(design.access.w)
-                                                           + design.c_wire_row)
-    c_m = acc.junction_cap(design.access.w) + design.c_cell_node
-    c_sl = dis.junction_cap(design.mn_dis.w) + 2 * design.rows * design.c_wire_row
-    caps = {"Q": c_out, "QB": c_out, "BL": c_bl, "BLB": c_bl, "M": c_m, "MB": c_m, "SL": c_sl}
-    if circuit == "xnor":
-        cj_x, cj_p = xn.junction_cap(design.mn_x.w), pas.junction_cap(design.mn_pass.w)
-        c_s = cj_x + 2 * cj_p  # NMOS source + two pass-transistor junctions
-        caps.update(SQ=c_s, SQB=c_s, BL=c_bl - cj_x + 2 * cj_p, BLB=c_bl - cj_x + 2 * cj_p)
+    nodes = NODES_XNOR if circuit == "xnor" else NODES
+    caps = dict.fromkeys(nodes, 0.0)
+    for node, _, p, w in junctions(design, tech, circuit, corner):
+        caps[node] += p.junction_cap(w)
+    c_gate = gate(xp, design.mp_x) + gate(xn, design.mn_x)
+    for q in ("Q", "QB"):
+        caps[q] += c_gate + design.c_load
+    for n in ("BL", "BLB"):
+        caps[n] += design.rows * design.c_wire_row
+    for n in ("M", "MB"):
+        caps[n] += design.c_cell_node
+    caps["SL"] += 2 * design.rows * design.c_wire_row
     return caps
+
+
+def junction_table(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
+                   corner=None) -> tuple[np.ndarray, np.ndarray]:
+    """The junctions whose charge the kernel models (``design.junction_charge``; those of :func:`junctions`
+    whose parameter set has a junction law): ``nodes`` (k, 2) int -- the junction's node and its bulk rail,
+    node indices of :func:`build_tables` -- and ``par`` (k, 5) -- polarity (+1 NMOS, -1 PMOS), zero-bias
+    capacitance ``cj0 W`` [F], ``mj``, ``pb`` [V], and the constant capacitance ``cj W`` [F] that
+    :func:`node_caps` already puts on the node (the kernel adds ``C_j(V) - cj W``); junctions of the same node,
+    bulk and law (``mj``, ``pb``) in one row.  Empty when none."""
+    tabs = build_tables(design, circuit)
+    merged: dict[tuple, list[float]] = {}  # junctions of one node, bulk and law add their capacitances
+    if design.junction_charge:
+        for node, bulk, p, w in junctions(design, tech, circuit, corner):
+            if p.junction_law():
+                key = (tabs.node_index(node), tabs.node_index(bulk), float(p.polarity), p.mj, p.pb)
+                c = merged.setdefault(key, [0.0, 0.0])
+                c[0] += p.cj0 * w
+                c[1] += p.junction_cap(w)
+    idx = [(x, b) for x, b, *_ in merged]
+    rows = [(pol, c[0], mj, pb, c[1]) for (_, _, pol, mj, pb), c in merged.items()]
+    return (np.array(idx, dtype=np.int64).reshape(-1, 2), np.array(rows, dtype=float).reshape(-1, 5))
 
 
 def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") -> list[tuple[str, str, float]]:

@@ -95,6 +95,17 @@ class MosParams:
     over a whole gate swing, which includes the swing below threshold; the channel holds ``cinv`` per area once
     it is inverted.  ``arraysim calibrate`` measures it (AC gate capacitance at V_GS = VDD, drain = source =
     bulk, minus the two overlaps).  0: ``cox`` (files without it)."""
+    cj0: float = 0.0
+    """Zero-bias junction capacitance per width [F/m] of the voltage-dependent junction law
+    ``C_j(V_R) = cj0 W (1 + V_R / pb)^-mj`` at reverse bias ``V_R >= 0`` (forward bias: its tangent-slope
+    extension ``cj0 W (1 - mj V_R / pb)``, as BSIM).  Used for the junction charge of the nodes whose
+    capacitance is mostly junction (``PCSADesign.junction_charge``); ``cj`` stays the constant (charge-averaged
+    over 0..VDD) value of the constant-capacitance model.  ``arraysim calibrate`` fits (cj0, mj, pb) to BSIM4's
+    ``capbd`` at five reverse biases.  0: no junction law (files without it)."""
+    mj: float = 0.0
+    """Grading coefficient of the junction law (0 < mj < 1 when ``cj0`` is given)."""
+    pb: float = 0.0
+    """Built-in potential of the junction law [V] (> 0 when ``cj0`` is given)."""
 
     def __post_init__(self):
         if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
@@ -121,6 +132,11 @@ class MosParams:
         if any(b[0] <= a[0] for a, b in zip(rows, rows[1:])):
             raise ValueError(f"t_corr rows must be in strictly increasing temperature; got {self.t_corr!r}")
         object.__setattr__(self, "t_corr", rows)
+        if not (self.cj0 >= 0.0 and math.isfinite(self.cj0)):
+            raise ValueError(f"cj0 must be a finite junction capacitance >= 0 F/m (got {self.cj0})")
+        if self.cj0 > 0.0 and not (0.0 < self.mj < 1.0 and self.pb > 0.0 and math.isfinite(self.pb)):
+            raise ValueError(f"a junction law (cj0 > 0) needs 0 < mj < 1 and a finite pb > 0 V "
+                             f"(got mj={self.mj}, pb={self.pb})")
 
     def corr_at(self, temp_k: float) -> tuple[float, float, float]:
         """(dvt, mu factor, n factor) of ``t_corr`` at ``temp_k`` (linear between rows, held outside)."""
@@ -188,6 +204,10 @@ class MosParams:
 
     def junction_cap(self, w: float) -> float:
         return self.cj * w
+
+    def junction_law(self) -> bool:
+        """True if the set has a voltage-dependent junction law (``cj0`` > 0)."""
+        return self.cj0 > 0.0
 
     def channel_cap(self, w: float, l: float) -> float:
         """Gate capacitance of the inverted channel [F] (``cinv``, else ``cox``, times W L)."""

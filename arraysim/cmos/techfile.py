@@ -20,7 +20,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         t_corr (optional: [[temp_c, dvt V, mu, n], ...] per-temperature
                                         corrections, absent = none),
                                         cinv [F/m^2] (optional: inverted-channel capacitance per area,
-                                        absent = 0: cox)},
+                                        absent = 0: cox),
+                                        cj0 [F/m], mj, pb [V] (optional: voltage-dependent junction
+                                        law, absent = 0: none)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1, "cj_n": 1, "cj_p": 1 (optional:
                  junction-capacitance factors, absent = 1), "n_n": 1, "n_p": 1 (optional: slope-factor
                  factors, absent = 1)}, "ff": {...}, ...},
@@ -59,7 +61,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr", "cinv")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr", "cinv", "cj0", "mj", "pb")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
@@ -107,7 +109,7 @@ def _mos(d, fam: str) -> MosParams:
     for f in ("n", "kp", "l_ref"):
         if getattr(p, f) <= 0:
             raise ValueError(f"technology file: {fam}.{f} must be > 0")
-    for f in ("theta", "lam", "eta", "cox", "cov", "cj", "a_vt", "a_beta", "cinv"):
+    for f in ("theta", "lam", "eta", "cox", "cov", "cj", "a_vt", "a_beta", "cinv", "cj0"):
         if getattr(p, f) < 0:
             raise ValueError(f"technology file: {fam}.{f} must be >= 0")
     return p

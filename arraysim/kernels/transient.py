@@ -171,8 +171,8 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
 
 
 @nb.njit(cache=True)
-def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx, cmat, bse,
-             M, b):
+def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix, se_idx,
+             vdd_idx, cmat, bse, M, b):
     """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
     capacitance C_ch [F]).  Fills the mass matrix ``M = cmat + dq/dV`` (unknown nodes) and the SE coupling
     ``b = bse - dq/dV_SE``; returns the charge of the terminals on the VDD rail (the supply delivers its
@@ -182,7 +182,14 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix,
     ``v_P = (v'_G - V_T) / n``; inversion charge at each channel end x = S, D
     ``Q_x = C_ch 2 n U_T ln(1 + exp((v_P - v'_x) / (2 U_T)))`` (strong inversion: C_ch (v'_G - V_T - n v'_x);
     vanishing below threshold); channel charge ``Q_ch = (Q_S + Q_D) / 2``, half of it on each of drain and
-    source: the terminal charges are ``q_D = q_S = -p Q_ch / 2`` (the gate holds ``p Q_ch``)."""
+    source: the terminal charges are ``q_D = q_S = -p Q_ch / 2`` (the gate holds ``p Q_ch``).
+
+    Junction charges (``jn_nodes[k] = (x, b)``: node and bulk rail; ``jn_par[k] = (p, c0, mj, pb, cl)``, see
+    ``arraysim.circuits.pcsa.junction_table``): at reverse bias ``v_R = p (V_x - V_b)`` the junction holds
+    ``Q_j = c0 pb / (1 - mj) ((1 + v_R / pb)^(1 - mj) - 1)`` (capacitance ``c0 (1 + v_R / pb)^-mj``;
+    forward bias: ``c0 (v_R - mj v_R^2 / (2 pb))``, capacitance ``c0 (1 - mj v_R / pb)``).  ``cmat`` already
+    holds the constant ``cl`` at x, so the junction adds the charge ``p Q_j - cl (V_x - V_b)`` between x and
+    its bulk (capacitance ``C_j(v_R) - cl``); on a VDD bulk the supply delivers it."""
     for i in range(nv):
         b[i] = bse[i]
         for j in range(nv):
@@ -220,6 +227,25 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix,
                         b[x] -= dq
             elif x - nv == vdd_idx:
                 qvdd += qterm
+    for k in range(jn_nodes.shape[0]):
+        x = jn_nodes[k, 0]
+        p = jn_par[k, 0]
+        c0 = jn_par[k, 1]
+        mj = jn_par[k, 2]
+        pb = jn_par[k, 3]
+        vxb = _nodev(x, v, nv, se_idx, se, vfix) - _nodev(jn_nodes[k, 1], v, nv, se_idx, se, vfix)
+        vr = p * vxb
+        if vr >= 0.0:
+            a = 1.0 + vr / pb
+            cj = c0 * a ** (-mj)
+            qj = c0 * pb / (1.0 - mj) * (a * a ** (-mj) - 1.0)
+        else:
+            cj = c0 * (1.0 - mj * vr / pb)
+            qj = c0 * (vr - 0.5 * mj * vr * vr / pb)
+        if x < nv:
+            M[x, x] += cj - jn_par[k, 4]
+        if jn_nodes[k, 1] - nv == vdd_idx:
+            qvdd -= p * qj - jn_par[k, 4] * vxb
     return qvdd
 
 
@@ -392,9 +418,9 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 
 @nb.njit(cache=True)
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
-                  bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
-                  t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max, vread,
-                  tcross, rec_t, rec_v):
+                  bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
+                  t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
+                  dv_max, vread, tcross, rec_t, rec_v):
     """Simulate one read cycle.
 
     Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
@@ -415,7 +441,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     The embedded estimate alone under-reports at a long step that lands on the onset of latch
     regeneration; the two guards bound the step there.
 
-    Channel charges (``qch_m``/``qch_c``, see :func:`_charges`; none when empty): the mass matrix ``M(V)`` and
+    Channel and junction charges (``qch_m``/``qch_c``, ``jn_nodes``/``jn_par``, see :func:`_charges`; none
+    when empty): the mass matrix ``M(V)`` and
     the SE coupling ``b(V)`` then depend on the state, ``M(V) dV/dt = f(V) + b(V) dSE/dt``.  The stages use
     ``W = M_0 - h d J`` of the step's start and the right-hand side ``M_0 M(y)^-1 (f(y) + b(y) dSE/dt)`` at
     each stage point (the formula applied to ``dV/dt = M^-1 (f + b dSE/dt)`` with the Jacobian approximated
@@ -497,7 +524,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     # state-dependent mass matrix and SE coupling (channel charges): at the step start (M0, b0), at a stage
     # point (M2, b2), LU scratch Ms, dV/dt at the step end z2 (at its start z0: output crossings), stage
     # right-hand side g2p
-    nq = qch_m.shape[0]
+    nq = qch_m.shape[0] + jn_nodes.shape[0]
     M0 = cmat.copy()
     b0 = bse.copy()
     M2 = np.empty((nv, nv))
@@ -509,8 +536,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     g2p = np.empty(nv)
     qv_start = 0.0
     if nq > 0:
-        qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx,
-                            cmat, bse, M0, b0)
+        qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
+                            se_idx, vdd_idx, cmat, bse, M0, b0)
     qv0 = qv_start
     qv2 = qv_start
 
@@ -573,8 +600,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
-            _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx, vdd_idx,
-                     cmat, bse, M2, b2)
+            _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
+                     se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f1, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
@@ -598,8 +625,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
-            qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, ut, vfix, se_idx,
-                           vdd_idx, cmat, bse, M2, b2)
+            qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut,
+                           vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f2, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
@@ -689,9 +716,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
 @nb.njit(cache=True, parallel=True)
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
-                   bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre,
-                   t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max, dv_max,
-                   vread, tcross, charge, status, nsteps, tcycle):
+                   bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
+                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
+                   dv_max, vread, tcross, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
     ``vnl``: shape (samples, elements)); parallel over samples, deterministic per sample."""
     ns = vt.shape[0]
@@ -699,7 +726,8 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_node
         rec_t = np.empty(0)
         rec_v = np.empty((0, nv + 1))
         st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
-                                           rr_nodes, r_lf[s], vnl[s], cmat, bse, qch_m, qch_c, gmin, ut, vdd, vfix, se_idx,
+                                           rr_nodes, r_lf[s], vnl[s], cmat, bse, qch_m, qch_c, jn_nodes, jn_par,
+                                           gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
                                            settle_tol, read_times, rtol, atol, h_max, max_steps,
                                            grow_max, dv_max, vread[s], tcross[s], rec_t, rec_v)

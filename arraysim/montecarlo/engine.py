@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuits.pcsa import (PCSADesign, build_tables, capacitance, channel_charges, device_params, node_caps,
-                             overlap_caps)
+from ..circuits.pcsa import (PCSADesign, build_tables, capacitance, channel_charges, device_params, junction_table,
+                             node_caps, overlap_caps)
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
 from ..devices.rram import Programming, RRAMParams
@@ -120,6 +120,7 @@ class ReadSimulator:
         self.cap = np.diag(self.cmat).copy()
         self._cmat_corner = {}
         self._qch_corner = {}
+        self._jn_corner = {}
         # parameter set of every transistor: its size bin, else the family default (mos_params_at: at a corner,
         # where a bin may have its own set)
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
@@ -145,6 +146,15 @@ class ReadSimulator:
         if c not in self._qch_corner:
             self._qch_corner[c] = channel_charges(self.design, self.tech, self.circuit, c)
         return self._qch_corner[c]
+
+    def jn_at(self, corner) -> tuple[np.ndarray, np.ndarray]:
+        """(node and bulk indices, parameter rows) of the junctions whose charge the kernel models
+        (``PCSADesign.junction_charge``; :func:`arraysim.circuits.pcsa.junction_table`) at ``corner``."""
+        c = Corner.parse(corner)
+        if c not in self._jn_corner:
+            self.tech.corner(c)  # raises for a corner the technology does not have
+            self._jn_corner[c] = junction_table(self.design, self.tech, self.circuit, c)
+        return self._jn_corner[c]
 
     def mos_params_at(self, corner: Corner | str | None) -> tuple:
         """Parameter set of every transistor at ``corner`` (None: ``mos_params``): a bin's own set for the
@@ -286,7 +296,7 @@ class ReadSimulator:
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
                               np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat_at(corner),
-                              self.bse, *self.qch_at(corner),
+                              self.bse, *self.qch_at(corner), *self.jn_at(corner),
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
                               self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
@@ -319,7 +329,7 @@ class ReadSimulator:
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
-            self.cmat_at(corner), self.bse, *self.qch_at(corner),
+            self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner),
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,

@@ -32,6 +32,9 @@ evaluated through the kernel's own ``mos_eval``):
    charge average, which includes the depleted gate); ``cj = <Cbd(V_DB)> / W``, the charge-equivalent (large-signal) junction capacitance of a
    0..CJ_SWING x VDD swing (BSIM4 ``capbd`` averaged over five biases by the trapezoid rule), with the drain
    area/perimeter of a single-finger device ``AD = 0.29 um * W, PD = 2 (W + 0.29 um)`` (SKY130 minimum contacted diffusion).
+   **Junction law**: ``(cj0, mj, pb)`` of ``C_j(V_R) = cj0 W (1 + V_R/pb)^-mj`` fitted (least squares on
+   log C) to the same five ``capbd`` values (:func:`fit_junction_law`; SKY130 tt, 27 degC: within 0.07 % at
+   every bias), the voltage-dependent junction charge of ``PCSADesign.junction_charge``.
    **Junction shunt** ``gjun``: the current into a device with drain = source at VDD/2 (gate, bulk at 0)
    over 2 x VDD/2 (:func:`extract_junction_shunt`; SKY130 at 27 degC: ngspice's gmin, 1 pS per junction).
 5. **Pelgrom coefficients** from the model card's own mismatch statistics (``mc_mm_switch=1``): ``N``
@@ -616,7 +619,7 @@ capacitor standing in for a junction whose capacitance falls with reverse bias).
 the outputs; the bit and source lines swing only to their precharged level (0.6-0.75 VDD), where the
 equivalent value is 7-14 % higher.  Measured (SKY130 validation, seed 1, 450): 0.5 gave energy error median
 13.2 % and delay 7.7 %; 1.0 gives 15.1 % and 6.3 %.  The full swing is kept (the definition of earlier
-calibrations); node-specific swings need a nonlinear junction in the kernel."""
+calibrations); node-specific swings are the junction law's (``cj0``, ``mj``, ``pb``; :func:`fit_junction_law`)."""
 AC_FREQ = 1e6  # Hz, small-signal frequency of the gate-drain capacitance analysis
 
 
@@ -651,6 +654,23 @@ def _junction_cap(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c:
     return jbias, cbd, float(np.trapezoid(cbd, jbias) / jbias[-1])
 
 
+def fit_junction_law(vr, c) -> tuple[float, float, float, float]:
+    """(c0 [F], mj, pb [V], largest relative error) of ``C(V_R) = c0 (1 + V_R/pb)^-mj`` fitted to the
+    capacitances ``c`` at reverse biases ``vr`` (least squares on log C; 0.01 <= mj <= 0.95,
+    0.05 <= pb <= 5 V)."""
+    from scipy.optimize import least_squares
+    vr = np.asarray(vr, dtype=float)
+    lc = np.log(np.asarray(c, dtype=float))
+    if vr.size < 3 or not np.all(np.isfinite(lc)):
+        raise ValueError("a junction law needs at least three positive capacitances")
+
+    def res(x):
+        return x[0] - x[1] * np.log1p(vr / x[2]) - lc
+
+    sol = least_squares(res, [lc[0], 0.3, 0.8], bounds=([lc[0] - 5, 0.01, 0.05], [lc[0] + 5, 0.95, 5.0]))
+    return float(np.exp(sol.x[0])), float(sol.x[1]), float(sol.x[2]), float(np.abs(np.expm1(sol.fun)).max())
+
+
 def extract_cj_factors(src: ModelSource, temp_c: float = 27.0, tt_caps: dict | None = None) -> dict:
     """(family, W, L) -> {corner: junction capacitance of the corner / that of tt} at every size of every
     family.  Foundry corners move the junction doping too: SKY130's thick NMOS 0.6/0.5 um has 234 aF (tt),
@@ -676,8 +696,10 @@ def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
     cgg_avg = float(np.trapezoid(cgg, vgs) / vdd)
     # junction: BSIM4 capbd at V_DB = 0 .. CJ_SWING x VDD, charge-averaged
     jbias, cbd, cbd_avg = _junction_cap(src, dev, w, l, temp_c, "tt")
+    c0, mj, pb, jerr = fit_junction_law(jbias, cbd)
     return {"cox": (cgg_avg - 2 * cgd_off) / (w * l), "cinv": (cgg[-1] - 2 * cgd_off) / (w * l),
-            "cov": cgd_off / w, "cj": cbd_avg / w, "w": w, "l": l,
+            "cov": cgd_off / w, "cj": cbd_avg / w, "cj0": c0 / w, "mj": mj, "pb": pb,
+            "cj_law_max_rel_err": jerr, "w": w, "l": l,
             "cgd_off_F": cgd_off, "cgg_F_at_vg_quarters": cgg.tolist(), "cgg_avg_F": cgg_avg,
             "cbd_avg_F": cbd_avg, "cj_swing_V": jbias[-1], "cbd_F_at_swing_quarters": cbd.tolist()}
 
@@ -941,7 +963,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     def finish(p, c, m, fam):
         kw = {}
         if c:
-            kw.update(cox=c["cox"], cinv=c["cinv"], cov=c["cov"], cj=c["cj"])
+            kw.update(cox=c["cox"], cinv=c["cinv"], cov=c["cov"], cj=c["cj"], cj0=c["cj0"], mj=c["mj"], pb=c["pb"])
         if capd.get(fam, {}).get("gjun") is not None:  # per junction, not per size: the family's value
             kw.update(gjun=capd[fam]["gjun"])
         if m:
@@ -1115,9 +1137,9 @@ def cli_calibrate(args) -> int:
         return dataclasses.replace(t, bins=bins, **fam)
 
     if not res.caps:  # keep the typical generic130 capacitances so the set still has delays
-        tech = typical(tech, ("cox", "cinv", "cov", "cj"))
+        tech = typical(tech, ("cox", "cinv", "cov", "cj", "cj0", "mj", "pb"))
         res.info["capacitance_note"] = res.info.get("capacitance_note", "not extracted") + \
-            ": cox/cinv/cov/cj copied from generic130 (typical)"
+            ": cox/cinv/cov/cj copied from generic130 (typical; no junction law)"
         res.technology = tech
     if not res.pelgrom:  # keep the typical generic130 mismatch so the set still has mismatch
         tech = typical(tech, ("a_vt", "a_beta"))
@@ -1162,7 +1184,7 @@ def report_text(res: CalibrationResult) -> str:
         [(f"{b.family} {b.w * 1e6:g}/{b.l * 1e6:g}", b.params) for b in t.bins]
     L += ["", "parameter sets (family defaults, then size bins W/L in um):",
           f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
-    for k in FIT_FIELDS + ("l_ref", "cox", "cinv", "cov", "cj", "a_vt", "a_beta"):
+    for k in FIT_FIELDS + ("l_ref", "cox", "cinv", "cov", "cj", "cj0", "mj", "pb", "a_vt", "a_beta"):
         L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" if getattr(p, k) is not None else f"{'-':>20}"
                                       for _, p in sets))
     if any(p.t_corr for _, p in sets):

@@ -10,8 +10,10 @@ Two model families:
     parameters from ``sim.mos_par_at(temp, corner)`` (per device group of equal size, so they follow the technology's
     size bins), ``ut`` = kT/q; every unknown node gets its grounded capacitance and ``1/gmin`` to ground,
     and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
-    are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``).  Kernel and SPICE then solve the same equations; only the
-    integrators differ.
+    are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``); the channel
+    charge of the clocked devices (``qch``) and the junction charges beyond the constant capacitance
+    (``qj``, one per row of ``sim.jn_at(corner)``, bulk 0 or the instance's VDD) are the subcircuits of
+    ``ekv.lib``.  Kernel and SPICE then solve the same equations; only the integrators differ.
 ``sky130``
     SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
     MOSFETs of the binned models ``sky130_fd_pr__nfet_01v8__model`` / ``pfet_01v8`` / ``nfet_g5v0d10v5``
@@ -79,6 +81,11 @@ DEFAULT_OPTIONS = {"reltol": 1e-5, "abstol": 1e-15, "vntol": 1e-7, "chgtol": 1e-
 # small" at the body nodes of the thick-oxide devices): SPICE's usual abstol/vntol/chgtol/trtol there.
 SKY130_OPTIONS = {"reltol": 1e-4, "abstol": 1e-12, "vntol": 1e-6, "chgtol": 1e-14, "trtol": 7,
                   "method": "gear", "maxord": 2}
+JUNCTION_OPTIONS = {"abstol": 1e-12}
+"""Override of DEFAULT_OPTIONS for a compact deck carrying junction charges (``qj``): with abstol 1e-15 ngspice
+stopped at the end of the SE ramp ("timestep too small" at the ``qj`` branch currents; 3 of 6 SKY130-technology
+instances), and ngspice's own behavioural capacitor (``C='expr'``) and a ``ddt()`` form behaved the same or ran
+3x slower.  A Newton tolerance, not the time-step control (see above)."""
 DEFAULT_TMAX = 1e-9  # largest time step [s] (capped further at t_stop / 50)
 RETRY_TMAX = 1e-10
 """Largest time step of the one retry of an instance whose run failed (measured: 3 of 450 SKY130
@@ -339,6 +346,10 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     vnl_blb = sim.rram.vnl(r_blb)
     ut = thermal_voltage(celsius_to_kelvin(temp_c))
     t_read = float(sim.read_windows_abs(None if window is None else [window])[0])
+    tb = sim.tables
+    jns = [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row) for (x, b), row in zip(*sim.jn_at(corner))]
+    if model == "compact" and jns:
+        options = {**JUNCTION_OPTIONS, **(options or {})}
     lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read)
     names = [m.name for m in sim.tables.mos]
     cell = "1t1r" if ohmic_blb else "2t2r"
@@ -362,6 +373,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         if cch and (cch.get("MP_PRE_Q") != cch.get("MP_PRE_QB") or set(cch) != {"MP_PRE_Q", "MP_PRE_QB", "MN_DIS"}):
             raise ValueError(f"the compact deck carries the channel charge of the precharge pair and the discharge "
                              f"device only, the pair alike (got {sorted(cch)})")
+        if any(bn not in ("GND", "VDD") for _, bn, _ in jns):
+            raise ValueError(f"junction bulks must be GND or VDD (got {sorted({bn for _, bn, _ in jns})})")
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
@@ -388,6 +401,9 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_compact " + " ".join(c))
             for j, (a, b, cval) in enumerate(couplings):
                 lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")
+            for j, (xn, bn, jp) in enumerate(jns):
+                lines.append(f"XJ{j}_{k} {_node_ref(xn, k)} {'0' if bn == 'GND' else f'vdd_{k}'} qj "
+                             f"pol={_f(jp[0])} c0={_f(jp[1])} mj={_f(jp[2])} pb={_f(jp[3])} cl={_f(jp[4])}")
             lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
     else:
         sa = "pcsa_xnor_sky130" if xnor else "pcsa_sky130"

@@ -201,3 +201,23 @@ def test_written_tables_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_precharged_state_is_reported():
+    """RawReads.v_pre is the outputs' DC state with SE = 0, the state the read starts from: VDD in a working
+    sense amplifier (generic130 at 1.2 V; equal to the first point of the waveform), and far below VDD where
+    the precharge cannot hold them (sky130 at 0.6 V, -40 degC, fs: see validate's not_precharged)."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    for tech, vdd, temp, corner, working in (("generic130", 1.2, 27.0, "tt", True),
+                                             ("sky130", 0.6, -40.0, "fs", False)):
+        s = ReadSimulator(tech)
+        m = len(s.tables.mos)
+        raw = s.run(vdd, temp, corner, np.zeros((2, m)), np.zeros((2, m)), np.array([7e3, 9e4]),
+                    np.array([9e4, 7e3]))
+        w = s.waveform(vdd, temp, corner, 7e3, 9e4)
+        assert raw.v_pre.shape == (2, 2)
+        assert raw.v_pre[0] == pytest.approx([w["Q"][0], w["QB"][0]], abs=1e-12)
+        if working:
+            assert np.all(np.abs(raw.v_pre - vdd) < 1e-3 * vdd)
+        else:
+            assert np.all(raw.v_pre.min(axis=1) < 0.8 * vdd)

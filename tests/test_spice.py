@@ -287,6 +287,29 @@ def test_sky130_smoke():
     assert 0 < res["delay"][0] < 20e-9 and res["energy"][0] > 0
 
 
+def test_not_precharged_instances_are_flagged_by_both_simulators():
+    """Physics: at 0.6 V and -40 degC in the fs corner the SKY130 precharge PMOS (slow, cold) cannot hold the
+    outputs against the fast NMOS's leakage: with SE = 0 the latch has sagged or latched in the kernel and in
+    BSIM4 alike (both report the precharged state below 0.9 VDD), while at 1.2 V both hold VDD.  validate
+    flags such instances (``not_precharged``) and reports the agreement without them (``agree_precharged_%``)."""
+    from arraysim.spice.validate import PRECHARGE_MIN, validate
+
+    v = validate(model="sky130", samples=4, vdds=(0.6, 1.2), temps=(-40.0,), corners=("fs",), seed=1)
+    rows = v.rows
+    assert all(r["spice_status"] == "ok" and r["kernel_status"] == "ok" for r in rows), v.to_text()
+    for r in rows:
+        pre = [r[k] for k in ("v_q_pre_kernel", "v_qb_pre_kernel", "v_q_pre_spice", "v_qb_pre_spice")]
+        assert r["not_precharged"] == any(x < PRECHARGE_MIN * r["vdd"] for x in pre)
+        if r["vdd"] == 1.2:
+            assert not r["not_precharged"] and min(pre) > 0.99 * 1.2, r
+        else:  # both simulators: an output far below VDD before the read
+            assert min(r["v_q_pre_kernel"], r["v_qb_pre_kernel"]) < 0.8 * 0.6, r
+            assert min(r["v_q_pre_spice"], r["v_qb_pre_spice"]) < 0.8 * 0.6, r
+    s = v.summary()
+    assert s["n_not_precharged"] == 2 and s["agree_precharged_%"] == 100.0, v.to_text()
+    assert "no_pre" in v.to_text()
+
+
 @pytest.mark.parametrize("coupling", [False, True])
 def test_xnor_compact_spice_matches_kernel(coupling):
     """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel

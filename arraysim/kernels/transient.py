@@ -420,12 +420,13 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
                   bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
-                  dv_max, vread, tcross, rec_t, rec_v):
+                  dv_max, vread, tcross, vpre, rec_t, rec_v):
     """Simulate one read cycle.
 
     Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
-    sense phase) and ``tcross[j]`` (first time ``out_nodes[j]`` falls through VDD/2 during the sense
-    phase, NaN if it does not, also for an output that starts below VDD/2).  Returns ``(status, charge
+    sense phase), ``tcross[j]`` (first time ``out_nodes[j]`` falls through VDD/2 during the sense
+    phase, NaN if it does not, also for an output that starts below VDD/2) and ``vpre[j]`` (its value in
+    the precharged state, the DC operating point with SE = 0; NaN if that was not found).  Returns ``(status, charge
     drawn from VDD, accepted steps, recorded points, cycle length)``.  When ``rec_t`` has non-zero length
     the trajectory (t, V..., q) is recorded.
 
@@ -458,6 +459,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     for k in range(read_times.shape[0]):
         for j in range(n_out):
             vread[k, j] = np.nan
+    for j in range(n_out):
+        vpre[j] = np.nan
 
     v = v_guess.copy()
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
@@ -465,6 +468,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     if not ok:
         return ST_DC_FAIL, np.nan, 0, 0, np.nan
     v_dc = v.copy()
+    for j in range(n_out):
+        vpre[j] = v[out_nodes[j]]
 
     # breakpoints: ramp corners and read instants
     nrt = read_times.shape[0]
@@ -718,7 +723,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
                    bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                    t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
-                   dv_max, vread, tcross, charge, status, nsteps, tcycle):
+                   dv_max, vread, tcross, vpre, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
     ``vnl``: shape (samples, elements)); parallel over samples, deterministic per sample."""
     ns = vt.shape[0]
@@ -730,7 +735,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_node
                                            gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
                                            settle_tol, read_times, rtol, atol, h_max, max_steps,
-                                           grow_max, dv_max, vread[s], tcross[s], rec_t, rec_v)
+                                           grow_max, dv_max, vread[s], tcross[s], vpre[s], rec_t, rec_v)
         status[s] = st
         charge[s] = qq
         nsteps[s] = nst

@@ -525,11 +525,13 @@ def _integral(t, y, t_end, bps=()):
 
 def measure(deck: Deck, vecs: dict) -> dict:
     """The kernel's outputs from one run's vectors: arrays ``v_q, v_qb, t_fall_q, t_fall_qb, delay,
-    energy, decision`` (one entry per instance of the deck).  ``v_q``/``v_qb`` are read at ``deck.t_read``
-    (a breakpoint of the SE source, so a time point of the run)."""
+    energy, decision`` and ``v_q0, v_qb0`` (one entry per instance of the deck).  ``v_q``/``v_qb`` are read
+    at ``deck.t_read`` (a breakpoint of the SE source, so a time point of the run); ``v_q0``/``v_qb0`` at
+    t = 0, the DC operating point with SE = 0 (the precharged state)."""
     t = np.asarray(vecs["time"], dtype=float).real
     n = deck.n
-    out = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy")}
+    out = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy",
+                                           "v_q0", "v_qb0")}
     vth = 0.5 * deck.vdd
     t_read = deck.t_fall if deck.t_read is None else deck.t_read
     bps = (deck.t_rise, deck.t_fall, deck.t_fall + deck.t_rise)
@@ -538,6 +540,7 @@ def measure(deck: Deck, vecs: dict) -> dict:
         vqb = np.asarray(vecs[f"v(qb_{k})"]).real
         out["v_q"][k] = np.interp(t_read, t, vq)
         out["v_qb"][k] = np.interp(t_read, t, vqb)
+        out["v_q0"][k], out["v_qb0"][k] = vq[0], vqb[0]
         tf = [_first_fall(t, vq, vth, deck.t_fall, bps), _first_fall(t, vqb, vth, deck.t_fall, bps)]
         tf = [x - 0.5 * deck.t_rise for x in tf]
         out["t_fall_q"][k], out["t_fall_qb"][k] = tf
@@ -553,7 +556,7 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
              t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
              progress=None, x=None, window=None) -> dict:
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
-    t_fall_qb, delay, energy, decision`` and ``status`` (``'ok'`` or the failure, one line) and
+    t_fall_qb, delay, energy, decision, v_q0, v_qb0`` (:func:`measure`) and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
     that a non-converging instance is reported alone, and an instance that fails alone is retried once
     with the largest time step cut to ``RETRY_TMAX`` (``retried``: True for those); failures never raise."""
@@ -568,7 +571,8 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     dvt = np.broadcast_to(np.atleast_2d(np.asarray(dvt, dtype=float)), (n, m))
     dbeta = np.broadcast_to(np.atleast_2d(np.asarray(dbeta, dtype=float)), (n, m))
     tc = np.full(n, np.nan) if t_cycle is None else np.atleast_1d(np.asarray(t_cycle, dtype=float))
-    res = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy")}
+    res = {k: np.full(n, np.nan) for k in ("v_q", "v_qb", "t_fall_q", "t_fall_qb", "delay", "energy",
+                                           "v_q0", "v_qb0")}
     res["decision"] = np.zeros(n, dtype=int)
     res["status"] = np.array(["not_run"] * n, dtype=object)
     t0 = time.perf_counter()

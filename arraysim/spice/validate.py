@@ -18,6 +18,15 @@ disagreement cannot be expected to agree.  An instance is *metastable* when
     on the exact waveform timing).
 Agreement is reported outside and inside the band separately.  Instances whose SPICE run failed, or
 whose kernel status is not valid, are counted and listed, never dropped.
+
+Not precharged.  A read starts from the precharged state, the DC operating point with SE = 0, in which a
+working sense amplifier holds both outputs at VDD.  Near threshold in the fast-NMOS/slow-PMOS corners and
+cold (SKY130 0.4 V everywhere, 0.6 V at -40 degC ss/fs) the precharge PMOS cannot hold the outputs against
+the latch's NMOS leakage: the latch has several equilibria with SE = 0 (already latched either way, or the
+symmetric saddle), and which one a DC solver returns depends on its path, not on the read.  An instance is
+*not precharged* when either simulator's precharged state has an output below ``PRECHARGE_MIN`` x VDD;
+its decision is compared and reported (``agree_outside_%`` counts it), and the agreement over the
+instances that precharged in both simulators is reported as well (``agree_precharged_%``).
 """
 from __future__ import annotations
 
@@ -38,6 +47,7 @@ from .netlist import MODELS, simulate
 
 META_DVT = 1e-4  # V
 META_VBAND = 0.05  # fraction of VDD
+PRECHARGE_MIN = 0.9  # fraction of VDD: an output below it in the precharged (SE = 0 DC) state: not precharged
 DEFAULT_BATCH = {"compact": 1, "sky130": 4}
 """Instances per ngspice deck (measured, ngspice 39, one process: compact 1.27 instances/s with 1 per deck,
 0.42/s with 5; sky130 2.41/s with 1, 3.17/s with 4, 1.78/s with 10 -- the PDK include's load time is shared,
@@ -46,7 +56,8 @@ while all copies of a deck share the smallest time step)."""
 COLUMNS = ("vdd", "temp", "corner", "index", "weight", "x", "expected", "r_bl", "r_blb", "kernel_status", "spice_status",
            "metastable", "decision_kernel", "decision_spice", "agree", "delay_kernel", "delay_spice",
            "delay_err", "energy_kernel", "energy_spice", "energy_err", "v_q_kernel", "v_qb_kernel",
-           "v_q_spice", "v_qb_spice", "t_cycle")
+           "v_q_spice", "v_qb_spice", "t_cycle", "v_q_pre_kernel", "v_qb_pre_kernel", "v_q_pre_spice",
+           "v_qb_pre_spice", "not_precharged")
 
 
 @dataclass
@@ -68,6 +79,7 @@ class Validation:
         both = [r for r in rows if r["kernel_status"] == "ok" and r["spice_status"] == "ok"]
         out_b = [r for r in both if not r["metastable"]]
         in_b = [r for r in both if r["metastable"]]
+        pre = [r for r in out_b if not r.get("not_precharged", False)]
         de = np.array([abs(r["delay_err"]) for r in out_b if np.isfinite(r["delay_err"])])
         ee = np.array([abs(r["energy_err"]) for r in both if np.isfinite(r["energy_err"])])
         # reads that resolved (an output crossed VDD/2 in the window) in either simulator: the unresolved ones
@@ -89,6 +101,9 @@ class Validation:
                 "agree_outside_%": 100.0 * sum(r["agree"] for r in out_b) / len(out_b) if out_b else math.nan,
                 "n_disagree_outside": sum(not r["agree"] for r in out_b),
                 "agree_in_band_%": 100.0 * sum(r["agree"] for r in in_b) / len(in_b) if in_b else math.nan,
+                "n_not_precharged": sum(bool(r.get("not_precharged", False)) for r in both),
+                "agree_precharged_%": 100.0 * sum(r["agree"] for r in pre) / len(pre) if pre else math.nan,
+                "n_disagree_precharged": sum(not r["agree"] for r in pre),
                 "delay_err_median_%": pct(de, np.median), "delay_err_max_%": pct(de, np.max),
                 "energy_err_median_%": pct(ee, np.median), "energy_err_max_%": pct(ee, np.max),
                 "n_resolved": int(er.size), "energy_err_median_resolved_%": pct(er, np.median),
@@ -115,17 +130,20 @@ class Validation:
 
     def to_text(self) -> str:
         cols = ("vdd", "temp", "corner", "n", "n_compared", "n_spice_failed", "n_kernel_failed",
-                "n_metastable", "agree_outside_%", "agree_in_band_%", "errors_kernel", "errors_spice",
+                "n_metastable", "agree_outside_%", "agree_in_band_%", "n_not_precharged", "agree_precharged_%",
+                "errors_kernel", "errors_spice",
                 "delay_kernel_median_ns", "delay_err_median_%", "delay_err_max_%",
                 "energy_kernel_mean_fJ", "energy_err_median_%", "energy_err_max_%", "energy_err_median_resolved_%")
         head = ["vdd", "temp", "corner", "n", "cmp", "sp_fail", "k_fail", "meta", "agree%", "agree_meta%",
-                "err_kernel", "err_spice", "dly_k[ns]", "dly_med%", "dly_max%", "E_k[fJ]", "E_med%", "E_max%",
+                "no_pre", "agree_pre%", "err_kernel", "err_spice", "dly_k[ns]", "dly_med%", "dly_max%", "E_k[fJ]", "E_med%", "E_max%",
                 "E_res_med%"]
         win = "end of the sense window" if self.window is None else f"{self.window * 1e9:g} ns"
         lines = [f"kernel vs SPICE ({self.model} family, technology {self.technology}), {self.readout} readout "
                  f"read at {win}, threshold {self.threshold:g} VDD; errors = |SPICE/kernel - 1|, delay "
                  "outside the metastable band; E_res_med% = energy error over the reads that resolved (an output "
-                 "crossed VDD/2) in either simulator; err_* = reads differing from the programmed value",
+                 "crossed VDD/2) in either simulator; err_* = reads differing from the programmed value; no_pre = "
+                 f"not precharged (an output below {PRECHARGE_MIN:g} VDD with SE = 0 in either simulator), "
+                 "agree_pre% = agreement outside the band over the precharged instances",
                  "".join(f"{h:>12}" for h in head)]
 
         def fmt(v):
@@ -152,7 +170,8 @@ class Validation:
                and not r["metastable"] and not r["agree"]]
         for r in dis[:20]:
             lines.append(f"  DISAGREE outside band: vdd={r['vdd']} temp={r['temp']} corner={r['corner']} "
-                         f"index={r['index']}: kernel {r['decision_kernel']} SPICE {r['decision_spice']}")
+                         f"index={r['index']}: kernel {r['decision_kernel']} SPICE {r['decision_spice']}"
+                         + (" (not precharged)" if r.get("not_precharged") else ""))
         return "\n".join(lines)
 
     def write_csv(self, path) -> None:
@@ -305,7 +324,11 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                 "energy_err": es / ek - 1 if (ss == "ok" and ks == "ok" and ek > 0) else math.nan,
                 "v_q_kernel": float(raw.vout[k, -1, 0]), "v_qb_kernel": float(raw.vout[k, -1, 1]),
                 "v_q_spice": float(sp["v_q"][k]), "v_qb_spice": float(sp["v_qb"][k]),
-                "t_cycle": float(raw.tcycle[k])})
+                "t_cycle": float(raw.tcycle[k]),
+                "v_q_pre_kernel": float(raw.v_pre[k, 0]), "v_qb_pre_kernel": float(raw.v_pre[k, 1]),
+                "v_q_pre_spice": float(sp["v_q0"][k]), "v_qb_pre_spice": float(sp["v_qb0"][k]),
+                "not_precharged": bool(np.any(np.array([raw.v_pre[k, 0], raw.v_pre[k, 1], sp["v_q0"][k],
+                                                         sp["v_qb0"][k]]) < PRECHARGE_MIN * vdd))})
         done += n
         if progress is not None:
             progress(done, samples)

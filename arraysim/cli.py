@@ -142,7 +142,8 @@ def _simulator(args):
     if args.vwl is not None:
         v_wl = _check_range(_float(args.vwl, "word-line voltage", "V"), *VWL_RANGE, "word-line voltage", "V")
     return simulator(args.technology, rows=rows, v_wl=v_wl,
-                     overlap_coupling=getattr(args, "overlap_coupling", None))
+                     overlap_coupling=getattr(args, "overlap_coupling", None),
+                     junction_charge=getattr(args, "junction_charge", None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,6 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gate overlap capacitances (cov*W per side) as capacitors between gate and drain/"
                         "source (Miller coupling, coupling to SE) instead of lumped at the gate node "
                         "(default: the technology's choice: on for sky130, off for generic130)")
+    g.add_argument("--junction-charge", action=argparse.BooleanOptionalAction, dest="junction_charge",
+                   default=None,
+                   help="drain/source junctions with the technology's voltage-dependent junction law (sky130) "
+                        "instead of the constant charge-averaged capacitance (default: on; technologies "
+                        "without a law, e.g. generic130, are not affected)")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -280,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the kernel (and the compact deck) with gate overlap capacitors between gate and "
                         "drain/source (design option overlap_coupling; default: the technology's choice, "
                         "on for sky130, off for generic130)")
+    v.add_argument("--junction-charge", action=argparse.BooleanOptionalAction, dest="junction_charge",
+                   default=None,
+                   help="the kernel (and the compact deck) with the technology's voltage-dependent junction "
+                        "law (design option junction_charge; default: on)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -564,7 +574,7 @@ def cmd_validate(args) -> int:
     from .api import simulator
     from .montecarlo.driver import check_readout, make_grid
     sim = simulator(technology_for(model),  # ValueError when sky130 is not registered
-                    overlap_coupling=args.overlap_coupling)
+                    overlap_coupling=args.overlap_coupling, junction_charge=args.junction_charge)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():

@@ -351,3 +351,22 @@ def test_info_text(capsys):
         assert word in out
     rc, _, err = run(capsys, "info", "--technology", "x130")
     assert_usage_error(rc, err, "x130", "generic130")
+
+
+def test_info_junction_charge_switch(capsys):
+    """--junction-charge/--no-junction-charge: the sky130 design with and without the junction law (info
+    lists the law's rows at tt); generic130 has no law either way."""
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["junction_charge"] is True
+    rows = d["junction_laws"]
+    assert {r["node"] for r in rows} == {"Q", "QB", "BL", "BLB", "M", "MB", "SL"}
+    assert all(r["c0_F"] > r["constant_part_F"] > 0 and 0 < r["mj"] < 1 for r in rows)
+    assert {r["bulk"] for r in rows if r["polarity"] < 0} == {"VDD"}
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130", "--no-junction-charge")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["junction_charge"] is False and "junction_laws" not in d
+    rc, out, err = run(capsys, "info", "--json")
+    assert rc == 0 and "junction_laws" not in json.loads(out)

@@ -363,6 +363,9 @@ class ReadSimulator:
                                          else "family default"),
                        "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
                        "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
+        jn, jp = self.jn_at("tt")
+        jl = [{"node": self._node_name(x), "bulk": self._node_name(b), "polarity": int(r[0]), "c0_F": r[1],
+               "mj": r[2], "pb_V": r[3], "constant_part_F": r[4]} for (x, b), r in zip(jn, jp)]
         return {
             "circuit": self.circuit,
             "technology": self.tech.to_dict(),
@@ -374,6 +377,7 @@ class ReadSimulator:
                               for n, r in zip(t.rr_names, t.rr_nodes)],
             "node_capacitance_F": caps,
             **({"overlap_capacitors_F": cpl} if cpl else {}),
+            **({"junction_laws": jl} if jl else {}),
             "timing_s": dataclasses.asdict(self.design.timing),
             "tolerances": dataclasses.asdict(self.tol),
         }

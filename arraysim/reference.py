@@ -50,7 +50,8 @@ again from the model statements:
 * **Junction charges** (``PCSADesign.junction_charge``; the junctions of ``arraysim.circuits.pcsa.junctions``
   whose parameter set has a law, ``cj0 > 0``) -- the charge ``p Q_j(v_R) - cj W (V_x - V_b)`` at reverse bias
   ``v_R = p (V_x - V_b)``, ``Q_j`` the integral of ``cj0 W (1 + v_R/pb)^-mj`` (forward bias: of its tangent-slope
-  extension), added to ``q`` above and differentiated the same way (``C`` holds the constant ``cj W``).
+  extension), added to ``q`` above and differentiated the same way (``C`` holds the constant ``cj W``); at the
+  read temperature ``cj0 (1 + tcj dT)`` and ``pb - tpb dT`` (dT from 27 degC).
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
   sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
@@ -304,10 +305,12 @@ class ReferenceCircuit:
         # (from the names and parameter sets of arraysim.circuits.pcsa.junctions, not from the kernel's table)
         self.jn = []
         if sim.design.junction_charge:
+            tk = temp_c + 273.15
             for node, bulk, p, w in junctions(sim.design, sim.tech, sim.circuit, corner):
-                if p.cj0 > 0:
-                    self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity), p.cj0 * w,
-                                    p.mj, p.pb, p.cj * w))
+                if p.cj0 > 0:  # at the read temperature: cj0 (1 + tcj dT), pb - tpb dT (kept >= 0.05 V)
+                    dt = tk - 300.15
+                    self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity),
+                                    p.cj0 * (1 + p.tcj * dt) * w, p.mj, max(p.pb - p.tpb * dt, 0.05), p.cj * w))
         self.charged = bool(self.qch or self.jn)  # state-dependent mass matrix
         self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.charged
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)

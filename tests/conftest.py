@@ -32,8 +32,8 @@ def binned_tech():
     default, the PMOS bin and the access-transistor bin carry a body-effect law (SKY130-like), the other
     devices none;
     the PMOS bin an inverted-channel capacitance (cinv, used by the channel charge of the precharge devices);
-    the PMOS and access-transistor bins a voltage-dependent junction law (cj0, mj, pb; the other devices the
-    constant cj);
+    the PMOS and access-transistor bins a voltage-dependent junction law (cj0, mj, pb; the PMOS's with
+    temperature coefficients tcj, tpb; the other devices the constant cj);
     the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
     discharge-NMOS bin carries velocity saturation (vsat), the PMOS bin two slope factors (n_strong, tau).
     Own parameter sets at a corner (DeviceBin.corner_params): the discharge NMOS at fs (the technology's fs
@@ -52,7 +52,7 @@ def binned_tech():
                               t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95)))
     pre = dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
                               kbody=-0.1, theta=1.3, lam=0.15, eta=0.03, cov=0.4 * fF / um, gjun=1e-12,
-                              cinv=1.3 * g.pmos.cox, cj0=1.35 * g.pmos.cj, mj=0.46, pb=0.88)
+                              cinv=1.3 * g.pmos.cox, cj0=1.35 * g.pmos.cj, mj=0.46, pb=0.88, tcj=5e-4, tpb=1.1e-3)
     bins = (
         DeviceBin("nmos", 1.0 * um, 0.13 * um, dis,
                   ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9))),

@@ -94,7 +94,7 @@ def test_capacitances_include_overlaps_and_match_shipped_sky130():
     src = C.sky130_source()
     dev = src.devices[0]
     w, l = dev.sizes[0]
-    c = C._caps_at(src, dev, w, l, 27.0)
+    c = C._caps_at(src, dev, w, l, 27.0, (-40.0, 27.0, 125.0))
     cgg = c["cgg_F_at_vg_quarters"]
     assert 0.1e-15 < c["cgd_off_F"] < 0.3e-15  # SKY130 core NMOS 0.6/0.15 um: 0.148 fF
     assert cgg[0] > 2 * c["cgd_off_F"] and cgg[-1] > 1.5 * cgg[0]
@@ -117,6 +117,22 @@ def test_capacitances_include_overlaps_and_match_shipped_sky130():
     assert np.max(np.abs(law / np.array(c["cbd_F_at_swing_quarters"]) - 1)) == pytest.approx(c["cj_law_max_rel_err"])
     assert c["cj_law_max_rel_err"] < 0.01 and 0.2 < c["mj"] < 0.7 and 0.3 < c["pb"] < 1.5
     assert (p.cj0, p.mj, p.pb) == pytest.approx((c["cj0"], c["mj"], c["pb"]), rel=1e-6)
+    # its temperature coefficients: BSIM4's junctions grow with temperature (SKY130 core NMOS ~ +4 % at 125 degC)
+    assert 2e-4 < c["tcj"] < 1e-3 and 0 < c["tpb"] < 2e-3 and c["cj_law_temp_max_rel_err"] < 0.01
+    assert (p.tcj, p.tpb) == pytest.approx((c["tcj"], c["tpb"]), rel=1e-6)
+    hot = np.array(c["cbd_F_at_swing_quarters_by_temp"]["125"])
+    cj0, mj, pb = p.junction_law_at(125.0 + 273.15)
+    assert np.max(np.abs(cj0 * w * (1 + vr / pb) ** -mj / hot - 1)) <= c["cj_law_temp_max_rel_err"] + 1e-9
+
+
+def test_fit_junction_temperature_recovers_known_coefficients():
+    vr = np.linspace(0.0, 1.8, 5)
+    c0, mj, pb, tcj, tpb = 4.2e-16, 0.41, 0.77, 4.5e-4, 7e-4
+    data = [(t, vr, c0 * (1 + tcj * (t - 27)) * (1 + vr / (pb - tpb * (t - 27))) ** -mj) for t in (-40.0, 125.0)]
+    got = C.fit_junction_temperature((c0, mj, pb), data)
+    assert got[:2] == pytest.approx((tcj, tpb), rel=1e-4) and got[2] < 1e-8
+    with pytest.raises(ValueError, match="other than 27"):
+        C.fit_junction_temperature((c0, mj, pb), [(27.0, vr, data[0][2])])
 
 
 def test_fit_junction_law_recovers_a_known_law():
@@ -414,6 +430,7 @@ def test_json_round_trip_with_bins(tmp_path, binned_tech):
     (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=-1e-10), "cj0 must be a finite"),
     (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=7e-10, mj=1.2), "needs 0 < mj < 1"),
     (lambda d: d["bins"]["pmos"][0]["params"].update(cj0=7e-10, mj=0.4, pb=0.0), "needs 0 < mj < 1"),
+    (lambda d: d["bins"]["pmos"][0]["params"].update(tcj=0.01), "junction temperature coefficients"),
     (lambda d: d["bins"]["nmos"][0].update(extra=1), "must be an object with w, l, params"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(ff={"dvt": 0.0, "mu": 0.0}), "mu must be > 0"),
     (lambda d: d["bins"]["nmos"][0]["corners"].update(xx={"dvt": 0.0}), "corner"),

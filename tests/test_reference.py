@@ -297,17 +297,19 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     """The kernel's analytic mass matrix ``C + dq/dV``, SE coupling ``b - dq/dV_SE`` and VDD-rail charge
     (``_charges``) equal the reference's charges differentiated numerically, over states from off through
     weak to strong inversion of the clocked devices, with the junction charges of the binned technology's
-    PMOS and access devices (reverse and slightly forward biased: nodes from -0.05 V to VDD + 0.05 V)."""
+    PMOS and access devices (reverse and slightly forward biased: nodes from -0.05 V to VDD + 0.05 V; at
+    85 degC, where the PMOS law has moved with its temperature coefficients)."""
     from arraysim.kernels.transient import _charges
     from arraysim.reference import ReferenceCircuit
     s = _charge_sim(binned_tech)
-    vdd, temp_c, corner = 1.2, 27.0, "ff"
+    vdd, temp_c, corner = 1.2, 85.0, "ff"  # away from 27 degC: the PMOS bin's law moves with tcj, tpb
     rng = np.random.default_rng(5)
     m = len(s.tables.mos)
     svt, _ = s.mismatch_sigmas()
     ref = ReferenceCircuit(s, vdd, temp_c, corner, 8e3, 60e3, dvt=svt * rng.standard_normal(m))
     qi, qc = s.qch_at(corner)
-    jn, jp = s.jn_at(corner)
+    jn, jp = s.jn_at(corner, temp_c)
+    assert not np.allclose(jp, s.jn_at(corner)[1])
     assert qi.size == 3 and np.all(qc > 0)
     assert len(ref.jn) > jn.shape[0] > 0 and np.all(jp[:, 1] > 0)  # the kernel's table merges junctions
     t = s.tables

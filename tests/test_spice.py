@@ -205,7 +205,11 @@ def test_compact_family_with_junction_charge():
     no_law = build_deck(ReadSimulator("sky130", sim.design.with_(junction_charge=False)), 1.2, 27.0, "ss",
                         np.zeros(m), np.zeros(m), [7e3], [1e5]).text
     assert "XJ" not in no_law and "abstol=1e-15" in no_law
-    v = validate(model="compact", samples=4, vdds=(0.8, 1.8), temps=(27.0,), corners=("tt", "ss"), seed=2, sim=sim)
+    hot = build_deck(sim, 1.2, 125.0, "ss", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    xj_hot = [ln for ln in hot.splitlines() if ln.startswith("XJ")]
+    assert len(xj_hot) == len(xj) and xj_hot != xj  # the law at the deck's temperature (tcj, tpb)
+    v = validate(model="compact", samples=4, vdds=(0.8, 1.8), temps=(125.0,), corners=("tt", "ss"), seed=2,
+                 sim=sim)
     s = v.summary()
     assert s["n"] == 4 and s["n_spice_failed"] == 0 and s["n_kernel_failed"] == 0, v.to_text()
     assert s["agree_outside_%"] == 100.0, v.to_text()

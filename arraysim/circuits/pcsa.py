@@ -271,21 +271,23 @@ def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corne
 
 
 def junction_table(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
-                   corner=None) -> tuple[np.ndarray, np.ndarray]:
+                   corner=None, temp_k: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The junctions whose charge the kernel models (``design.junction_charge``; those of :func:`junctions`
     whose parameter set has a junction law): ``nodes`` (k, 2) int -- the junction's node and its bulk rail,
     node indices of :func:`build_tables` -- and ``par`` (k, 5) -- polarity (+1 NMOS, -1 PMOS), zero-bias
     capacitance ``cj0 W`` [F], ``mj``, ``pb`` [V], and the constant capacitance ``cj W`` [F] that
     :func:`node_caps` already puts on the node (the kernel adds ``C_j(V) - cj W``); junctions of the same node,
-    bulk and law (``mj``, ``pb``) in one row.  Empty when none."""
+    bulk and law (``mj``, ``pb``) in one row.  ``cj0`` and ``pb`` at ``temp_k`` (None: T_NOM;
+    ``MosParams.junction_law_at``).  Empty when none."""
     tabs = build_tables(design, circuit)
     merged: dict[tuple, list[float]] = {}  # junctions of one node, bulk and law add their capacitances
     if design.junction_charge:
         for node, bulk, p, w in junctions(design, tech, circuit, corner):
             if p.junction_law():
-                key = (tabs.node_index(node), tabs.node_index(bulk), float(p.polarity), p.mj, p.pb)
+                cj0, mj, pb = p.junction_law_at(temp_k)
+                key = (tabs.node_index(node), tabs.node_index(bulk), float(p.polarity), mj, pb)
                 c = merged.setdefault(key, [0.0, 0.0])
-                c[0] += p.cj0 * w
+                c[0] += cj0 * w
                 c[1] += p.junction_cap(w)
     idx = [(x, b) for x, b, *_ in merged]
     rows = [(pol, c[0], mj, pb, c[1]) for (_, _, pol, mj, pb), c in merged.items()]

@@ -106,6 +106,10 @@ class MosParams:
     """Grading coefficient of the junction law (0 < mj < 1 when ``cj0`` is given)."""
     pb: float = 0.0
     """Built-in potential of the junction law [V] (> 0 when ``cj0`` is given)."""
+    tcj: float = 0.0
+    """Temperature coefficient of ``cj0`` [1/K]: ``cj0 (1 + tcj (T - T_NOM))`` (BSIM4's TCJ form)."""
+    tpb: float = 0.0
+    """Temperature coefficient of ``pb`` [V/K]: ``pb - tpb (T - T_NOM)`` (BSIM4's TPB form)."""
 
     def __post_init__(self):
         if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
@@ -137,6 +141,10 @@ class MosParams:
         if self.cj0 > 0.0 and not (0.0 < self.mj < 1.0 and self.pb > 0.0 and math.isfinite(self.pb)):
             raise ValueError(f"a junction law (cj0 > 0) needs 0 < mj < 1 and a finite pb > 0 V "
                              f"(got mj={self.mj}, pb={self.pb})")
+        if not (math.isfinite(self.tcj) and abs(self.tcj) < 0.005 and math.isfinite(self.tpb)
+                and abs(self.tpb) < 0.002):
+            raise ValueError(f"junction temperature coefficients must be finite with |tcj| < 0.005 /K and "
+                             f"|tpb| < 0.002 V/K (got tcj={self.tcj}, tpb={self.tpb})")
 
     def corr_at(self, temp_k: float) -> tuple[float, float, float]:
         """(dvt, mu factor, n factor) of ``t_corr`` at ``temp_k`` (linear between rows, held outside)."""
@@ -208,6 +216,12 @@ class MosParams:
     def junction_law(self) -> bool:
         """True if the set has a voltage-dependent junction law (``cj0`` > 0)."""
         return self.cj0 > 0.0
+
+    def junction_law_at(self, temp_k: float | None = None) -> tuple[float, float, float]:
+        """(cj0 [F/m], mj, pb [V]) of the junction law at ``temp_k`` (None: T_NOM), with ``tcj``/``tpb``;
+        ``pb`` is kept >= 0.05 V."""
+        dt = 0.0 if temp_k is None else temp_k - T_NOM
+        return self.cj0 * (1.0 + self.tcj * dt), self.mj, max(self.pb - self.tpb * dt, 0.05)
 
     def channel_cap(self, w: float, l: float) -> float:
         """Gate capacitance of the inverted channel [F] (``cinv``, else ``cox``, times W L)."""

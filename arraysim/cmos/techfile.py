@@ -22,7 +22,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         cinv [F/m^2] (optional: inverted-channel capacitance per area,
                                         absent = 0: cox),
                                         cj0 [F/m], mj, pb [V] (optional: voltage-dependent junction
-                                        law, absent = 0: none)},
+                                        law, absent = 0: none), tcj [1/K], tpb [V/K] (optional: its
+                                        temperature coefficients, absent = 0)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1, "cj_n": 1, "cj_p": 1 (optional:
                  junction-capacitance factors, absent = 1), "n_n": 1, "n_p": 1 (optional: slope-factor
                  factors, absent = 1)}, "ff": {...}, ...},
@@ -61,7 +62,8 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr", "cinv", "cj0", "mj", "pb")
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr", "cinv", "cj0", "mj", "pb",
+                 "tcj", "tpb")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:

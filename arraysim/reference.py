@@ -305,12 +305,11 @@ class ReferenceCircuit:
         # (from the names and parameter sets of arraysim.circuits.pcsa.junctions, not from the kernel's table)
         self.jn = []
         if sim.design.junction_charge:
-            tk = temp_c + 273.15
             for node, bulk, p, w in junctions(sim.design, sim.tech, sim.circuit, corner):
-                if p.cj0 > 0:  # at the read temperature: cj0 (1 + tcj dT), pb - tpb dT (kept >= 0.05 V)
-                    dt = tk - 300.15
-                    self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity),
-                                    p.cj0 * (1 + p.tcj * dt) * w, p.mj, max(p.pb - p.tpb * dt, 0.05), p.cj * w))
+                if p.junction_law():
+                    cj0, mj, pb = p.junction_law_at(temp_c + 273.15)  # at the read temperature
+                    self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity), cj0 * w,
+                                    mj, pb, p.cj * w))
         self.charged = bool(self.qch or self.jn)  # state-dependent mass matrix
         self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.charged
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)

@@ -722,7 +722,6 @@ def _caps_at(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c: floa
     # junction: BSIM4 capbd at V_DB = 0 .. CJ_SWING x VDD, charge-averaged
     jbias, cbd, cbd_avg = _junction_cap(src, dev, w, l, temp_c, "tt")
     c0, mj, pb, jerr = fit_junction_law(jbias, cbd)
-    tcj = tpb = 0.0
     tinfo = {}
     others = [float(t) for t in law_temps if float(t) != 27.0]
     if others and temp_c == 27.0:  # the law's temperature coefficients from capbd at the other temperatures

@@ -347,8 +347,9 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     ut = thermal_voltage(celsius_to_kelvin(temp_c))
     t_read = float(sim.read_windows_abs(None if window is None else [window])[0])
     tb = sim.tables
-    jns = [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row) for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
-    if model == "compact" and jns:
+    jns = [] if model != "compact" else [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row)
+                                         for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
+    if jns:  # the compact deck's junction charges (qj) need the looser Newton tolerance
         options = {**JUNCTION_OPTIONS, **(options or {})}
     lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read)
     names = [m.name for m in sim.tables.mos]

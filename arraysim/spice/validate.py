@@ -79,7 +79,7 @@ class Validation:
         both = [r for r in rows if r["kernel_status"] == "ok" and r["spice_status"] == "ok"]
         out_b = [r for r in both if not r["metastable"]]
         in_b = [r for r in both if r["metastable"]]
-        pre = [r for r in out_b if not r.get("not_precharged", False)]
+        pre = [r for r in out_b if not r["not_precharged"]]
         de = np.array([abs(r["delay_err"]) for r in out_b if np.isfinite(r["delay_err"])])
         ee = np.array([abs(r["energy_err"]) for r in both if np.isfinite(r["energy_err"])])
         # reads that resolved (an output crossed VDD/2 in the window) in either simulator: the unresolved ones
@@ -101,7 +101,7 @@ class Validation:
                 "agree_outside_%": 100.0 * sum(r["agree"] for r in out_b) / len(out_b) if out_b else math.nan,
                 "n_disagree_outside": sum(not r["agree"] for r in out_b),
                 "agree_in_band_%": 100.0 * sum(r["agree"] for r in in_b) / len(in_b) if in_b else math.nan,
-                "n_not_precharged": sum(bool(r.get("not_precharged", False)) for r in both),
+                "n_not_precharged": sum(r["not_precharged"] for r in both),
                 "agree_precharged_%": 100.0 * sum(r["agree"] for r in pre) / len(pre) if pre else math.nan,
                 "n_disagree_precharged": sum(not r["agree"] for r in pre),
                 "delay_err_median_%": pct(de, np.median), "delay_err_max_%": pct(de, np.max),
@@ -171,7 +171,7 @@ class Validation:
         for r in dis[:20]:
             lines.append(f"  DISAGREE outside band: vdd={r['vdd']} temp={r['temp']} corner={r['corner']} "
                          f"index={r['index']}: kernel {r['decision_kernel']} SPICE {r['decision_spice']}"
-                         + (" (not precharged)" if r.get("not_precharged") else ""))
+                         + (" (not precharged)" if r["not_precharged"] else ""))
         return "\n".join(lines)
 
     def write_csv(self, path) -> None:

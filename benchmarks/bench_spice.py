@@ -3,7 +3,8 @@
     python benchmarks/bench_spice.py [--samples 20] [--vdd 0.8] [--model auto|compact|sky130] [--batch 1]
 
 Draws the instances once (seeded), times ReadSimulator.run on them (after a warm-up call that compiles the
-kernel; the median of ``--kernel-repeats`` runs, which must give identical results) and the ngspice runs of the same instances (sky130 family when the SKY130 models and the calibrated
+kernel; the median of ``--kernel-repeats`` runs, which must give identical results; then the same on one
+thread, the per-core figure) and the ngspice runs of the same instances (sky130 family when the SKY130 models and the calibrated
 technology are available, else the compact family), and prints samples/s of each and the ratio.
 """
 from __future__ import annotations
@@ -60,15 +61,29 @@ def main(argv=None):
             raise RuntimeError("kernel results differ between repeats of the same instances")
         raw = got
     tk = float(np.median(times))
+    # the same on one thread (per-core comparison: ngspice runs on one core)
+    import numba
+    nthreads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    times1 = []
+    for _ in range(max(1, a.kernel_repeats)):
+        t0 = time.perf_counter()
+        got = sim.run(*args)
+        times1.append(time.perf_counter() - t0)
+        if not np.array_equal(raw.tcycle, got.tcycle, equal_nan=True):
+            raise RuntimeError("kernel results differ between thread counts")
+    numba.set_num_threads(nthreads)
+    tk1 = float(np.median(times1))
     res = simulate(sim, *args, model=model, t_cycle=raw.tcycle, batch=a.batch)
     ts = res["seconds"]
     ok = int(np.sum(res["status"] == "ok"))
     print(f"{a.samples} instances, VDD {a.vdd} V, {a.temp} degC, {a.corner}; technology {sim.tech.name}; "
           f"SPICE family {model} ({ngspice_version()}), batch {a.batch}; SPICE ok {ok}/{a.samples}")
-    print(f"kernel : {tk:9.4f} s  {a.samples / tk:12.1f} samples/s  (threads: numba default; median of "
-          f"{len(times)} runs, min {min(times):.4f} s, max {max(times):.4f} s)")
-    print(f"ngspice: {ts:9.4f} s  {a.samples / ts:12.2f} samples/s  (one process)")
-    print(f"ratio  : kernel is {ts / tk:.0f}x faster")
+    print(f"kernel : {tk:9.4f} s  {a.samples / tk:12.1f} samples/s  ({nthreads} threads, numba default; median "
+          f"of {len(times)} runs, min {min(times):.4f} s, max {max(times):.4f} s)")
+    print(f"kernel : {tk1:9.4f} s  {a.samples / tk1:12.1f} samples/s  (1 thread; median of {len(times1)} runs)")
+    print(f"ngspice: {ts:9.4f} s  {a.samples / ts:12.2f} samples/s  (one process, one core)")
+    print(f"ratio  : kernel is {ts / tk:.0f}x faster ({nthreads} threads), {ts / tk1:.0f}x per core")
 
 
 if __name__ == "__main__":

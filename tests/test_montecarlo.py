@@ -204,9 +204,10 @@ def test_written_tables_get_ordinary_permissions(tmp_path):
 
 
 def test_precharged_state_is_reported():
-    """RawReads.v_pre is the outputs' DC state with SE = 0, the state the read starts from: VDD in a working
-    sense amplifier (generic130 at 1.2 V; equal to the first point of the waveform), and far below VDD where
-    the precharge cannot hold them (sky130 at 0.6 V, -40 degC, fs: see validate's not_precharged)."""
+    """RawReads.v_pre is the outputs' DC state with SE = 0 (RawReads.v_dc: every node), the state the read
+    starts from: VDD in a working sense amplifier (generic130 at 1.2 V; equal to the first point of the
+    waveform), and far below VDD where the precharge cannot hold them (sky130 at 0.6 V, -40 degC, fs: see
+    validate's not_precharged)."""
     from arraysim.montecarlo.engine import ReadSimulator
     for tech, vdd, temp, corner, working in (("generic130", 1.2, 27.0, "tt", True),
                                              ("sky130", 0.6, -40.0, "fs", False)):
@@ -217,6 +218,10 @@ def test_precharged_state_is_reported():
         w = s.waveform(vdd, temp, corner, 7e3, 9e4)
         assert raw.v_pre.shape == (2, 2)
         assert raw.v_pre[0] == pytest.approx([w["Q"][0], w["QB"][0]], abs=1e-12)
+        # v_dc: every unknown node of that state (v_pre is its output columns), the waveform's first point
+        assert raw.v_dc.shape == (2, s.tables.nv)
+        assert np.array_equal(raw.v_pre, raw.v_dc[:, s.tables.out_nodes])
+        assert raw.v_dc[0] == pytest.approx([w[nm][0] for nm in s.tables.node_names], abs=1e-12)
         if working:
             assert np.all(np.abs(raw.v_pre - vdd) < 1e-3 * vdd)
         else:

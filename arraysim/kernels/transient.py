@@ -425,8 +425,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
     Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
     sense phase), ``tcross[j]`` (first time ``out_nodes[j]`` falls through VDD/2 during the sense
-    phase, NaN if it does not, also for an output that starts below VDD/2) and ``vpre[j]`` (its value in
-    the precharged state, the DC operating point with SE = 0; NaN if that was not found).  Returns ``(status, charge
+    phase, NaN if it does not, also for an output that starts below VDD/2) and ``vpre[i]`` (unknown node i
+    in the precharged state, the DC operating point with SE = 0; NaN if that was not found).  Returns ``(status, charge
     drawn from VDD, accepted steps, recorded points, cycle length)``.  When ``rec_t`` has non-zero length
     the trajectory (t, V..., q) is recorded.
 
@@ -459,8 +459,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     for k in range(read_times.shape[0]):
         for j in range(n_out):
             vread[k, j] = np.nan
-    for j in range(n_out):
-        vpre[j] = np.nan
+    for i in range(nv):
+        vpre[i] = np.nan
 
     v = v_guess.copy()
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
@@ -468,8 +468,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
     if not ok:
         return ST_DC_FAIL, np.nan, 0, 0, np.nan
     v_dc = v.copy()
-    for j in range(n_out):
-        vpre[j] = v[out_nodes[j]]
+    for i in range(nv):
+        vpre[i] = v[i]
 
     # breakpoints: ramp corners and read instants
     nrt = read_times.shape[0]

@@ -65,6 +65,9 @@ class RawReads:
     v_pre: np.ndarray | None = None
     """[s, j] output j in the precharged state before the read (the DC operating point with SE = 0) [V]; both
     near VDD in a working sense amplifier (NaN where no DC point was found)."""
+    v_dc: np.ndarray | None = None
+    """[s, i] every unknown node i (``ReadSimulator.tables.node_names``) in that precharged state [V]: the
+    state the read starts from (``v_pre`` is its output columns)."""
 
 
 def check_vdd(vdd: float) -> float:
@@ -282,7 +285,7 @@ class ReadSimulator:
         tm = self.design.timing
         out = RawReads(vout=np.empty((ns, reads.size, 2)), tcross=np.empty((ns, 2)),
                        energy=np.empty(ns), status=np.empty(ns, dtype=np.int64),
-                       steps=np.empty(ns, dtype=np.int64), tcycle=np.empty(ns), v_pre=np.empty((ns, 2)))
+                       steps=np.empty(ns, dtype=np.int64), tcycle=np.empty(ns), v_dc=np.empty((ns, t.nv)))
         charge = np.empty(ns)
         if x is None or self.circuit != "xnor":
             groups = [(self._vfix(vdd, x), np.arange(ns))]
@@ -297,7 +300,7 @@ class ReadSimulator:
             if idx.size == 0:
                 continue
             g = (slice(None) if idx.size == ns else idx)
-            vo, tc, vp, ch = out.vout[g], out.tcross[g], out.v_pre[g], charge[g]
+            vo, tc, vp, ch = out.vout[g], out.tcross[g], out.v_dc[g], charge[g]
             st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
@@ -309,10 +312,11 @@ class ReadSimulator:
                               self.tol.h_max, self.tol.max_steps, self.tol.grow_max,
                               self.tol.dv_rel_max * vdd, vo, tc, vp, ch, st, sp, cy)
             if idx.size != ns:  # fancy indexing gave copies: write back
-                out.vout[idx], out.tcross[idx], out.v_pre[idx], charge[idx] = vo, tc, vp, ch
+                out.vout[idx], out.tcross[idx], out.v_dc[idx], charge[idx] = vo, tc, vp, ch
                 out.status[idx], out.steps[idx], out.tcycle[idx] = st, sp, cy
         out.energy = charge * vdd
         out.tcross = out.tcross - 0.5 * tm.t_rise
+        out.v_pre = out.v_dc[:, t.out_nodes]
         return out
 
     def waveform(self, vdd, temp_c, corner, r_bl, r_blb, dvt=None, dbeta=None, ohmic_blb=False,
@@ -341,7 +345,7 @@ class ReadSimulator:
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
             self.tol.rtol, self.tol.atol, self.tol.h_max,
             self.tol.max_steps, self.tol.grow_max, self.tol.dv_rel_max * vdd, np.empty((1, 2)), np.empty(2),
-            np.empty(2), rec_t, rec_v)
+            np.empty(t.nv), rec_t, rec_v)
         out = {"t": rec_t[:nrec].copy(), "status": STATUS_TEXT[int(st)]}
         for i, name in enumerate(t.node_names):
             out[name] = rec_v[:nrec, i].copy()

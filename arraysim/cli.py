@@ -256,11 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw instances over VDD x temperature x corner (seeded), simulate them with the kernel "
                     "and with ngspice, report decision agreement (outside/inside the metastable band), "
                     "delay and energy errors.  --model compact: the project's own EKV model as SPICE "
-                    "behavioural sources (technology generic130); --model sky130: SkyWater SKY130 BSIM4 "
-                    "(needs the calibrated technology sky130).  Needs ngspice and PySpice.",
+                    "behavioural sources (default technology generic130); --model sky130: SkyWater SKY130 "
+                    "BSIM4 (needs the calibrated technology sky130).  Needs ngspice and PySpice.",
         epilog="example: arraysim validate --model compact --samples 200 --vdd 0.4:1.2:0.4 --seed 1 "
                "--out validate.csv --plot validate.png")
     v.add_argument("--model", default="compact", metavar="FAMILY", help="compact or sky130 (default compact)")
+    v.add_argument("--technology", metavar="NAME",
+                   help=f"the kernel's technology: one of {techs}, or a technology JSON file (default: "
+                        "generic130 with --model compact, sky130 with --model sky130).  With --model compact "
+                        "the SPICE deck carries the same technology's equations; with --model sky130 it "
+                        "should be a set calibrated against SKY130 ('arraysim calibrate --pdk sky130')")
     v.add_argument("--samples", default="20", metavar="N", help="instances in total, spread evenly over the "
                    "conditions (default 20)")
     v.add_argument("--vdd", nargs="+", action="extend", metavar="V", help="supply values/ranges [V] (default 0.8)")
@@ -573,8 +578,9 @@ def cmd_validate(args) -> int:
     from .spice.validate import technology_for, validate
     from .api import simulator
     from .montecarlo.driver import check_readout, make_grid
-    sim = simulator(technology_for(model),  # ValueError when sky130 is not registered
-                    overlap_coupling=args.overlap_coupling, junction_charge=args.junction_charge)
+    tech = technology_for(model) if args.technology is None else args.technology  # ValueError when sky130
+    sim = simulator(tech, overlap_coupling=args.overlap_coupling,  # is not registered / an unknown name
+                    junction_charge=args.junction_charge)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():

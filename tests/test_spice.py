@@ -253,13 +253,23 @@ def test_golden():
                 assert got[f][k] == pytest.approx(want, rel=1e-4), f
 
 
-def test_cli_validate(tmp_path):
+def test_cli_validate(tmp_path, capsys):
     from arraysim.cli import main
 
     out = tmp_path / "v.csv"
     assert main(["validate", "--samples", "2", "--vdd", "0.8", "--seed", "1", "--out", str(out)]) == 0
     assert out.exists() and (tmp_path / "v_summary.csv").exists()
+    assert "compact family, technology generic130" in capsys.readouterr().out
     assert main(["validate", "--model", "nonsense"]) == 2
+    # --technology: the compact deck with another technology's equations (sky130: junction law, body law,
+    # two slope factors, overlap coupling, channel charge); an unknown name is a usage error before any work
+    assert main(["validate", "--technology", "sky130", "--samples", "1", "--vdd", "1.2", "--temp", "125",
+                 "--seed", "2"]) == 0
+    got = capsys.readouterr().out
+    assert "compact family, technology sky130" in got
+    assert main(["validate", "--technology", "nosuch", "--out", str(tmp_path / "w.csv")]) == 2
+    assert "unknown technology 'nosuch'" in capsys.readouterr().err
+    assert not (tmp_path / "w.csv").exists()
 
 
 def _sky130_ready():

@@ -4,10 +4,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import arraysim
 from arraysim.cmos.params import Technology
 from arraysim.cmos.techfile import save_technology, technology_from_dict, technology_to_dict
 from arraysim.cmos.technologies import available_technologies, get_technology
@@ -511,11 +513,19 @@ def test_sky130_registered_and_default_unchanged():
         assert b.params_at("ff").vt(tk) < b.params.vt(tk) < b.params_at("ss").vt(tk), (f, w, l)
     from arraysim.montecarlo.engine import ReadSimulator
     assert ReadSimulator().tech.name == "generic130"
-    # calibrated against SPICE: a body-effect law on every device, gate overlaps as coupling capacitors
+    # calibrated against SPICE: a body-effect law on every NMOS; the PMOS (source always on its n-well in the
+    # PCSA: DeviceSpec.body_bias False) fitted at V_SB = 0 with the null law; gate overlaps as coupling capacitors
     for p in [t.nmos, t.pmos, t.nmos_thick] + [b.params for b in t.bins]:
-        assert p.kbody is not None and p.gamma > 0
+        if p.polarity > 0:
+            assert p.kbody is not None and p.gamma > 0
+        else:
+            assert p.kbody == 0.0 and p.gamma == 0.0
         # junction shunt measured by calibrate: ngspice's gmin (1 pS) on every BSIM4 junction at 27 degC
         assert p.gjun == pytest.approx(1e-12, rel=0.01)
+    cal = json.loads((Path(arraysim.__file__).parent / "cmos" / "data" / "sky130.json").read_text())["calibration"]
+    assert cal["vsb_zero_only"] == ["pmos"]
+    assert all(r["vsb"] == 0.0 for r in cal["errors"] if r["family"] == "pmos")
+    assert any(r["vsb"] > 0.0 for r in cal["errors"] if r["family"] == "nmos")
     assert get_technology("generic130").nmos.gjun == 0.0
     assert t.overlap_coupling and ReadSimulator(t).design.overlap_coupling
     assert not ReadSimulator().design.overlap_coupling
@@ -641,3 +651,48 @@ def test_cli_bring_your_own_card(tmp_path, capsys):
     assert "V_SB" in text
     assert t.nmos.a_vt == get_technology("generic130").nmos.a_vt  # typical values kept, noted
     assert "pelgrom_note" in json.loads(out.read_text())["calibration"]
+
+
+def test_calibrate_fits_a_family_without_body_bias_at_vsb_zero(monkeypatch):
+    """``DeviceSpec.body_bias`` False (the PMOS: its source always sits on its n-well in the PCSA): calibrate
+    drops that family's V_SB > 0 sweeps, fits it with the null body law (kbody = gamma = 0) and reports its
+    errors at V_SB = 0 only, while the other families keep their body-effect law.  Data: the kernel's own model
+    with a body law on every family (no ngspice)."""
+    g = get_technology("generic130")
+    law = dict(gamma=0.4, phi=0.8, kbody=0.0)
+    truth = {f: dataclasses.replace(getattr(g, f), **law) for f in ("nmos", "pmos", "nmos_thick")}
+    sz = C.design_sizes(0.13e-6, 0.5e-6)
+    devs = (C.DeviceSpec("nmos", +1, "nch", sz["nmos"]),
+            C.DeviceSpec("pmos", -1, "pch", sz["pmos"], body_bias=False),
+            C.DeviceSpec("nmos_thick", +1, "nthk", sz["nmos_thick"]))
+    src = C.ModelSource("model", {"tt": ""}, devs, 1.2, "the kernel's model", "model")
+    vg, vd = np.linspace(0, 1.2, 13), np.array([0.05, 0.3, 1.2])
+    swept = []
+
+    def sweep(src, corners, temps, threads, vsbs=(0.0,), **kw):
+        swept.append(tuple(vsbs))
+        out = []
+        for dev in src.devices:
+            for w, l in dev.sizes:
+                p = dataclasses.replace(truth[dev.family], l_ref=dev.sizes[0][1])
+                for t in temps:
+                    for vsb in vsbs:
+                        d = C.IVData(dev.family, dev.polarity, w, l, "tt", t, np.tile(vg, vd.size),
+                                     np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
+                        d.ids = C.model_current(p, d) + 1e-15
+                        out.append(d)
+        return out
+
+    monkeypatch.setattr(C, "iv_sweep", sweep)
+    res = C.calibrate(src, name="model", temps=(27.0,), pelgrom=False, caps=False, two_slopes=False)
+    assert len(swept[0]) == len(C.VSB_FRACTIONS)  # every family is swept at every V_SB ...
+    t = res.technology
+    for p in [t.pmos] + [b.params for b in t.bins if b.family == "pmos"]:
+        assert p.gamma == 0.0 and p.kbody in (None, 0.0)  # ... the PMOS fitted without a body law
+    for p in [t.nmos, t.nmos_thick] + [b.params for b in t.bins if b.family != "pmos"]:
+        assert p.gamma == pytest.approx(0.4, rel=0.05)
+    rows = [r for r in res.errors if r["points"]]
+    assert {r["vsb"] for r in rows if r["family"] == "pmos"} == {0.0}
+    assert len({r["vsb"] for r in rows if r["family"] == "nmos"}) == len(C.VSB_FRACTIONS)
+    assert max(r["median_rel_err"] for r in rows if r["family"] == "pmos") < 0.01  # exact at V_SB = 0
+    assert res.info["vsb_zero_only"] == ["pmos"]

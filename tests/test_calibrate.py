@@ -574,6 +574,29 @@ def test_cli_technology_file(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["technology"]["name"] == "mine"
 
 
+def _model_sweep(truth: dict, swept: list | None = None):
+    """A stand-in for ``calibrate.iv_sweep``: the kernel's own currents of ``truth[corner][family]`` (every
+    size, temperature and V_SB asked for) on a 13 x 3 V_GS x V_DS grid; ``swept`` collects the V_SB lists."""
+    vg, vd = np.linspace(0, 1.2, 13), np.array([0.05, 0.3, 1.2])
+
+    def sweep(src, corners, temps, threads, vsbs=(0.0,), **kw):
+        if swept is not None:
+            swept.append(tuple(vsbs))
+        out = []
+        for dev in src.devices:
+            for w, l in dev.sizes:
+                for c in corners:
+                    p = dataclasses.replace(truth[c][dev.family], l_ref=dev.sizes[0][1])
+                    for t in temps:
+                        for vsb in vsbs:
+                            d = C.IVData(dev.family, dev.polarity, w, l, c, t, np.tile(vg, vd.size),
+                                         np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
+                            d.ids = C.model_current(p, d) + 1e-15
+                            out.append(d)
+        return out
+    return sweep
+
+
 def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
     """Corner data that differ by more than a threshold and mobility shift (here DIBL, mobility reduction and
     channel-length modulation too): every size bin gets its own set at the corner (corner_params) that
@@ -590,23 +613,7 @@ def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
     devs = (C.DeviceSpec("nmos", +1, "nch", sz["nmos"]), C.DeviceSpec("pmos", -1, "pch", sz["pmos"]),
             C.DeviceSpec("nmos_thick", +1, "nthk", sz["nmos_thick"]))
     src = C.ModelSource("model", {"tt": "", "ff": ""}, devs, 1.2, "the kernel's model", "model")
-    vg, vd = np.linspace(0, 1.2, 13), np.array([0.05, 0.3, 1.2])
-
-    def sweep(src, corners, temps, threads, vsbs=(0.0,), **kw):
-        out = []
-        for dev in src.devices:
-            for w, l in dev.sizes:
-                for c in corners:
-                    p = dataclasses.replace(truth[c][dev.family], l_ref=dev.sizes[0][1])
-                    for t in temps:
-                        for vsb in vsbs:
-                            d = C.IVData(dev.family, dev.polarity, w, l, c, t, np.tile(vg, vd.size),
-                                         np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
-                            d.ids = C.model_current(p, d) + 1e-15
-                            out.append(d)
-        return out
-
-    monkeypatch.setattr(C, "iv_sweep", sweep)
+    monkeypatch.setattr(C, "iv_sweep", _model_sweep(truth))
     res = C.calibrate(src, name="model", temps=(27.0,), pelgrom=False, caps=False, two_slopes=False)
     assert len(res.technology.bins) == 4
     for b in res.technology.bins:
@@ -666,24 +673,8 @@ def test_calibrate_fits_a_family_without_body_bias_at_vsb_zero(monkeypatch):
             C.DeviceSpec("pmos", -1, "pch", sz["pmos"], body_bias=False),
             C.DeviceSpec("nmos_thick", +1, "nthk", sz["nmos_thick"]))
     src = C.ModelSource("model", {"tt": ""}, devs, 1.2, "the kernel's model", "model")
-    vg, vd = np.linspace(0, 1.2, 13), np.array([0.05, 0.3, 1.2])
     swept = []
-
-    def sweep(src, corners, temps, threads, vsbs=(0.0,), **kw):
-        swept.append(tuple(vsbs))
-        out = []
-        for dev in src.devices:
-            for w, l in dev.sizes:
-                p = dataclasses.replace(truth[dev.family], l_ref=dev.sizes[0][1])
-                for t in temps:
-                    for vsb in vsbs:
-                        d = C.IVData(dev.family, dev.polarity, w, l, "tt", t, np.tile(vg, vd.size),
-                                     np.repeat(vd, vg.size), np.zeros(vg.size * vd.size), vsb)
-                        d.ids = C.model_current(p, d) + 1e-15
-                        out.append(d)
-        return out
-
-    monkeypatch.setattr(C, "iv_sweep", sweep)
+    monkeypatch.setattr(C, "iv_sweep", _model_sweep({"tt": truth}, swept))
     res = C.calibrate(src, name="model", temps=(27.0,), pelgrom=False, caps=False, two_slopes=False)
     assert len(swept[0]) == len(C.VSB_FRACTIONS)  # every family is swept at every V_SB ...
     t = res.technology

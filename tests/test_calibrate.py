@@ -515,16 +515,21 @@ def test_sky130_registered_and_default_unchanged():
     assert ReadSimulator().tech.name == "generic130"
     # calibrated against SPICE: a body-effect law on every NMOS; the PMOS (source always on its n-well in the
     # PCSA: DeviceSpec.body_bias False) fitted at V_SB = 0 with the null law; gate overlaps as coupling capacitors
-    for p in [t.nmos, t.pmos, t.nmos_thick] + [b.params for b in t.bins]:
-        if p.polarity > 0:
-            assert p.kbody is not None and p.gamma > 0
+    zero = {("pmos", 0.42, 0.15), ("nmos", 1.0, 0.15)}  # source on the bulk: every PMOS, the discharge NMOS
+    for f, p in [("nmos", t.nmos), ("pmos", t.pmos), ("nmos_thick", t.nmos_thick)] + \
+            [((b.family, round(b.w * 1e6, 6), round(b.l * 1e6, 6)), q) for b in t.bins
+             for q in [b.params] + [q for _, q in b.corner_params]]:
+        if f in zero or f == "pmos":
+            assert p.kbody == 0.0 and p.gamma == 0.0, f
         else:
-            assert p.kbody == 0.0 and p.gamma == 0.0
+            assert p.kbody is not None and p.gamma > 0, f
         # junction shunt measured by calibrate: ngspice's gmin (1 pS) on every BSIM4 junction at 27 degC
         assert p.gjun == pytest.approx(1e-12, rel=0.01)
     cal = json.loads((Path(arraysim.__file__).parent / "cmos" / "data" / "sky130.json").read_text())["calibration"]
-    assert cal["vsb_zero_only"] == ["pmos"]
-    assert all(r["vsb"] == 0.0 for r in cal["errors"] if r["family"] == "pmos")
+    assert cal["vsb_zero_only"] == ["nmos 1/0.15", "pmos 0.42/0.15"]
+    for r in cal["errors"]:
+        key = (r["family"], round(r["w_um"], 6), round(r["l_um"], 6))
+        assert r["vsb"] == 0.0 or key not in zero, r
     assert any(r["vsb"] > 0.0 for r in cal["errors"] if r["family"] == "nmos")
     assert get_technology("generic130").nmos.gjun == 0.0
     assert t.overlap_coupling and ReadSimulator(t).design.overlap_coupling
@@ -660,17 +665,17 @@ def test_cli_bring_your_own_card(tmp_path, capsys):
     assert "pelgrom_note" in json.loads(out.read_text())["calibration"]
 
 
-def test_calibrate_fits_a_family_without_body_bias_at_vsb_zero(monkeypatch):
-    """``DeviceSpec.body_bias`` False (the PMOS: its source always sits on its n-well in the PCSA): calibrate
-    drops that family's V_SB > 0 sweeps, fits it with the null body law (kbody = gamma = 0) and reports its
-    errors at V_SB = 0 only, while the other families keep their body-effect law.  Data: the kernel's own model
+def test_calibrate_fits_sizes_without_body_bias_at_vsb_zero(monkeypatch):
+    """``DeviceSpec.zero_vsb`` (sizes whose source always sits on the bulk in the PCSA: here the PMOS): calibrate
+    drops those sizes' V_SB > 0 sweeps, fits them with the null body law (kbody = gamma = 0) and reports their
+    errors at V_SB = 0 only, while the other sizes keep their body-effect law.  Data: the kernel's own model
     with a body law on every family (no ngspice)."""
     g = get_technology("generic130")
     law = dict(gamma=0.4, phi=0.8, kbody=0.0)
     truth = {f: dataclasses.replace(getattr(g, f), **law) for f in ("nmos", "pmos", "nmos_thick")}
     sz = C.design_sizes(0.13e-6, 0.5e-6)
     devs = (C.DeviceSpec("nmos", +1, "nch", sz["nmos"]),
-            C.DeviceSpec("pmos", -1, "pch", sz["pmos"], body_bias=False),
+            C.DeviceSpec("pmos", -1, "pch", sz["pmos"], zero_vsb=sz["pmos"]),
             C.DeviceSpec("nmos_thick", +1, "nthk", sz["nmos_thick"]))
     src = C.ModelSource("model", {"tt": ""}, devs, 1.2, "the kernel's model", "model")
     swept = []
@@ -686,4 +691,6 @@ def test_calibrate_fits_a_family_without_body_bias_at_vsb_zero(monkeypatch):
     assert {r["vsb"] for r in rows if r["family"] == "pmos"} == {0.0}
     assert len({r["vsb"] for r in rows if r["family"] == "nmos"}) == len(C.VSB_FRACTIONS)
     assert max(r["median_rel_err"] for r in rows if r["family"] == "pmos") < 0.01  # exact at V_SB = 0
-    assert res.info["vsb_zero_only"] == ["pmos"]
+    assert res.info["vsb_zero_only"] == ["pmos 0.4/0.13"]
+    # the sizes the PCSA uses with the source on the bulk: every PMOS and the discharge NMOS
+    assert C.design_zero_vsb(0.13e-6, 0.5e-6) == {"nmos": ((1e-6, 0.13e-6),), "pmos": sz["pmos"], "nmos_thick": ()}

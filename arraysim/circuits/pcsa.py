@@ -211,6 +211,20 @@ def device_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
     return tuple(out)
 
 
+def source_on_bulk_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], ...]:
+    """The (family, W, L) of :func:`device_sizes` whose every transistor, in every circuit, has its source on
+    its bulk rail (an NMOS source on GND, a PMOS source on VDD): such a device only ever works at V_SB = 0
+    (the precharge and cross-coupled PMOS, the discharge NMOS; not the cross-coupled NMOS, whose sources are
+    the bit lines, nor the access devices)."""
+    ts = [m for c in CIRCUITS for m in transistors(design, c)]
+    out = []
+    for f, w, l in device_sizes(design):
+        same = [m for m in ts if m.family == f and abs(m.size.w - w) <= 1e-12 and abs(m.size.l - l) <= 1e-12]
+        if same and all(m.s == m.b for m in same):
+            out.append((f, w, l))
+    return tuple(out)
+
+
 def junctions(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
               corner=None) -> list[tuple[str, str, MosParams, float]]:
     """Every drain/source junction on an unknown node: (node, bulk rail, the device's parameter set, total

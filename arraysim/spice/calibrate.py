@@ -200,12 +200,12 @@ class DeviceSpec:
     """True: ``X... d g s b model w= l=`` (SKY130 cells); False: ``M... d g s b model w= l=``."""
     scale_um: bool = True
     """W/L written in micrometres (``.option scale=1.0u`` in the include) instead of metres."""
-    body_bias: bool = True
-    """False: the family only ever works with its source on its bulk in arraysim's circuits (the PMOS: every
-    PMOS of the PCSA and its XNOR variant has its source on VDD, its n-well), so it is fitted on V_SB = 0
-    data alone, with the null body-effect law (kbody = gamma = 0); the V_SB > 0 sweeps are dropped.  A fit
-    that also has to follow V_SB > 0 (where the body law is approximate) trades accuracy at V_SB = 0 for it:
-    the SKY130 PMOS came out 32-52 % too strong at V_GS = 0.8 V, -40 degC."""
+    zero_vsb: tuple[tuple[float, float], ...] = ()
+    """(W, L) of the sizes that arraysim's circuits only ever use with the source on the bulk
+    (:func:`arraysim.circuits.pcsa.source_on_bulk_sizes`: every PMOS, the discharge NMOS): such a size is
+    fitted on its V_SB = 0 data alone, with the null body-effect law (kbody = gamma = 0), and its V_SB > 0
+    sweeps are dropped.  A fit that also has to follow V_SB > 0 (where the body law is approximate) trades
+    accuracy at V_SB = 0 for it: the SKY130 PMOS came out 32-52 % too strong at V_GS = 0.8 V, -40 degC."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,19 @@ class ModelSource:
     """Short name for the technology's description/source (no local paths)."""
     w_min: float = 0.0
     """Smallest drawn width the models accept [m] (Technology.w_min; the design widens narrower devices)."""
+
+
+def design_zero_vsb(l_min: float, l_min_thick: float, w_min: float = 0.0) -> dict:
+    """family -> ((W, L), ...) [m]: the sizes of :func:`design_sizes` whose source always sits on the bulk
+    (``DeviceSpec.zero_vsb``)."""
+    from types import SimpleNamespace
+
+    from ..circuits.pcsa import PCSADesign, source_on_bulk_sizes
+    d = PCSADesign.for_technology(SimpleNamespace(l_min=l_min, l_min_thick=l_min_thick, w_min=w_min))
+    out: dict = {f: [] for f in FAMILIES}
+    for f, w, l in source_on_bulk_sizes(d):
+        out[f].append((w, l))
+    return {f: tuple(v) for f, v in out.items()}
 
 
 def design_sizes(l_min: float, l_min_thick: float, w_min: float = 0.0) -> dict:
@@ -246,11 +259,12 @@ def sky130_source(path=None, vdd: float = 1.8, l_min: float = 0.15e-6, l_min_thi
     # no model bin below the widest family minimum (pfet_01v8: 0.42 um): the design widens to it
     w_min = round(max(v["w_min_um"] for v in sky130_devices(path).values()) * 1e-6, 12)
     sz = design_sizes(l_min, l_min_thick, w_min)
+    zv = design_zero_vsb(l_min, l_min_thick, w_min)
     devs = (  # sizes of the PCSA for sky130: NMOS 0.6/0.15 (cross-coupled, pass), 1.0/0.15 (discharge),
         # PMOS 0.42/0.15 (0.4 widened to w_min), thick-oxide access 0.6/0.5
-        DeviceSpec("nmos", +1, "sky130_fd_pr__nfet_01v8", sz["nmos"]),
-        DeviceSpec("pmos", -1, "sky130_fd_pr__pfet_01v8", sz["pmos"], body_bias=False),
-        DeviceSpec("nmos_thick", +1, "sky130_fd_pr__nfet_g5v0d10v5", sz["nmos_thick"]),
+        DeviceSpec("nmos", +1, "sky130_fd_pr__nfet_01v8", sz["nmos"], zero_vsb=zv["nmos"]),
+        DeviceSpec("pmos", -1, "sky130_fd_pr__pfet_01v8", sz["pmos"], zero_vsb=zv["pmos"]),
+        DeviceSpec("nmos_thick", +1, "sky130_fd_pr__nfet_g5v0d10v5", sz["nmos_thick"], zero_vsb=zv["nmos_thick"]),
     )
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -268,9 +282,9 @@ def card_source(card: str, nmos: str, pmos: str, nmos_thick: str, vdd: float, l_
     """Bring-your-own model card: one file for all corners (the corner shifts then come out as zero)."""
     inc = f'.include "{os.path.abspath(card)}"\n'
     sz = design_sizes(l_min, l_thick)
-    devs = (DeviceSpec("nmos", +1, nmos, sz["nmos"], subckt, scale_um),
-            DeviceSpec("pmos", -1, pmos, sz["pmos"], subckt, scale_um, body_bias=False),
-            DeviceSpec("nmos_thick", +1, nmos_thick, sz["nmos_thick"], subckt, scale_um))
+    zv = design_zero_vsb(l_min, l_thick)
+    devs = tuple(DeviceSpec(f, pol, name, sz[f], subckt, scale_um, zv[f])
+                 for f, pol, name in (("nmos", +1, nmos), ("pmos", -1, pmos), ("nmos_thick", +1, nmos_thick)))
     return ModelSource("custom", {"tt": inc}, devs, vdd, f"model card {os.path.abspath(card)}",
                        f"model card {os.path.basename(card)}")
 
@@ -874,7 +888,7 @@ def _fit_laws(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: boo
     ``vsat`` no velocity-saturation term (theta lumps it, the model of files fitted before it); with
     ``two_slopes`` (needs ``body``) a strong-inversion slope factor ``n_strong`` and its blend width ``tau``
     are fitted from stage 1 on (stage 1 then uses the null body law kbody = 0, gamma = 0, the same at
-    V_SB = 0 up to V_M = -eps^2 / (4 V_DS)).  Without ``body_bias`` (``DeviceSpec.body_bias``) stage 2 is
+    V_SB = 0 up to V_M = -eps^2 / (4 V_DS)).  Without ``body_bias`` (a size in ``DeviceSpec.zero_vsb``) stage 2 is
     skipped and stage 3 keeps that null law, on the V_SB = 0 data."""
     nom = [d for d in data_tt if d.temp_c == 27.0] or data_tt
     two = two_slopes and body
@@ -908,8 +922,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     default), corner shifts fitted on that size's corner data, capacitances from BSIM4 at that size, and
     mismatch coefficients from ``bin_mc_instances`` Monte Carlo instances of that size.  With ``body`` the
     I-V data include source-bulk reverse biases (``VSB_FRACTIONS`` of VDD) and the body effect (gamma, phi)
-    is fitted (except for a family with ``DeviceSpec.body_bias`` False, the PMOS, fitted on its V_SB = 0
-    data with the null law); without, gamma = 0 (constant slope factor) and only V_SB = 0 is swept.  With ``vsat`` the
+    is fitted (except for the sizes in ``DeviceSpec.zero_vsb``, the PMOS and the discharge NMOS, fitted on
+    their V_SB = 0 data with the null law); without, gamma = 0 (constant slope factor) and only V_SB = 0 is swept.  With ``vsat`` the
     velocity-saturation coefficient is fitted; without, it is 0 (theta lumps it).  With ``two_slopes`` (and
     ``body``) a strong-inversion slope factor and its blend width are fitted; without, one slope factor.  With
     ``t_corr`` every parameter set gets per-temperature corrections (MosParams.t_corr, fitted at each
@@ -923,8 +937,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     vsbs = tuple(round(f * src.vdd, 6) for f in VSB_FRACTIONS) if body else (0.0,)
     say(f"DC I-V sweeps: {len(corners)} corner(s) x {len(temps)} temperature(s) x {len(vsbs)} V_SB")
     data = iv_sweep(src, corners, temps, threads, vsbs=vsbs)
-    zero_vsb = {dev.family for dev in src.devices if not dev.body_bias}
-    data = [d for d in data if d.vsb == 0.0 or d.family not in zero_vsb]  # see DeviceSpec.body_bias
+    zero_vsb = {(dev.family, w, l) for dev in src.devices for w, l in dev.zero_vsb}
+    data = [d for d in data if d.vsb == 0.0 or (d.family, d.w, d.l) not in zero_vsb]  # see DeviceSpec.zero_vsb
 
     def at(fam, w, l, corner=None):
         return [d for d in data if d.family == fam and d.w == w and d.l == l
@@ -937,7 +951,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         say(f"fit {dev.family} ({dev.model}) at {dev.sizes[0][0] * 1e6:g}/{dev.sizes[0][1] * 1e6:g} um")
         tt = at(dev.family, *dev.sizes[0], "tt")
         p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
-        fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes, t_corr, dev.body_bias)
+        fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes, t_corr,
+                                       (dev.family, *dev.sizes[0]) not in zero_vsb)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
@@ -961,7 +976,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                     say(f"fit bin {tag}")
                     p = _fit_device(at(dev.family, w, l, "tt"),
                                     dataclasses.replace(fams[dev.family], l_ref=l, t_corr=()),
-                                    body, vsat, two_slopes, t_corr, dev.body_bias)
+                                    body, vsat, two_slopes, t_corr, (dev.family, w, l) not in zero_vsb)
                 sh = [(Corner.TT, DeviceShift())]
                 cp = []
                 for c in corners:
@@ -971,7 +986,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                         say(f"fit bin {tag} at corner {c}")
                         cp.append((Corner.parse(c), _fit_device(at(dev.family, w, l, c),
                                                                 dataclasses.replace(p, t_corr=()), body, vsat,
-                                                                two_slopes, t_corr, dev.body_bias)))
+                                                                two_slopes, t_corr,
+                                                                (dev.family, w, l) not in zero_vsb)))
                         sh.append((Corner.parse(c), DeviceShift()))
                     else:
                         got = fit_shift(p, at(dev.family, w, l, c), corner_slope)
@@ -1057,7 +1073,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
             "i_floor_A": I_FLOOR, "fit_sizes_um": {d.family: [[w / um, l / um] for w, l in d.sizes]
                                                    for d in src.devices},
             "bins": bool(bins), "vsb_V": list(vsbs),
-            "vsb_zero_only": sorted(zero_vsb),
+            "vsb_zero_only": sorted(size_label(f, w / um, l / um) for f, w, l in zero_vsb),
             "global_spread": "corners taken as +/-3 sigma of the die-to-die spread"}
     if cjf:
         info["junction_cap_corner_factors"] = [{"family": f, "w_um": round(w / um, 6), "l_um": round(l / um, 6),

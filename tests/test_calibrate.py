@@ -513,8 +513,9 @@ def test_sky130_registered_and_default_unchanged():
         assert b.params_at("ff").vt(tk) < b.params.vt(tk) < b.params_at("ss").vt(tk), (f, w, l)
     from arraysim.montecarlo.engine import ReadSimulator
     assert ReadSimulator().tech.name == "generic130"
-    # calibrated against SPICE: a body-effect law on every NMOS; the PMOS (source always on its n-well in the
-    # PCSA: DeviceSpec.body_bias False) fitted at V_SB = 0 with the null law; gate overlaps as coupling capacitors
+    # calibrated against SPICE: a body-effect law on the cross-coupled NMOS and the access device; the sizes
+    # whose source sits on the bulk (DeviceSpec.zero_vsb) fitted at V_SB = 0 with the null law; gate overlaps as
+    # coupling capacitors
     zero = {("pmos", 0.42, 0.15), ("nmos", 1.0, 0.15)}  # source on the bulk: every PMOS, the discharge NMOS
     for f, p in [("nmos", t.nmos), ("pmos", t.pmos), ("nmos_thick", t.nmos_thick)] + \
             [((b.family, round(b.w * 1e6, 6), round(b.l * 1e6, 6)), q) for b in t.bins

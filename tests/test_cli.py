@@ -193,6 +193,7 @@ BAD_BER = [
     (["--vdd", "0.6", "--rows", "0"], ["0"]),
     (["--vdd", "0.6", "--vwl", "12"], ["12"]),
     (["--vdd", "0.6", "--bogus"], ["--bogus"]),
+    (["--vdd", "0.6", "--samp", "4"], ["--samp"]),  # no abbreviated options (argparse allows them by default)
     (["--samples", "10"], ["--vdd"]),
 ]
 

@@ -51,37 +51,34 @@ def main(argv=None):
                           ALL_VARIABILITY)
     args = (a.vdd, a.temp, a.corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
     sim.run(*(args[:3] + tuple(x[:1] for x in args[3:7]) + (args[7],)))  # compile / warm up
-    times = []
-    raw = None
-    for _ in range(max(1, a.kernel_repeats)):
-        t0 = time.perf_counter()
-        got = sim.run(*args)
-        times.append(time.perf_counter() - t0)
-        if raw is not None and not np.array_equal(raw.tcycle, got.tcycle, equal_nan=True):
-            raise RuntimeError("kernel results differ between repeats of the same instances")
-        raw = got
-    tk = float(np.median(times))
-    # the same on one thread (per-core comparison: ngspice runs on one core)
     import numba
+
+    def timed(ref=None):
+        """Median wall time of ``--kernel-repeats`` runs and the result; each must equal ``ref`` (or the first)."""
+        times = []
+        for _ in range(max(1, a.kernel_repeats)):
+            t0 = time.perf_counter()
+            got = sim.run(*args)
+            times.append(time.perf_counter() - t0)
+            if ref is not None and not np.array_equal(ref.tcycle, got.tcycle, equal_nan=True):
+                raise RuntimeError("kernel results differ between runs (repeats or thread counts)")
+            ref = got
+        return float(np.median(times)), min(times), max(times), ref
+
+    tk, tmin, tmax, raw = timed()
+    # the same on one thread (per-core comparison: ngspice runs on one core)
     nthreads = numba.get_num_threads()
     numba.set_num_threads(1)
-    times1 = []
-    for _ in range(max(1, a.kernel_repeats)):
-        t0 = time.perf_counter()
-        got = sim.run(*args)
-        times1.append(time.perf_counter() - t0)
-        if not np.array_equal(raw.tcycle, got.tcycle, equal_nan=True):
-            raise RuntimeError("kernel results differ between thread counts")
+    tk1 = timed(raw)[0]
     numba.set_num_threads(nthreads)
-    tk1 = float(np.median(times1))
     res = simulate(sim, *args, model=model, t_cycle=raw.tcycle, batch=a.batch)
     ts = res["seconds"]
     ok = int(np.sum(res["status"] == "ok"))
     print(f"{a.samples} instances, VDD {a.vdd} V, {a.temp} degC, {a.corner}; technology {sim.tech.name}; "
           f"SPICE family {model} ({ngspice_version()}), batch {a.batch}; SPICE ok {ok}/{a.samples}")
     print(f"kernel : {tk:9.4f} s  {a.samples / tk:12.1f} samples/s  ({nthreads} threads, numba default; median "
-          f"of {len(times)} runs, min {min(times):.4f} s, max {max(times):.4f} s)")
-    print(f"kernel : {tk1:9.4f} s  {a.samples / tk1:12.1f} samples/s  (1 thread; median of {len(times1)} runs)")
+          f"of {max(1, a.kernel_repeats)} runs, min {tmin:.4f} s, max {tmax:.4f} s)")
+    print(f"kernel : {tk1:9.4f} s  {a.samples / tk1:12.1f} samples/s  (1 thread; median of {max(1, a.kernel_repeats)} runs)")
     print(f"ngspice: {ts:9.4f} s  {a.samples / ts:12.2f} samples/s  (one process, one core)")
     print(f"ratio  : kernel is {ts / tk:.0f}x faster ({nthreads} threads), {ts / tk1:.0f}x per core")
 

@@ -42,16 +42,18 @@ def main(argv=None):
     data = cal.iv_sweep(src, corners=a.corner, temps=tuple(a.temp), threads=1, vsbs=(a.vsb,))
     lines = [f"technology {tech.name}; SPICE: {src.description}; V_SB = {a.vsb:g} V",
              "error = 100 (I_model / I_SPICE - 1) at V_GS [V] (columns) and V_DS (nearest swept value); "
-             "w/m/s = median |ln(I_model / I_SPICE)| [%] over the fitted points, weak/moderate/strong"]
+             "w/m/s = median |relative error| [%] over the fitted points, weak/moderate/strong "
+             "(calibrate.error_table, as the calibration report)"]
     head = " ".join(f"{v:>6g}" for v in a.vgs)
+    fams = {f: tech.family(f) for f in cal.FAMILIES}
+    table = cal.error_table(fams, data, {c.value: cs for c, cs in tech.corners}, tech.bins)
+    medians = {(r["family"], r["w_um"], r["l_um"], r["corner"], r["temp_c"], r["region"]): r["median_rel_err"]
+               for r in table}
     for d in data:
-        prm = tech.device(d.family, d.w, d.l, d.corner)
-        cs = tech.device_shift(d.family, d.w, d.l, d.corner)
-        im = cal.model_current(prm, d, cs)
-        m = d.fit_mask()
-        reg = cal.regions(prm, d, cs)[m]
-        e = np.abs(np.log(np.maximum(im[m], 1e-30) / d.ids[m]))
-        med = [100 * float(np.median(e[reg == j])) if np.any(reg == j) else float("nan") for j in range(3)]
+        im = cal.model_current(tech.device(d.family, d.w, d.l, d.corner), d,
+                               tech.device_shift(d.family, d.w, d.l, d.corner))
+        med = [100 * medians[(d.family, round(d.w * 1e6, 4), round(d.l * 1e6, 4), d.corner, d.temp_c, reg)]
+               for reg in cal.REGION_NAMES]
         for vd in a.vds:
             vds_near = d.vds[np.argmin(np.abs(d.vds - vd))]
             row = []

@@ -224,31 +224,31 @@ class ModelSource:
     """Smallest drawn width the models accept [m] (Technology.w_min; the design widens narrower devices)."""
 
 
+def _by_family(l_min: float, l_min_thick: float, w_min: float, which: str) -> dict:
+    """family -> ((W, L), ...) [m] of the default PCSA design for a technology with these lengths and minimum
+    width (``PCSADesign.for_technology``): ``which`` = "all" (:func:`arraysim.circuits.pcsa.device_sizes`) or
+    "source_on_bulk" (:func:`arraysim.circuits.pcsa.source_on_bulk_sizes`)."""
+    from types import SimpleNamespace
+
+    from ..circuits.pcsa import PCSADesign, device_sizes, source_on_bulk_sizes
+    d = PCSADesign.for_technology(SimpleNamespace(l_min=l_min, l_min_thick=l_min_thick, w_min=w_min))
+    out: dict = {f: [] for f in FAMILIES}
+    for f, w, l in (device_sizes(d) if which == "all" else source_on_bulk_sizes(d)):
+        out[f].append((w, l))
+    return {f: tuple(v) for f, v in out.items()}
+
+
 def design_zero_vsb(l_min: float, l_min_thick: float, w_min: float = 0.0) -> dict:
     """family -> ((W, L), ...) [m]: the sizes of :func:`design_sizes` whose source always sits on the bulk
     (``DeviceSpec.zero_vsb``)."""
-    from types import SimpleNamespace
-
-    from ..circuits.pcsa import PCSADesign, source_on_bulk_sizes
-    d = PCSADesign.for_technology(SimpleNamespace(l_min=l_min, l_min_thick=l_min_thick, w_min=w_min))
-    out: dict = {f: [] for f in FAMILIES}
-    for f, w, l in source_on_bulk_sizes(d):
-        out[f].append((w, l))
-    return {f: tuple(v) for f, v in out.items()}
+    return _by_family(l_min, l_min_thick, w_min, "source_on_bulk")
 
 
 def design_sizes(l_min: float, l_min_thick: float, w_min: float = 0.0) -> dict:
     """family -> ((W, L), ...) [m]: the distinct sizes of the default PCSA design for a technology with
     these lengths and minimum width (``PCSADesign.for_technology``), the family's first device first
     (precharge PMOS, cross-coupled NMOS, access transistor)."""
-    from types import SimpleNamespace
-
-    from ..circuits.pcsa import PCSADesign, device_sizes
-    d = PCSADesign.for_technology(SimpleNamespace(l_min=l_min, l_min_thick=l_min_thick, w_min=w_min))
-    out: dict = {f: [] for f in FAMILIES}
-    for f, w, l in device_sizes(d):
-        out[f].append((w, l))
-    return {f: tuple(v) for f, v in out.items()}
+    return _by_family(l_min, l_min_thick, w_min, "all")
 
 
 def sky130_source(path=None, vdd: float = 1.8, l_min: float = 0.15e-6, l_min_thick: float = 0.5e-6) -> ModelSource:

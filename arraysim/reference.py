@@ -108,18 +108,20 @@ def _ln1p_exp(x):
     return np.logaddexp(0.0, x)
 
 
-def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns=None, tau=4.0, ut=0.025):
+def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns=None, tau=4.0, ut=0.025, dv0=0.0):
     """Pinch-off voltage (bulk-referred NMOS frame) from the gate drive ``x``: ``V_G - V_T + eta a`` where
     ``kbody`` is NaN (no body law), else ``V_G - V_T + eta a - V_M - K(V_M)`` with ``V_M = (V_S + V_D - a -
     eps) / 2`` and ``K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi))``, the root continued along its
     tangent below ``phi + V = phi / 4``.  ``v_p = (0 or V_M) + x / n + (1/ns - 1/n) w ln(1 + e^(x/w))`` with
-    ``w = tau ut`` (``ns`` None: ``n``, one slope factor)."""
+    ``w = tau ut`` (``ns`` None: ``n``, one slope factor); DIBL ``D(a) = eta a`` (``dv0`` 0) or
+    ``eta (sqrt(a + dv0) - sqrt(dv0))``."""
     ns = n if ns is None else ns
-    vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau = np.broadcast_arrays(
-        *(np.asarray(x, dtype=float) for x in (vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau)))
+    vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau, dv0 = np.broadcast_arrays(
+        *(np.asarray(x, dtype=float) for x in (vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau, dv0)))
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
-    x = np.array(vg - (vt - eta * a), dtype=float)
+    dib = np.where(dv0 > 0.0, eta * (np.sqrt(a + dv0) - np.sqrt(dv0)), eta * a)
+    x = np.array(vg - (vt - dib), dtype=float)
     base = np.zeros_like(x)
     b = ~np.isnan(kbody)
     if np.any(b):
@@ -135,13 +137,14 @@ def pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns=None, tau=4.0, ut
 
 
 def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
-                      vsat=0.0, ns=None, tau=4.0):
+                      vsat=0.0, ns=None, tau=4.0, dv0=0.0):
     """NMOS-frame EKV drain current (bulk at 0 V); broadcasts over numpy arrays.  ``ns`` is the
-    strong-inversion slope factor (None: ``n``), ``tau`` the blend width in thermal voltages."""
+    strong-inversion slope factor (None: ``n``), ``tau`` the blend width in thermal voltages, ``dv0`` the
+    knee of the square-root DIBL law (0: linear)."""
     ns = n if ns is None else ns
     vds = vd - vs
     a = np.sqrt(vds * vds + EPS_VDS * EPS_VDS) - EPS_VDS
-    vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau, ut)
+    vp = pinchoff_ref(vg, vd, vs, vt, n, eta, gamma, phi, kbody, ns, tau, ut, dv0)
     lf = _ln1p_exp((vp - vs) / (2.0 * ut))
     lr = _ln1p_exp((vp - vd) / (2.0 * ut))
     return ispec * (lf * lf - lr * lr) * (1.0 + lam * a) / (1.0 + theta * ns * ut * (lf + lr)
@@ -149,7 +152,7 @@ def ekv_drain_current(vg, vd, vs, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, 
 
 
 def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gamma=0.0, phi=0.8, kbody=np.nan,
-                vsat=0.0, ns=None, tau=4.0):
+                vsat=0.0, ns=None, tau=4.0, dv0=0.0):
     """Current into the drain terminal of an NMOS (``polarity`` +1) or PMOS (-1); ``vt`` is |V_T|.
 
     A PMOS is the NMOS equation applied to the mirrored voltages ``V_B - v`` with the sign flipped.
@@ -157,7 +160,7 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gam
     p = np.asarray(polarity, dtype=float)
     # NMOS: v - V_B ; PMOS: V_B - v  ==  p * (v - V_B)
     return p * ekv_drain_current(p * (vg - vb), p * (vd - vb), p * (vs - vb), vt, ispec, n, theta,
-                                 lam, eta, ut, gamma, phi, kbody, vsat, ns, tau)
+                                 lam, eta, ut, gamma, phi, kbody, vsat, ns, tau, dv0)
 
 
 def rram_current(v, r, vnl):
@@ -237,6 +240,7 @@ class ReferenceCircuit:
         self.n = np.array([p.n_at(tk, f) for p, f in zip(params, nf)], dtype=float)
         self.ns = np.array([p.ns_at(tk, f) for p, f in zip(params, nf)], dtype=float)
         self.tau = np.array([p.tau for p in params], dtype=float)
+        self.dv0 = np.array([p.dibl_v0 for p in params], dtype=float)
         vt0, isp0 = sim.nominal_elements(temp_c, corner)
         self.vt = np.asarray(vt0, dtype=float) + (0.0 if dvt is None else np.asarray(dvt, dtype=float))
         self.ispec = np.asarray(isp0, dtype=float) * (1.0 + (0.0 if dbeta is None
@@ -342,7 +346,7 @@ class ReferenceCircuit:
         c = lambda x: x[:, None]  # noqa: E731
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
-                            c(self.kbody), c(self.vsat), c(self.ns), c(self.tau))
+                            c(self.kbody), c(self.vsat), c(self.ns), c(self.tau), c(self.dv0))
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

@@ -198,16 +198,17 @@ def test_fit_recovers_known_parameters(polarity):
 
 @pytest.mark.parametrize("polarity", [+1, -1])
 def test_fit_recovers_body_effect_law(polarity):
-    """I-V data with the source lifted above the bulk (the model's own, with a SKY130-like body law): the
-    staged fit recovers gamma, phi and kbody; the constant-n fit (no body law) misses the V_SB > 0 data by
-    a large factor."""
+    """I-V data with the source lifted above the bulk (the model's own, with a SKY130-like body law and the
+    square-root DIBL law calibrate fits): the staged fit recovers gamma, phi, kbody and eta; the constant-n fit
+    (no body law) misses the V_SB > 0 data by a large factor."""
     g = get_technology("generic130")
     true = dataclasses.replace(g.nmos if polarity > 0 else g.pmos, l_ref=0.15e-6, vt0=0.6, n=1.45, theta=1.2,
-                               lam=0.1, eta=0.04, gamma=0.65, phi=0.75, kbody=-0.15)
+                               lam=0.1, eta=0.04, gamma=0.65, phi=0.75, kbody=-0.15, dibl_v0=C.DIBL_V0)
     data = _synthetic(true, temps=(27.0, 125.0), vsbs=tuple(C.VSB_FRACTIONS[k] * 1.8 for k in range(4)))
     start = C.initial_guess(data[0].family, polarity, 0.15e-6, data)
     got = C._fit_device(data, start, body=True)
-    for f, tol in (("gamma", 0.02), ("phi", 0.02), ("kbody", 0.02), ("vt0", 0.002), ("n", 0.005)):
+    assert got.dibl_v0 == C.DIBL_V0
+    for f, tol in (("gamma", 0.02), ("phi", 0.02), ("kbody", 0.02), ("vt0", 0.002), ("n", 0.005), ("eta", 0.02)):
         assert getattr(got, f) == pytest.approx(getattr(true, f), rel=tol, abs=2e-3), f
     rows = C.error_table({data[0].family: got}, data, {})
     assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-2
@@ -220,20 +221,22 @@ def test_fit_recovers_body_effect_law(polarity):
 @pytest.mark.parametrize("polarity", [+1, -1])
 def test_fit_recovers_two_slope_factors(polarity):
     """Data from the model with two slope factors (weak-inversion n 2.5, strong-inversion 1.4: SKY130's
-    PMOS): the staged fit recovers both and the blend width; a one-slope fit misses the data by far more."""
+    PMOS; linear DIBL, fitted as such: ``sqrt_dibl=False``): the staged fit recovers both and the blend width;
+    a one-slope fit misses the data by far more."""
     g = get_technology("generic130")
     true = dataclasses.replace(g.nmos if polarity > 0 else g.pmos, l_ref=0.15e-6, vt0=0.6, n=2.5, n_strong=1.4,
                                tau=3.0, theta=0.4, lam=0.1, eta=0.04, gamma=0.65, phi=0.75, kbody=-0.15)
     data = _synthetic(true, temps=(27.0, 125.0), vsbs=tuple(C.VSB_FRACTIONS[k] * 1.8 for k in range(4)))
     start = C.initial_guess(data[0].family, polarity, 0.15e-6, data)
-    got = C._fit_device(data, start, body=True)
+    got = C._fit_device(data, start, body=True, sqrt_dibl=False)
+    assert got.dibl_v0 == 0.0
     for f, tol in (("n", 0.01), ("n_strong", 0.01), ("tau", 0.05), ("theta", 0.05), ("vt0", 0.005)):
         assert getattr(got, f) == pytest.approx(getattr(true, f), rel=tol, abs=2e-3), f
     rows = C.error_table({data[0].family: got}, data, {})
     assert max(r["max_rel_err"] for r in rows if r["points"]) < 1e-2
     for r in got.t_corr:  # data from the laws alone: the per-temperature corrections stay neutral
         assert r[1:] == pytest.approx((0.0, 1.0, 1.0), abs=2e-3), r
-    one = C._fit_device(data, start, body=True, two_slopes=False, t_corr=False)
+    one = C._fit_device(data, start, body=True, two_slopes=False, t_corr=False, sqrt_dibl=False)
     assert one.n_strong is None
     worst = max(r["median_rel_err"] for r in C.error_table({data[0].family: one}, data, {}) if r["points"])
     assert worst > 0.1
@@ -611,7 +614,7 @@ def test_calibrate_fits_a_parameter_set_per_corner(monkeypatch):
     from arraysim.cmos.params import DeviceShift
     from arraysim.options import Corner
     g = get_technology("generic130")
-    law = dict(gamma=0.4, phi=0.8, kbody=0.0)
+    law = dict(gamma=0.4, phi=0.8, kbody=0.0, dibl_v0=C.DIBL_V0)
     truth = {"tt": {f: dataclasses.replace(getattr(g, f), **law) for f in ("nmos", "pmos", "nmos_thick")}}
     truth["ff"] = {f: dataclasses.replace(p, vt0=p.vt0 - 0.05, kp=p.kp * 1.1, theta=p.theta * 0.6, eta=p.eta * 1.6,
                                           lam=p.lam * 1.5) for f, p in truth["tt"].items()}
@@ -672,7 +675,7 @@ def test_calibrate_fits_sizes_without_body_bias_at_vsb_zero(monkeypatch):
     errors at V_SB = 0 only, while the other sizes keep their body-effect law.  Data: the kernel's own model
     with a body law on every family (no ngspice)."""
     g = get_technology("generic130")
-    law = dict(gamma=0.4, phi=0.8, kbody=0.0)
+    law = dict(gamma=0.4, phi=0.8, kbody=0.0, dibl_v0=C.DIBL_V0)
     truth = {f: dataclasses.replace(getattr(g, f), **law) for f in ("nmos", "pmos", "nmos_thick")}
     sz = C.design_sizes(0.13e-6, 0.5e-6)
     devs = (C.DeviceSpec("nmos", +1, "nch", sz["nmos"]),
@@ -693,5 +696,6 @@ def test_calibrate_fits_sizes_without_body_bias_at_vsb_zero(monkeypatch):
     assert len({r["vsb"] for r in rows if r["family"] == "nmos"}) == len(C.VSB_FRACTIONS)
     assert max(r["median_rel_err"] for r in rows if r["family"] == "pmos") < 0.01  # exact at V_SB = 0
     assert res.info["vsb_zero_only"] == ["pmos 0.4/0.13"]
+    assert {p.dibl_v0 for p in [t.nmos, t.pmos, t.nmos_thick] + [b.params for b in t.bins]} == {C.DIBL_V0}
     # the sizes the PCSA uses with the source on the bulk: every PMOS and the discharge NMOS
     assert C.design_zero_vsb(0.13e-6, 0.5e-6) == {"nmos": ((1e-6, 0.13e-6),), "pmos": sz["pmos"], "nmos_thick": ()}

@@ -43,7 +43,7 @@ def _fam_args(fam, temp_k=T_NOM, w=1e-6):
     _, theta, lam, eta, gamma, phi, kbody = fam.shape_params(fam.l_ref)
     return dict(vt=fam.vt(temp_k), ispec=fam.ispec(w, fam.l_ref, temp_k), n=fam.n_at(temp_k), theta=theta, lam=lam,
                 eta=eta, ut=thermal_voltage(temp_k), gamma=gamma, phi=phi, kbody=kbody,
-                vsat=fam.vsat_at(fam.l_ref, temp_k), ns=fam.ns_at(temp_k), tau=fam.tau)
+                vsat=fam.vsat_at(fam.l_ref, temp_k), ns=fam.ns_at(temp_k), tau=fam.tau, dv0=fam.dibl_v0)
 
 
 def _with_body(fam, gamma, kbody=-0.15):
@@ -55,8 +55,9 @@ def _with_body(fam, gamma, kbody=-0.15):
 
 BODY = [None, 0.65]  # gamma of the model tests: no body-effect law (constant n), and a SKY130-like law
 # strong-inversion terms of the model tests: none; velocity saturation (SKY130's core NMOS); velocity
-# saturation with two slope factors (weak-inversion n raised 1.8x over the strong-inversion one, SKY130 PMOS-like)
-VARIANTS = ["plain", "vsat", "two_n"]
+# saturation with two slope factors (weak-inversion n raised 1.8x over the strong-inversion one, SKY130 PMOS-like);
+# the latter with the square-root DIBL law (knee 10 mV, as arraysim calibrate fits)
+VARIANTS = ["plain", "vsat", "two_n", "sqrt_dibl"]
 
 
 def _variant(fam, v):
@@ -66,19 +67,22 @@ def _variant(fam, v):
         return dataclasses.replace(fam, vsat=1.8)
     if fam.kbody is None:  # two slope factors need a body law: the constant-n one (kbody = n - 1, gamma = 0)
         fam = dataclasses.replace(fam, kbody=1.8 * fam.n - 1.0)
-    return dataclasses.replace(fam, vsat=1.8, n=1.8 * fam.n, n_strong=fam.n, tau=2.0)
+    fam = dataclasses.replace(fam, vsat=1.8, n=1.8 * fam.n, n_strong=fam.n, tau=2.0)
+    if v == "sqrt_dibl":
+        fam = dataclasses.replace(fam, dibl_v0=0.01, eta=0.06)
+    return fam
 
 
 def _mos(pol, vd, vg, vs, vb, p):
     return mos_eval(pol, vd, vg, vs, vb, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"],
-                    p["gamma"], p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["ut"])
+                    p["gamma"], p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["dv0"], p["ut"])
 
 
 def _rounding_scale(vg, vd, vs, p):
     """ispec * (i_f + i_r): the size of the terms whose difference is the current (rounding bound)."""
     a = math.sqrt((vd - vs) ** 2 + EPS_VDS ** 2) - EPS_VDS
     vp = float(pinchoff_ref(vg, vd, vs, p["vt"], p["n"], p["eta"], p["gamma"], p["phi"], p["kbody"], p["ns"],
-                            p["tau"], p["ut"]))
+                            p["tau"], p["ut"], p["dv0"]))
     lf = np.logaddexp(0.0, (vp - vs) / (2 * p["ut"]))
     lr = np.logaddexp(0.0, (vp - vd) / (2 * p["ut"]))
     return p["ispec"] * (lf * lf + lr * lr)
@@ -113,7 +117,7 @@ def test_mos_kernel_equals_reference(sim, name, gamma, variant):
         assert abs(i_k - i_r) <= tol, (name, k, i_k, i_r)
         # the NMOS-frame kernel function alone
         j_k = ekv_nframe(*fv, p["vt"], p["ispec"], p["n"], p["theta"], p["lam"], p["eta"], p["gamma"],
-                         p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["ut"])[0]
+                         p["phi"], p["kbody"], p["vsat"], p["ns"], p["tau"], p["dv0"], p["ut"])[0]
         j_r = float(ekv_drain_current(*fv, **p))
         assert abs(j_k - j_r) <= tol
 
@@ -135,6 +139,36 @@ def test_body_effect_threshold_follows_its_law(sim, gamma, kbody):
         lo = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5 - 0.06 * fam.n, vs, 0.0, p)[0]
         hi = _mos(1, vs + 1.5, vs + p["vt"] + k - 0.5, vs, 0.0, p)[0]
         assert hi / lo == pytest.approx(math.exp(0.06 / p["ut"]), rel=2e-3)
+
+
+@pytest.mark.parametrize("gamma", BODY)
+def test_dibl_follows_its_law(sim, gamma):
+    """Deep in weak inversion and saturation (no CLM) the current grows with V_DS as e^(D(a) / (n U_T)): D(a) =
+    eta a (dibl_v0 = 0) or eta (sqrt(a + dibl_v0) - sqrt(dibl_v0)), a = sqrt(V_DS^2 + eps^2) - eps; and
+    dibl_v0 = 0 is the linear law bit for bit (the form of files fitted before the square root)."""
+    base = dataclasses.replace(_with_body(_fam(sim, "nmos"), gamma), lam=0.0, eta=0.05)
+    if base.kbody is not None:  # null body law: V_M ~ 0 with the source on the bulk
+        base = dataclasses.replace(base, gamma=0.0, kbody=0.0)
+    for v0 in (0.0, 0.01, 0.002):
+        p = _fam_args(dataclasses.replace(base, dibl_v0=v0))
+        vg = p["vt"] - 0.8  # L_f = e^(x/2) (1 - e^(x/2) / 2 ...): 1e-5 relative at x ~ -24
+
+        def dib(vds):  # plus, with the (null) body law, the source-side V_M = -eps^2 / (4 V_DS) ... term
+            a = math.sqrt(vds * vds + EPS_VDS ** 2) - EPS_VDS
+            vm = 0.5 * (vds - math.sqrt(vds * vds + EPS_VDS ** 2)) if base.kbody is not None else 0.0
+            return p["eta"] * (a if v0 == 0.0 else math.sqrt(a + v0) - math.sqrt(v0)) + (p["n"] - 1.0) * vm
+
+        i1 = _mos(1, 0.3, vg, 0.0, 0.0, p)[0]
+        for vds in (0.6, 1.0, 1.5):
+            i2 = _mos(1, vds, vg, 0.0, 0.0, p)[0]
+            assert math.log(i2 / i1) * p["n"] * p["ut"] == pytest.approx(dib(vds) - dib(0.3), rel=1e-4), (v0, vds)
+            assert float(mos_current(1, vds, vg, 0.0, 0.0, **p)) == pytest.approx(i2, rel=1e-12)
+    lin = _fam_args(base)
+    assert "dv0" in lin and lin["dv0"] == 0.0
+    old = {k: v for k, v in lin.items() if k != "dv0"}
+    assert _mos(1, 1.0, 0.5, 0.1, 0.0, lin)[0] == float(mos_current(1, 1.0, 0.5, 0.1, 0.0, **old))
+    with pytest.raises(ValueError, match="dibl_v0"):
+        dataclasses.replace(base, dibl_v0=-0.01)
 
 
 def test_velocity_saturation_acts_along_the_channel(sim):
@@ -634,7 +668,8 @@ def test_simulator_uses_size_bins(binned_tech):
         nf = want.corr_at(T_NOM)[2]
         n_nom = want.n * nf
         np.testing.assert_array_equal(s.mos_par[i], (n_nom,) + want.shape_params(m.size.l)[1:] + (
-            want.gjun, want.vsat_at(m.size.l, T_NOM), n_nom if want.n_strong is None else want.n_strong, want.tau))
+            want.gjun, want.vsat_at(m.size.l, T_NOM), n_nom if want.n_strong is None else want.n_strong, want.tau,
+            want.dibl_v0))
     assert nb.corr_at(T_NOM)[2] == pytest.approx(1.08 + (T_NOM - 233.15) / 165.0 * (0.95 - 1.08), rel=1e-12)
     # the corner's slope-factor factor: the bin's own (ff 1.1), else the technology's of the polarity (fs)
     i = names.index("MN_DIS")

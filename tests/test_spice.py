@@ -136,6 +136,8 @@ def test_compact_family_follows_size_bins(binned_tech):
     assert f"gj_dis=0 vs_dis={nb.vsat_at(nb.l_ref, T_NOM):.12g} " in text and "vs_xn=0 " in text and nb.vsat > 0
     # two slope factors where the bin has them (the PMOS); elsewhere ns = n, the one-factor form
     assert "vs_pre=0 ns_pre=1.5 tau_pre=2 " in text and f"ns_xn={binned_tech.nmos.n:.12g} tau_xn=4 " in text
+    # the square-root DIBL law where the bin has it (the PMOS, the access transistors); elsewhere linear (0)
+    assert "tau_pre=2 dv0_pre=0.01 " in text and "tau_xn=4 dv0_xn=0 " in text and "dv0_t=0.005 " in text
     v = validate(model="compact", samples=8, vdds=(0.5, 1.2), temps=(-40.0, 125.0), corners=("ff", "fs"), seed=5,
                  sim=sim)
     s = v.summary()

@@ -82,6 +82,10 @@ class MosParams:
     (``kbody``)."""
     tau: float = 4.0
     """Width of the weak-to-strong blend of the two slope factors, in thermal voltages [-]."""
+    dibl_v0: float = 0.0
+    """Knee of the square-root DIBL law [V]: the gate drive gains ``eta (sqrt(a + dibl_v0) - sqrt(dibl_v0))``
+    at drain-source voltage a (see arraysim.kernels.devices); ``eta`` is then in V/V^0.5.  0: the linear law
+    ``eta a`` (files fitted before the square-root law)."""
     t_corr: tuple = ()
     """Per-temperature corrections on top of the temperature laws: rows ``(temp_c, dvt [V], mu [-], n [-])``
     in increasing temperature -- at ``temp_c`` the threshold magnitude gains ``dvt``, the current factor is
@@ -119,6 +123,8 @@ class MosParams:
                              "blend acts on the gate drive above the source-side threshold")
         if not (self.tau > 0.0 and math.isfinite(self.tau)):
             raise ValueError(f"tau must be a finite width > 0 thermal voltages (got {self.tau})")
+        if not (self.dibl_v0 >= 0.0 and math.isfinite(self.dibl_v0)):
+            raise ValueError(f"dibl_v0 must be a finite knee voltage >= 0 V, 0 = linear DIBL (got {self.dibl_v0})")
         if not (self.vsat >= 0.0 and math.isfinite(self.vsat)):
             raise ValueError(f"vsat must be a finite coefficient >= 0 /V (got {self.vsat})")
         if not (self.gjun >= 0.0 and math.isfinite(self.gjun)):
@@ -194,11 +200,11 @@ class MosParams:
         return self.vsat * self.l_ref / l * (temp_k / T_NOM) ** self.mob_exp
 
     def kernel_params(self, l: float, temp_k: float, n_factor: float = 1.0) -> tuple:
-        """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau) of a
+        """The kernel's parameter row (n, theta, lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau, dv0) of a
         device of length ``l`` at ``temp_k`` (``mos_par`` in arraysim.kernels.transient), the slope factor
         with ``t_corr`` and a corner's ``n_factor``."""
         return (self.n_at(temp_k, n_factor),) + self.shape_params(l)[1:] + (
-            self.gjun, self.vsat_at(l, temp_k), self.ns_at(temp_k, n_factor), self.tau)
+            self.gjun, self.vsat_at(l, temp_k), self.ns_at(temp_k, n_factor), self.tau, self.dibl_v0)
 
     def sigma_vt(self, w: float, l: float) -> float:
         return self.a_vt / math.sqrt(w * l)

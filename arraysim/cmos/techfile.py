@@ -17,6 +17,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         vsat [1/V] (optional: velocity saturation, absent = 0),
                                         n_strong or null, tau (optional: two slope factors,
                                         absent = null, 4: one slope factor),
+                                        dibl_v0 [V] (optional: knee of the square-root DIBL law,
+                                        eta then in V/V^0.5; absent = 0: linear DIBL),
                                         t_corr (optional: [[temp_c, dvt V, mu, n], ...] per-temperature
                                         corrections, absent = none),
                                         cinv [F/m^2] (optional: inverted-channel capacitance per area,
@@ -37,9 +39,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
     }
 
 Every MosParams field is required (no silent defaults) except the body-effect law ``gamma``/``phi``/``kbody``
-the junction shunt ``gjun``, the velocity-saturation coefficient ``vsat`` and the strong-inversion slope factor
-``n_strong``/``tau``, which files written before them lack (no body law / no shunt / theta lumping velocity
-saturation / one slope factor: the model they were fitted with); unknown keys in a family are an error, unknown
+the junction shunt ``gjun``, the velocity-saturation coefficient ``vsat``, the strong-inversion slope factor
+``n_strong``/``tau`` and the DIBL knee ``dibl_v0``, which files written before them lack (no body law / no
+shunt / theta lumping velocity saturation / one slope factor / linear DIBL: the model they were fitted with); unknown keys in a family are an error, unknown
 top-level keys are ignored (forward compatible).  ``l_min``/``l_min_thick``/``w_min`` default to the
 dataclass defaults when absent; ``bins`` defaults to none (one parameter set per family, as files written
 before bins existed; a reader that predates bins ignores the key and uses the family defaults).  A bin's
@@ -62,7 +64,7 @@ FORMAT = "arraysim-technology"
 VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
-_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "t_corr", "cinv", "cj0", "mj", "pb",
+_MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "dibl_v0", "t_corr", "cinv", "cj0", "mj", "pb",
                  "tcj", "tpb")
 
 

@@ -9,12 +9,19 @@ MOSFET (charge-based, continuous from weak to strong inversion, physics.md secti
 Voltages are referred to the bulk.  For an NMOS with gate, drain, source voltages V_G, V_D, V_S:
 
     a      = sqrt(V_DS^2 + eps^2) - eps                      (smooth |V_DS|, eps = 10 mV)
-    V_G'   = V_G - V_T + eta * a                             (gate drive; eta a = DIBL)
+    V_G'   = V_G - V_T + D(a)                                (gate drive; D = DIBL, below)
     v_p    = V_G' / n                                        (pinch-off voltage; no body-effect law)
     L_f    = ln(1 + exp((v_p - V_S) / (2 U_T)))               i_f = L_f^2  (forward normalized current)
     L_r    = ln(1 + exp((v_p - V_D) / (2 U_T)))               i_r = L_r^2  (reverse)
     I_D    = I_spec * (i_f - i_r) * (1 + lambda * a) / (1 + theta * n_s * U_T * (L_f + L_r)
                                                           + k_vsat * n_s * U_T * |L_f - L_r|)
+
+DIBL.  ``D(a) = eta a`` (``dv0 = 0``, the form of technology files fitted before the square-root law) or
+``D(a) = eta (sqrt(a + dv0) - sqrt(dv0))`` (``dv0 > 0``, a knee of a few mV).  SKY130's short-channel
+constant-current threshold falls ~30 mV over the first 0.2 V of V_DS and ~50 mV/V after it (halo implants):
+proportional to sqrt(V_DS), not to V_DS.  With one linear coefficient the subthreshold current at low V_DS
+(the bit lines, the sense nodes while they resolve) was 10-15 % off where the high-V_DS end fitted; the square
+root cut the short NMOS's weak-inversion fit error 2-4x (``calibrate.prototype_fit``).
 
 Body effect.  In the form above the threshold referred to a source at V_S (bulk-referred) rises as
 ``(n - 1) V_S``: the whole slope factor acts as back-gate coupling, linearly and without bound.  A short
@@ -93,7 +100,7 @@ def body_shift(v, kbody, gamma, phi):
 
 
 @nb.njit(cache=True)
-def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
+def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, dv0, ut):
     """NMOS-frame drain current and its partial derivatives (bulk at 0 V).
 
     Returns ``(i, di/dvg, di/dvd, di/dvs)``.
@@ -102,12 +109,19 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
     rt = math.sqrt(vds * vds + EPS_VDS * EPS_VDS)
     a = rt - EPS_VDS
     da = vds / rt  # d a / d vds
+    if dv0 > 0.0:  # square-root DIBL law
+        r0 = math.sqrt(a + dv0)
+        dib = eta * (r0 - math.sqrt(dv0))
+        ddib = eta * 0.5 / r0 * da  # d dib / d vds
+    else:  # linear DIBL
+        dib = eta * a
+        ddib = eta * da
     if math.isnan(kbody):  # constant slope factor, the form of technology files without a body law
         base = 0.0
         dbase_dd = 0.0
         dbase_ds = 0.0
-        x = vg - vt + eta * a
-        dx_dd = eta * da
+        x = vg - vt + dib
+        dx_dd = ddib
         dx_ds = -dx_dd
     else:
         vm = 0.5 * (vs + vd - rt)
@@ -117,9 +131,9 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
         base = vm
         dbase_dd = dvm_dd
         dbase_ds = dvm_ds
-        x = vg - vt + eta * a - vm - kv
-        dx_dd = eta * da - (1.0 + dk) * dvm_dd
-        dx_ds = -eta * da - (1.0 + dk) * dvm_ds
+        x = vg - vt + dib - vm - kv
+        dx_dd = ddib - (1.0 + dk) * dvm_dd
+        dx_ds = -ddib - (1.0 + dk) * dvm_ds
     if ns == n:  # one slope factor
         vp = base + x / n
         slope = 1.0 / n
@@ -166,20 +180,20 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
 
 
 @nb.njit(cache=True)
-def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
+def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, dv0, ut):
     """Current into the drain terminal and (dI/dvd, dI/dvg, dI/dvs, dI/dvb).
 
     ``polarity`` is +1 for NMOS, -1 for PMOS; ``vt`` is the threshold magnitude; ``kbody`` NaN = no body
     law (constant slope factor); ``vsat`` the velocity-saturation coefficient k_vsat [1/V] (0: none);
     ``ns`` the strong-inversion slope factor (``ns == n``: one slope factor) and ``tau`` the width of the
-    weak-to-strong blend in units of U_T.
+    weak-to-strong blend in units of U_T; ``dv0`` the knee of the square-root DIBL law [V] (0: linear).
     """
     if polarity > 0:
         i, gg, gd, gs = ekv_nframe(vg - vb, vd - vb, vs - vb, vt, ispec, n, theta, lam, eta, gamma, phi,
-                                   kbody, vsat, ns, tau, ut)
+                                   kbody, vsat, ns, tau, dv0, ut)
     else:
         i, gg, gd, gs = ekv_nframe(vb - vg, vb - vd, vb - vs, vt, ispec, n, theta, lam, eta, gamma, phi,
-                                   kbody, vsat, ns, tau, ut)
+                                   kbody, vsat, ns, tau, dv0, ut)
         i = -i  # mirrored frame: d(-I(vb - v))/dv = +dI/dv', so conductances keep their sign
     return i, gd, gg, gs, -(gd + gg + gs)
 

@@ -3,8 +3,9 @@
 Private module.  The circuit is given as element tables (built by :mod:`arraysim.circuits`):
 
 * MOSFETs: ``mos_nodes[m] = (d, g, s, b)``, ``mos_pol[m]`` (+1 NMOS, -1 PMOS), ``mos_par[m] = (n, theta,
-  lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau)`` (kbody NaN: no body-effect law; gjun: conductance of each drain
-  and source junction to the bulk [S]; vsat: velocity-saturation coefficient [1/V] at the read temperature), then ``n_s, tau`` (strong-inversion slope factor and blend width),
+  lambda, eta, gamma, phi, kbody, gjun, vsat, n_s, tau, dv0)`` (kbody NaN: no body-effect law; gjun: conductance of each drain
+  and source junction to the bulk [S]; vsat: velocity-saturation coefficient [1/V] at the read temperature), then ``n_s, tau`` (strong-inversion slope factor and blend width) and ``dv0`` (knee of the
+  square-root DIBL law [V], 0: linear DIBL),
   ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
   ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
@@ -94,7 +95,7 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
                                      _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix), vt[m],
                                      ispec[m], mos_par[m, 0], mos_par[m, 1], mos_par[m, 2],
                                      mos_par[m, 3], mos_par[m, 4], mos_par[m, 5], mos_par[m, 6], mos_par[m, 8],
-                                     mos_par[m, 9], mos_par[m, 10], ut)
+                                     mos_par[m, 9], mos_par[m, 10], mos_par[m, 11], ut)
         mult = mos_mult[m]
         i *= mult
         d = mos_nodes[m, 0]

@@ -76,6 +76,9 @@ FIT_FIELDS = ("vt0", "n", "kp", "theta", "lam", "eta", "vsat", "dvt_dt", "mob_ex
               "n_strong", "tau")
 BODY_FIELDS = ("gamma", "phi", "kbody")
 SLOPE_FIELDS = ("n_strong", "tau")  # the second (strong-inversion) slope factor and its blend width
+DIBL_V0 = 0.01
+"""Knee of the square-root DIBL law [V] of new calibrations (MosParams.dibl_v0; fixed, not fitted: the
+NMOS fit error is flat from 0.1 to 10 mV and grows above, ``calibrate.prototype_fit``)."""
 VSB_FRACTIONS = (0.0, 0.25, 0.5, 0.75)
 """Source-bulk reverse biases of the I-V data, as fractions of VDD (the cross-coupled NMOS conducts with its
 source on the bit line, the access transistors with theirs on the source line: up to ~0.7 VDD)."""
@@ -392,17 +395,17 @@ def iv_sweep(src: ModelSource, corners=None, temps=(-40.0, 27.0, 125.0), threads
 # model side: the kernel's mos_eval on arrays
 # --------------------------------------------------------------------------------------------------
 @nb.njit(cache=True)
-def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, ut):
+def _model_currents(pol, vgs, vds, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, dv0, ut):
     """|I_D| with the source at 0 V, the gate at V_GS, the drain at V_DS and the bulk at -V_SB (NMOS
     frame magnitudes; a PMOS has every voltage mirrored)."""
     out = np.empty(vgs.size)
     for k in range(vgs.size):
         if pol > 0:
             i = mos_eval(1, vds[k], vgs[k], 0.0, -vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat,
-                         ns, tau, ut)[0]
+                         ns, tau, dv0, ut)[0]
         else:
             i = -mos_eval(-1, -vds[k], -vgs[k], 0.0, vsb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody,
-                          vsat, ns, tau, ut)[0]
+                          vsat, ns, tau, dv0, ut)[0]
         out[k] = i
     return out
 
@@ -421,9 +424,9 @@ def model_current(p: MosParams, d: IVData, cs: CornerShift | DeviceShift | None 
     temperature and corner: MosParams.kernel_params)."""
     tk = celsius_to_kelvin(d.temp_c)
     dvt, mu, nf = _shift(p, cs)
-    n, th, lam, eta, gam, phi, kb, _, vs, ns, tau = p.kernel_params(d.l, tk, nf)
+    n, th, lam, eta, gam, phi, kb, _, vs, ns, tau, dv0 = p.kernel_params(d.l, tk, nf)
     return _model_currents(p.polarity, d.vgs, d.vds, float(d.vsb), p.vt(tk, dvt), p.ispec(d.w, d.l, tk, mu, nf),
-                           n, th, lam, eta, gam, phi, kb, vs, ns, tau, thermal_voltage(tk))
+                           n, th, lam, eta, gam, phi, kb, vs, ns, tau, dv0, thermal_voltage(tk))
 
 
 def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarray:
@@ -434,7 +437,8 @@ def regions(p: MosParams, d: IVData, cs: CornerShift | None = None) -> np.ndarra
     eta = p.shape_params(d.l)[3]
     # source-referred threshold with the body effect of the model (no body law: (n - 1) V_SB)
     vt += body_shift(d.vsb, p.kbody, p.gamma, p.phi)[0] if p.kbody is not None else (p.n - 1.0) * d.vsb
-    vov = d.vgs - (vt - eta * d.vds)
+    v0 = p.dibl_v0
+    vov = d.vgs - (vt - (eta * (np.sqrt(d.vds + v0) - math.sqrt(v0)) if v0 > 0.0 else eta * d.vds))
     r = np.ones(d.vgs.size, dtype=int)
     r[vov < -2 * p.n * thermal_voltage(tk)] = 0
     r[vov > 0.2] = 2
@@ -875,8 +879,10 @@ class CalibrationResult:
 
 
 def _fit_device(data_tt: list[IVData], p0: MosParams, body: bool = True, vsat: bool = True,
-                two_slopes: bool = True, t_corr: bool = True, body_bias: bool = True) -> MosParams:
-    p = _fit_laws(data_tt, p0, body, vsat, two_slopes, body_bias)
+                two_slopes: bool = True, t_corr: bool = True, body_bias: bool = True,
+                sqrt_dibl: bool = True) -> MosParams:
+    p = _fit_laws(data_tt, dataclasses.replace(p0, dibl_v0=DIBL_V0 if sqrt_dibl else 0.0), body, vsat,
+                  two_slopes, body_bias)
     return fit_tcorr(p, data_tt) if t_corr and len({d.temp_c for d in data_tt}) > 1 else p
 
 
@@ -913,7 +919,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
               mismatch_include: dict | None = None, progress=None, description=None,
               source_note=None, bins: bool = True, bin_mc_instances: int = 400,
               body: bool = True, vsat: bool = True, two_slopes: bool = True, t_corr: bool = True,
-              corner_slope: bool = True, corner_params: bool = True) -> CalibrationResult:
+              corner_slope: bool = True, corner_params: bool = True, sqrt_dibl: bool = True) -> CalibrationResult:
     """Run the full calibration against ``src`` and return the technology set and the fit report.
 
     Family defaults are fitted at each family's first size, the technology's corner shifts on the core
@@ -930,7 +936,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
     calibration temperature); with ``corner_slope`` every corner shift also scales the slope factor.  With
     ``corner_params`` (and ``bins``) every size bin gets its own complete parameter set at every corner
     (:attr:`DeviceBin.corner_params`, fitted on that corner's data as the tt set on tt's) instead of a corner
-    shift; the technology's corner shifts (family defaults, global spread) are fitted as before."""
+    shift; the technology's corner shifts (family defaults, global spread) are fitted as before.  With
+    ``sqrt_dibl`` DIBL follows the square-root law (``dibl_v0 = DIBL_V0``); without, the linear law."""
     say = progress or (lambda msg: None)
     t0 = time.time()
     corners = list(src.include)
@@ -952,7 +959,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
         tt = at(dev.family, *dev.sizes[0], "tt")
         p0 = initial_guess(dev.family, dev.polarity, dev.sizes[0][1], tt)
         fams[dev.family] = _fit_device(tt, p0, body, vsat, two_slopes, t_corr,
-                                       (dev.family, *dev.sizes[0]) not in zero_vsb)
+                                       (dev.family, *dev.sizes[0]) not in zero_vsb, sqrt_dibl)
     cshift = {"tt": CornerShift()}
     for c in corners:
         if c == "tt":
@@ -976,7 +983,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                     say(f"fit bin {tag}")
                     p = _fit_device(at(dev.family, w, l, "tt"),
                                     dataclasses.replace(fams[dev.family], l_ref=l, t_corr=()),
-                                    body, vsat, two_slopes, t_corr, (dev.family, w, l) not in zero_vsb)
+                                    body, vsat, two_slopes, t_corr, (dev.family, w, l) not in zero_vsb,
+                                    sqrt_dibl)
                 sh = [(Corner.TT, DeviceShift())]
                 cp = []
                 for c in corners:
@@ -987,7 +995,7 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
                         cp.append((Corner.parse(c), _fit_device(at(dev.family, w, l, c),
                                                                 dataclasses.replace(p, t_corr=()), body, vsat,
                                                                 two_slopes, t_corr,
-                                                                (dev.family, w, l) not in zero_vsb)))
+                                                                (dev.family, w, l) not in zero_vsb, sqrt_dibl)))
                         sh.append((Corner.parse(c), DeviceShift()))
                     else:
                         got = fit_shift(p, at(dev.family, w, l, c), corner_slope)
@@ -1119,6 +1127,9 @@ def add_arguments(c) -> None:
     c.add_argument("--one-slope", action="store_true", dest="one_slope",
                    help="one slope factor for weak and strong inversion (no n_strong), as technology files "
                    "before it")
+    c.add_argument("--linear-dibl", action="store_true", dest="linear_dibl",
+                   help="DIBL linear in V_DS (dibl_v0 = 0) instead of the square-root law, as technology files "
+                   "before it")
     c.add_argument("--no-t-corr", action="store_true", dest="no_t_corr",
                    help="no per-temperature corrections (t_corr): the linear threshold and power mobility "
                    "laws alone, as technology files before them")
@@ -1185,7 +1196,7 @@ def cli_calibrate(args) -> int:
                     pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
                     body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope,
                     t_corr=not args.no_t_corr, corner_slope=not args.no_corner_slope,
-                    corner_params=not args.no_corner_params)
+                    corner_params=not args.no_corner_params, sqrt_dibl=not args.linear_dibl)
     tech = res.technology
     g = get_technology("generic130")
 

@@ -222,7 +222,7 @@ def element_values(sim, temp_c, corner, dvt, dbeta):
 
 
 def _group_shape(sim, names, temp_c, corner=None):
-    """(n, theta, lam, eta, gamma, phi, kb, gjun, vsat, ns, tau) at ``temp_c`` and ``corner`` shared by the transistors
+    """(n, theta, lam, eta, gamma, phi, kb, gjun, vsat, ns, tau, dv0) at ``temp_c`` and ``corner`` shared by the transistors
     ``names`` (one device group of the subcircuits: same family and size, hence the same parameter set; checked)."""
     all_names = [m.name for m in sim.tables.mos]
     par = sim.mos_par_at(temp_c, corner)
@@ -231,24 +231,24 @@ def _group_shape(sim, names, temp_c, corner=None):
         if not np.array_equal(r, rows[0], equal_nan=True):
             raise ValueError(f"transistor {nm} has other shape parameters than {names[0]}; the subcircuits "
                              "take one set per device group")
-    n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau = rows[0]
+    n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau, dv0 = rows[0]
     if np.isnan(kb):  # no body-effect law: the constant-n form is kb = n - 1, gamma = 0 (spice_models/ekv.lib)
         if ns != n:  # MosParams allows two slope factors only with a body law
             raise ValueError(f"transistor {names[0]}: two slope factors without a body-effect law have no "
                              "compact SPICE form")
         kb, gam = n - 1.0, 0.0
-    return n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau
+    return n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau, dv0
 
 
 def _shape_params(sim, groups, temp_c, corner=None) -> str:
     """``n_<g>=.. th_<g>=.. lam_<g>=.. eta_<g>=.. gam_<g>=.. phi_<g>=.. kb_<g>=.. gj_<g>=.. vs_<g>=.. ns_<g>=..
-    tau_<g>=..`` of every device group ``g`` -> transistor names, at ``temp_c`` and ``corner``."""
+    tau_<g>=.. dv0_<g>=..`` of every device group ``g`` -> transistor names, at ``temp_c`` and ``corner``."""
     out = []
     for g, names in groups.items():
-        n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau = _group_shape(sim, names, temp_c, corner)
+        n, th, lam, eta, gam, phi, kb, gj, vs, ns, tau, dv0 = _group_shape(sim, names, temp_c, corner)
         out.append(f"n_{g}={_f(n)} th_{g}={_f(th)} lam_{g}={_f(lam)} eta_{g}={_f(eta)} gam_{g}={_f(gam)} "
                    f"phi_{g}={_f(phi)} kb_{g}={_f(kb)} gj_{g}={_f(gj)} vs_{g}={_f(vs)} ns_{g}={_f(ns)} "
-                   f"tau_{g}={_f(tau)}")
+                   f"tau_{g}={_f(tau)} dv0_{g}={_f(dv0)}")
     return " ".join(out)
 
 
@@ -394,7 +394,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                  for pre, val in (("vt", vt[k, names.index(nm)]), ("isp", isp[k, names.index(nm)]))]
             c += [f"mult={_f(mult)} n_t={_f(st[0])} th_t={_f(st[1])} lam_t={_f(st[2])} eta_t={_f(st[3])} "
                   f"gam_t={_f(st[4])} phi_t={_f(st[5])} kb_t={_f(st[6])} gj_t={_f(st[7])} vs_t={_f(st[8])} "
-                  f"ns_t={_f(st[9])} tau_t={_f(st[10])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
+                  f"ns_t={_f(st[9])} tau_t={_f(st[10])} dv0_t={_f(st[11])} ut={_f(ut)}", f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
             if not ohmic_blb:
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "

@@ -22,7 +22,7 @@ import numpy as np
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--technology", default="sky130")
+    p.add_argument("--technology", default="sky130", help="sky130 or a technology file calibrated against it")
     p.add_argument("--pdk", default=None, help="SKY130 location (default: as arraysim calibrate finds it)")
     p.add_argument("--corner", nargs="+", default=["tt", "sf", "fs"])
     p.add_argument("--temp", nargs="+", type=float, default=[-40.0, 27.0, 125.0])
@@ -36,8 +36,8 @@ def main(argv=None):
     from arraysim.spice import calibrate as cal
 
     tech = get_technology(a.technology)
-    if a.technology != "sky130":
-        raise SystemExit("only the sky130 technology has its SPICE source wired here (arraysim calibrate --pdk)")
+    if tech.name != "sky130":  # the shipped set or a file calibrated with 'arraysim calibrate --pdk sky130'
+        raise SystemExit("only sky130 technologies have their SPICE source wired here (arraysim calibrate --pdk)")
     src = cal.sky130_source(a.pdk)
     data = cal.iv_sweep(src, corners=a.corner, temps=tuple(a.temp), threads=1, vsbs=(a.vsb,))
     lines = [f"technology {tech.name}; SPICE: {src.description}; V_SB = {a.vsb:g} V",

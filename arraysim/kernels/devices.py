@@ -20,8 +20,9 @@ DIBL.  ``D(a) = eta a`` (``dv0 = 0``, the form of technology files fitted before
 ``D(a) = eta (sqrt(a + dv0) - sqrt(dv0))`` (``dv0 > 0``, a knee of a few mV).  SKY130's short-channel
 constant-current threshold falls ~30 mV over the first 0.2 V of V_DS and ~50 mV/V after it (halo implants):
 proportional to sqrt(V_DS), not to V_DS.  With one linear coefficient the subthreshold current at low V_DS
-(the bit lines, the sense nodes while they resolve) was 10-15 % off where the high-V_DS end fitted; the square
-root cut the short NMOS's weak-inversion fit error 2-4x (``calibrate.prototype_fit``).
+(the bit lines, the sense nodes while they resolve) was 10-15 % off where the high-V_DS end fitted; in a
+one-temperature fit the square root cut the short NMOS's weak-inversion error 2-4x (``calibrate.prototype_fit``;
+the full multi-temperature, multi-V_SB calibration gained less, see the README).
 
 Body effect.  In the form above the threshold referred to a source at V_S (bulk-referred) rises as
 ``(n - 1) V_S``: the whole slope factor acts as back-gate coupling, linearly and without bound.  A short

@@ -1291,11 +1291,13 @@ def report_text(res: CalibrationResult) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# prototype of an improved model (NOT used by the kernel; shows what a model change would gain)
+# prototype of model changes (NOT used by the kernel; a one-temperature fit that shows what a change would
+# gain before it is built; its square-root DIBL law and velocity-saturation term are now in the model,
+# MosParams.dibl_v0 and vsat; CLM above threshold only gained nothing and was not built)
 # --------------------------------------------------------------------------------------------------
 def prototype_currents(x, d: IVData, sqrt_dibl=True, vsat=True, clm_strong=True) -> np.ndarray:
-    """|I_D| of the kernel's EKV form with two changes (one temperature, ``x = (vt0, n, ln kp, theta, lam,
-    eta, k_vsat)``):
+    """|I_D| of the one-slope-factor EKV form without a body law, with three optional changes (one
+    temperature, ``x = (vt0, n, ln kp, theta, lam, eta, k_vsat)``):
 
     * DIBL ``eta * (sqrt(a + 1 mV) - sqrt(1 mV))`` instead of ``eta * a`` (a = smooth |V_DS|): SKY130's
       constant-current V_T falls ~30 mV in the first 0.2 V of V_DS and ~50 mV/V after (halo implants);

@@ -149,7 +149,8 @@ def _simulator(args):
         v_wl = _check_range(_float(args.vwl, "word-line voltage", "V"), *VWL_RANGE, "word-line voltage", "V")
     return simulator(args.technology, rows=rows, v_wl=v_wl,
                      overlap_coupling=getattr(args, "overlap_coupling", None),
-                     junction_charge=getattr(args, "junction_charge", None))
+                     junction_charge=getattr(args, "junction_charge", None),
+                     iv_tables=getattr(args, "iv_tables", None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -203,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drain/source junctions with the technology's voltage-dependent junction law (sky130) "
                         "instead of the constant charge-averaged capacitance (default: on; technologies "
                         "without a law, e.g. generic130, are not affected)")
+    g.add_argument("--iv-tables", action=argparse.BooleanOptionalAction, dest="iv_tables", default=None,
+                   help="transistors take their DC channel current from the technology's tables of the foundry "
+                        "model (sky130: BSIM4) where it has them, instead of the compact model's equation "
+                        "(default: on; technologies without tables, e.g. generic130, are not affected)")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -301,6 +306,10 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None,
                    help="the kernel (and the compact deck) with the technology's voltage-dependent junction "
                         "law (design option junction_charge; default: on)")
+    v.add_argument("--iv-tables", action=argparse.BooleanOptionalAction, dest="iv_tables", default=None,
+                   help="the kernel with the technology's DC current tables of the foundry model (design option "
+                        "iv_tables; default: on with --model sky130; always off with --model compact, whose deck "
+                        "carries the compact model's equations)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -336,6 +345,15 @@ def build_parser() -> argparse.ArgumentParser:
     from .spice.calibrate import add_arguments as _cal_args
     _cal_args(c)
     c.set_defaults(func=cmd_calibrate)
+    iv = sub.add_parser("iv-tables", help="tabulate the DC channel currents of SPICE models (needs ngspice)",
+                        description="Sample the channel current of every device size of the PCSA in ngspice "
+                                    "(V_GS x V_DS x V_SB grid per corner and temperature) and write the tables "
+                                    "the kernel interpolates instead of the compact model's current equation "
+                                    "(arraysim.cmos.ivtables); --link names the file in a technology JSON.",
+                        epilog="example: arraysim iv-tables --pdk sky130 --out sky130_iv.npz --link sky130.json")
+    from .spice.ivtables import add_arguments as _iv_args
+    _iv_args(iv)
+    iv.set_defaults(func=cmd_iv_tables)
     from .nn.cli import add_parser as _nn_add  # `arraysim nn` (dispatches to arraysim.nn.cli.run)
     _nn_add(sub)
     return p
@@ -585,8 +603,11 @@ def cmd_validate(args) -> int:
     from .api import simulator
     from .montecarlo.driver import check_readout, make_grid
     tech = technology_for(model) if args.technology is None else args.technology  # ValueError when sky130
+    if model == "compact" and args.iv_tables:
+        raise ValueError("--iv-tables needs --model sky130: the compact deck carries the compact model's equations")
     sim = simulator(tech, overlap_coupling=args.overlap_coupling,  # is not registered / an unknown name
-                    junction_charge=args.junction_charge)
+                    junction_charge=args.junction_charge,
+                    iv_tables=False if model == "compact" else args.iv_tables)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():
@@ -784,6 +805,11 @@ def cmd_calibrate(args) -> int:
     return cli_calibrate(args)
 
 
+def cmd_iv_tables(args) -> int:
+    from .spice.ivtables import cli_iv_tables
+    return cli_iv_tables(args)
+
+
 # --------------------------------------------------------------------------------------------------
 def _error(msg: str) -> int:
     msg = " ".join(str(msg).split())  # always one line
@@ -800,7 +826,7 @@ def main(argv=None) -> int:
         except SystemExit as e:  # --help / --version
             return int(e.code or 0) if not isinstance(e.code, str) else _error(e.code)
         if getattr(args, "func", None) is None:
-            return _error("a command is required: ber, sweep-vdd, read, info, validate, calibrate or nn "
+            return _error("a command is required: ber, sweep-vdd, read, info, validate, calibrate, iv-tables or nn "
                           "(see 'arraysim --help')")
         try:
             return args.func(args)

@@ -26,6 +26,10 @@ again from the model statements:
   (``v -> V_B - v`` for every terminal) with the current sign flipped.  ``I_D`` flows into the drain.
   Only currents are coded: no analytic derivatives anywhere (the ODE solver builds its Jacobian by finite
   differences).
+* **Tabulated devices** (``sim.tech.iv_tables`` with ``design.iv_tables``; :mod:`arraysim.cmos.ivtables`) --
+  ``I = (1 + dbeta) exp(F(V_GS - dV_T, V_DS, V_SB)) (1 - exp(-V_DS / U_T))`` in the (mirrored) frame with
+  source and drain exchanged where V_D < V_S; ``F`` from the table at the read temperature
+  (``IVTable.at``), interpolated here by its own Catmull-Rom code in matrix form (:func:`table_interp_ref`).
 * **RRAM** -- ``I = (V_nl / R) sinh(V / V_nl)`` (``V_nl <= 0``: ohmic ``V / R``), current from node a to b.
 * **Circuit** -- KCL at every unknown node, written with an incidence matrix built from the *node names*
   of the simulator's element tables (``sim.tables.mos[k].d/g/s/b`` and the RRAM node names; the index
@@ -163,6 +167,72 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gam
                                  lam, eta, ut, gamma, phi, kbody, vsat, ns, tau, dv0)
 
 
+_CR = 0.5 * np.array([[0.0, 2.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0], [2.0, -5.0, 4.0, -1.0], [-1.0, 3.0, -3.0, 1.0]])
+"""Catmull-Rom in matrix form: on the cell (p1, p2) with neighbours p0, p3, ``f(t) = [1 t t^2 t^3] _CR [p0..p3]``."""
+
+
+def table_interp_ref(a, x):
+    """Catmull-Rom tensor-product interpolation of the 3-D array ``a`` (unpadded, values at integer index
+    coordinates 0..n-1 per axis) at index coordinates ``x`` (3, k): beyond the end points each axis is
+    extended by one linearly extrapolated ghost point; outside [0, n-1] the value at the clamped coordinate
+    continues along its gradient.  Returns the values (k,)."""
+    x = np.asarray(x, dtype=float)
+    g = np.pad(a, 1, mode="constant")
+    for ax in range(3):  # ghost points: 2 a[0] - a[1] and 2 a[-1] - a[-2]
+        idx = [slice(None)] * 3
+        n = a.shape[ax]
+        for ghost, e0, e1 in ((0, 1, 2), (n + 1, n, n - 1)):
+            i0, i1, ig = list(idx), list(idx), list(idx)
+            i0[ax], i1[ax], ig[ax] = e0, e1, ghost
+            g[tuple(ig)] = 2 * g[tuple(i0)] - g[tuple(i1)]
+    k = x.shape[1]
+    c = np.empty_like(x)
+    cell = np.empty(x.shape, dtype=int)
+    powers = []  # per axis: [1 t t^2 t^3] and its derivative, each (k, 4)
+    for ax in range(3):
+        n = a.shape[ax]
+        c[ax] = np.clip(x[ax], 0.0, n - 1.0)
+        cell[ax] = np.minimum(np.floor(c[ax]).astype(int), n - 2)
+        t = c[ax] - cell[ax]
+        powers.append((np.stack([np.ones(k), t, t * t, t ** 3], axis=1) @ _CR,
+                       np.stack([np.zeros(k), np.ones(k), 2 * t, 3 * t * t], axis=1) @ _CR))
+    out = np.empty(k)
+    for j in range(k):
+        blk = g[cell[0, j]:cell[0, j] + 4, cell[1, j]:cell[1, j] + 4, cell[2, j]:cell[2, j] + 4]
+        w = [powers[ax][0][j] for ax in range(3)]
+        dw = [powers[ax][1][j] for ax in range(3)]
+        val = np.einsum("a,b,c,abc->", w[0], w[1], w[2], blk)
+        grads = (np.einsum("a,b,c,abc->", dw[0], w[1], w[2], blk), np.einsum("a,b,c,abc->", w[0], dw[1], w[2], blk),
+                 np.einsum("a,b,c,abc->", w[0], w[1], dw[2], blk))
+        out[j] = val + sum(gr * (x[ax, j] - c[ax, j]) for ax, gr in enumerate(grads))
+    return out
+
+
+def table_channel_current(table_f, grid, vgs, vds, vsb, ut):
+    """Forward channel current of a tabulated device, ``exp(F(V_GS, V_DS, V_SB)) (1 - exp(-V_DS / U_T))``
+    (V_DS >= 0; ``table_f`` [vsb, vds, vgs] at the read temperature, ``grid`` its IVGrid: V_GS and V_SB
+    uniform, V_DS uniform in sqrt(V_DS + vds_a))."""
+    vgs, vds, vsb = (np.atleast_1d(np.asarray(z, dtype=float)) for z in (vgs, vds, vsb))
+    u0 = math.sqrt(grid.vds_a)
+    du = (math.sqrt(grid.vds_max + grid.vds_a) - u0) / (grid.nvds - 1)
+    x = np.stack([(vsb - grid.vsb0) / grid.dvsb, (np.sqrt(vds + grid.vds_a) - u0) / du,
+                  (vgs - grid.vgs0) / grid.dvgs])
+    return np.exp(table_interp_ref(table_f, x)) * -np.expm1(-vds / ut)
+
+
+def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut):
+    """Current into the drain terminal of a tabulated device (arrays of one device's states): the NMOS-frame
+    current ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` in the mirrored frame for a PMOS, source and drain
+    exchanged where V_D < V_S."""
+    p = float(polarity)
+    g, d, s_ = (p * (np.asarray(z, dtype=float) - vb) for z in (vg, vd, vs))
+    fwd = d >= s_
+    src = np.where(fwd, s_, d)
+    drn = np.where(fwd, d, s_)
+    i = bfac * table_channel_current(table_f, grid, g - src - dvt, drn - src, src, ut)
+    return p * np.where(fwd, i, -i)
+
+
 def rram_current(v, r, vnl):
     """RRAM current a -> b at voltage ``v`` across it: ``(V_nl/R) sinh(V/V_nl)``, ohmic if ``V_nl <= 0``."""
     v = np.asarray(v, dtype=float)
@@ -247,6 +317,15 @@ class ReferenceCircuit:
                                                               else np.asarray(dbeta, dtype=float)))
         if np.any(self.ispec <= 0):
             raise ValueError("ispec must stay > 0")
+        # tabulated devices (sim.tech.iv_tables, design.iv_tables): k -> (F at the read temperature, grid, the
+        # instance's threshold shift and current factor relative to the nominal device of the corner)
+        self.tab = {}
+        ivt = sim.tech.iv_tables if sim.design.iv_tables else None
+        if ivt is not None:
+            for k, m in enumerate(tb.mos):
+                t = ivt.find(m.family, m.size.w, m.size.l, corner)
+                if t is not None:
+                    self.tab[k] = (t.at(self.temp_c), t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k])
 
         # KCL incidence: current I_k enters drain terminal (leaves the drain node), leaves source terminal
         # (enters the source node).  Row nv = the VDD rail: current drawn from it.
@@ -347,6 +426,8 @@ class ReferenceCircuit:
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
                             c(self.kbody), c(self.vsat), c(self.ns), c(self.tau), c(self.dv0))
+        for k, (tf, grid, dv, bf) in self.tab.items():
+            i_mos[k] = table_mos_current(self.pol[k], vd[k], vg[k], vs[k], vb[k], dv, bf, tf, grid, self.ut)
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

@@ -122,7 +122,8 @@ def test_capacitances_include_overlaps_and_match_shipped_sky130():
     assert (p.cj0, p.mj, p.pb) == pytest.approx((c["cj0"], c["mj"], c["pb"]), rel=1e-6)
     # its temperature coefficients: BSIM4's junctions grow with temperature (SKY130 core NMOS ~ +4 % at 125 degC)
     assert 2e-4 < c["tcj"] < 1e-3 and 0 < c["tpb"] < 2e-3 and c["cj_law_temp_max_rel_err"] < 0.01
-    assert (p.tcj, p.tpb) == pytest.approx((c["tcj"], c["tpb"]), rel=1e-6)
+    # (1e-5: least-squares termination noise; the shipped file, fitted on another machine, differs by ~2e-6)
+    assert (p.tcj, p.tpb) == pytest.approx((c["tcj"], c["tpb"]), rel=1e-5)
     hot = np.array(c["cbd_F_at_swing_quarters_by_temp"]["125"])
     cj0, mj, pb = p.junction_law_at(125.0 + 273.15)
     assert np.max(np.abs(cj0 * w * (1 + vr / pb) ** -mj / hot - 1)) <= c["cj_law_temp_max_rel_err"] + 1e-9

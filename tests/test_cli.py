@@ -242,7 +242,7 @@ def test_ber_unwritable_directory(tmp_path, capsys):
 
 def test_usage_errors_and_help(capsys):
     rc, _, err = run(capsys)
-    assert_usage_error(rc, err, "ber, sweep-vdd, read, info, validate, calibrate or nn")
+    assert_usage_error(rc, err, "ber, sweep-vdd, read, info, validate, calibrate, iv-tables or nn")
     rc, _, err = run(capsys, "frobnicate")
     assert_usage_error(rc, err, "frobnicate")
     rc, out, _ = run(capsys, "ber", "--help")
@@ -371,3 +371,34 @@ def test_info_junction_charge_switch(capsys):
     assert d["design"]["junction_charge"] is False and "junction_laws" not in d
     rc, out, err = run(capsys, "info", "--json")
     assert rc == 0 and "junction_laws" not in json.loads(out)
+
+
+def test_info_iv_tables_switch(capsys):
+    """--iv-tables/--no-iv-tables: the sky130 design takes every transistor's channel current from the shipped
+    BSIM4 tables (info names them and the file) or from the compact model; generic130 has none."""
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["iv_tables"] is True
+    assert d["iv_tables"]["file"] == "sky130_iv.npz" and len(d["iv_tables"]["transistors_tt"]) == 11
+    assert d["technology"]["iv_tables"]["tables"]
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130", "--no-iv-tables")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["iv_tables"] is False and "iv_tables" not in d
+    rc, out, err = run(capsys, "info", "--json")
+    assert rc == 0 and "iv_tables" not in json.loads(out)
+
+
+def test_iv_tables_bad_input(tmp_path, capsys):
+    """arraysim iv-tables: bad output suffix, a --link file that is no technology file, an unknown corner or a
+    temperature out of range: one error line, exit 2, no file written."""
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{}")
+    for args, mention in ((["--pdk", "sky130", "--out", tmp_path / "t.txt"], "allowed: .npz"),
+                          (["--pdk", "sky130", "--out", tmp_path / "t.npz", "--link", bad_json], "technology file"),
+                          (["--pdk", "sky130", "--out", tmp_path / "t.npz", "--temp", "300"], "--temp"),
+                          (["--out", tmp_path / "t.npz"], "--pdk sky130 or --model-card")):
+        rc, out, err = run(capsys, "iv-tables", *args)
+        assert_usage_error(rc, err, mention)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]

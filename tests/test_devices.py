@@ -535,7 +535,7 @@ def _kernel_arrays(sim, rng, vdd, temp_c, corner):
     vnl = np.array([float(sim.rram.vnl(r[0])), float(sim.rram.vnl(r[1])) if rng.random() < 0.7 else 0.0])
     return dict(vt=vt0 + dvt, isp=isp0 * (1 + dbeta), r=r, vnl=vnl, dvt=dvt, dbeta=dbeta,
                 ut=thermal_voltage(celsius_to_kelvin(temp_c)), mos_par=sim.mos_par_at(temp_c, corner),
-                vfix=np.array([0.0, vdd, 0.0, sim.v_wl]))
+                vfix=np.array([0.0, vdd, 0.0, sim.v_wl]), tabs=sim.tabs_at(temp_c, corner))
 
 
 def _call_eval(sim, a, v, se, dse, want_jac=True):
@@ -546,7 +546,7 @@ def _call_eval(sim, a, v, se, dse, want_jac=True):
     T = np.empty(nv)
     gq = np.empty(nv)
     ivdd, tq = _eval(v, se, dse, nv, t.mos_nodes, t.mos_pol, a["mos_par"], t.mos_mult, a["vt"], a["isp"],
-                     t.rr_nodes, a["r"], a["vnl"], sim.design.gmin, a["ut"], a["vfix"], t.se_idx, t.vdd_idx,
+                     a["tabs"], t.rr_nodes, a["r"], a["vnl"], sim.design.gmin, a["ut"], a["vfix"], t.se_idx, t.vdd_idx,
                      want_jac, f, J, T, gq)
     return f, ivdd, J, T, gq, tq
 
@@ -554,6 +554,7 @@ def _call_eval(sim, a, v, se, dse, want_jac=True):
 def test_eval_jacobian_matches_finite_differences(sim, binned_tech):
     _check_jacobian(sim)
     _check_jacobian(ReadSimulator(binned_tech))  # body-effect laws, junction shunts (gjun), vsat
+    _check_jacobian(ReadSimulator("sky130"))  # every transistor from the BSIM4 current tables
 
 
 def _check_jacobian(sim):
@@ -594,6 +595,7 @@ def test_eval_residual_equals_reference_assembly(sim, binned_tech):
     from the node names (same instance, random states); also with body laws and junction shunts."""
     _check_residual(sim)
     _check_residual(ReadSimulator(binned_tech))
+    _check_residual(ReadSimulator("sky130"))  # the tables: kernel and reference interpolate independently
 
 
 def test_junction_shunts_set_the_precharged_bit_line(binned_tech):
@@ -613,7 +615,7 @@ def test_junction_shunts_set_the_precharged_bit_line(binned_tech):
         v = np.full(t.nv, 0.6)
         v[t.out_nodes] = 1.2
         assert dc_operating_point(v, 1.2, t.nv, t.mos_nodes, t.mos_pol, s.mos_par, t.mos_mult, vt0, isp0,
-                                  t.rr_nodes, r, vnl, s.design.gmin, thermal_voltage(celsius_to_kelvin(27.0)),
+                                  s.tabs_at(27.0, "tt"), t.rr_nodes, r, vnl, s.design.gmin, thermal_voltage(celsius_to_kelvin(27.0)),
                                   s._vfix(1.2, None), t.se_idx, t.vdd_idx, s.cmat)
         f, _ = ReferenceCircuit(s, 1.2, 27.0, "tt", 7e3, 60e3).currents(v, 0.0)
         assert np.max(np.abs(f)) < 1e-14  # A; the shunt current on BL is ~1e-10 A

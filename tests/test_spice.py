@@ -196,6 +196,7 @@ def test_compact_family_with_junction_charge():
     from arraysim.spice.validate import validate
 
     sim = ReadSimulator("sky130")
+    sim = ReadSimulator("sky130", sim.design.with_(iv_tables=False))  # the compact model's currents, as the deck
     m = len(sim.transistor_names)
     text = build_deck(sim, 1.2, 27.0, "ss", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
     jn, jp = sim.jn_at("ss")
@@ -438,6 +439,7 @@ def test_compact_deck_takes_the_corners_junction_capacitances():
     from arraysim.spice.netlist import build_deck
 
     sim = ReadSimulator("sky130")
+    sim = ReadSimulator("sky130", sim.design.with_(iv_tables=False))  # the compact model's currents, as the deck
     m = len(sim.transistor_names)
     i = list(sim.tables.node_names).index("BL")
     seen = set()
@@ -450,3 +452,54 @@ def test_compact_deck_takes_the_corners_junction_capacitances():
         assert cbl == pytest.approx(want, rel=1e-9), corner
         seen.add(round(cbl * 1e18, 3))
     assert len(seen) == 3
+
+
+@pytest.mark.skipif(not _sky130_ready(), reason="SKY130 models not installed")
+def test_iv_tables_are_bsim4s_channel_current():
+    """The shipped sky130 tables are what `arraysim iv-tables --pdk sky130` builds (tt, 27 degC rebuilt here:
+    identical after the file's float32 rounding), and the interpolated current equals BSIM4's channel current
+    ``id`` at biases off the grid (every device size, V_SB > 0 for the body-biased sizes) within 0.5 %."""
+    from arraysim.cmos.ivtables import kernel_rows
+    from arraysim.cmos.technologies import get_technology
+    from arraysim.kernels.devices import mos_table_eval
+    from arraysim.spice.calibrate import _inst, _opvar, run_deck, sky130_source
+    from arraysim.spice.ivtables import build_iv_tables
+
+    src = sky130_source()
+    built = build_iv_tables(src, ["tt"], (27.0,))
+    shipped = get_technology("sky130").iv_tables
+    for t in built.tables:
+        s = shipped.find(t.family, t.w, t.l, "tt")
+        assert s is not None and s.grid == t.grid
+        np.testing.assert_array_equal(s.f[list(s.temps_c).index(27.0)], t.f[0].astype(np.float32))
+    ut = 1.380649e-23 * 300.15 / 1.602176634e-19
+    rng = np.random.default_rng(5)
+    for dev in src.devices:
+        for w, l in dev.sizes:
+            t = shipped.find(dev.family, w, l, "tt")
+            tf, meta = kernel_rows([t], 27.0)
+            body = t.grid.nvsb > 5
+            for _ in range(3):
+                vgs, vds = rng.uniform(0.45, 1.7), rng.uniform(0.02, 1.7)
+                vsb = rng.uniform(0.05, 1.2) if body else 0.0
+                s = dev.polarity
+                deck = ["* id", src.include["tt"], ".temp 27", f"vg g 0 {s * (vgs + vsb):.9g}",
+                        f"vd d 0 {s * (vds + vsb):.9g}", f"vs s 0 {s * vsb:.9g}",
+                        _inst(dev, "c0", "d", "g", "s", "0", w, l), ".save " + _opvar(dev, 0, "id"), ".op", ".end"]
+                i_spice = abs(float(np.ravel(run_deck("\n".join(deck) + "\n")[_opvar(dev, 0, "id").lower()])[0]))
+                i_tab = abs(mos_table_eval(s, s * (vds + vsb), s * (vgs + vsb), s * vsb, 0.0, 0.0, 1.0, ut, tf,
+                                           meta[0])[0])
+                assert i_tab == pytest.approx(i_spice, rel=5e-3), (dev.family, w, l, vgs, vds, vsb)
+
+
+def test_compact_deck_refuses_a_tabulated_simulator():
+    """The compact deck carries the compact model's equations: a simulator whose transistors take their current
+    from tables is refused with a clear message, and validate(model="compact") turns the tables off itself."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    from arraysim.spice.netlist import build_deck
+    sim = ReadSimulator("sky130")
+    m = len(sim.transistor_names)
+    with pytest.raises(ValueError, match="iv_tables=False"):
+        build_deck(sim, 1.2, 27.0, "tt", np.zeros(m), np.zeros(m), [7e3], [1e5])
+    build_deck(ReadSimulator("sky130", sim.design.with_(iv_tables=False)), 1.2, 27.0, "tt", np.zeros(m),
+               np.zeros(m), [7e3], [1e5])

@@ -117,6 +117,11 @@ class PCSADesign:
     reverse bias (see :func:`junction_table`): the bit lines and the source line swing over only part of the
     supply, where the junction capacitance is larger than its 0..VDD average.  Technologies without a law
     (``generic130``) are not affected.  False: the constant ``cj`` everywhere."""
+    iv_tables: bool = True
+    """True: a transistor whose family, size and corner have a table in the technology
+    (``Technology.iv_tables``, e.g. the calibrated ``sky130``) takes its DC channel current from the table of
+    the foundry model (:mod:`arraysim.cmos.ivtables`) instead of the compact model's equation.  Technologies
+    without tables (``generic130``) are not affected.  False: the compact model for every transistor."""
 
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..options import Corner
 from ..units import T_NOM, thermal_voltage
@@ -361,6 +361,12 @@ class Technology:
     for this technology.  Technologies calibrated against SPICE set it (their ``cov`` is the foundry
     model's, and the SPICE validation of sky130 needs it); generic130 keeps the lumped form (its published
     results were computed that way)."""
+    iv_tables: object = field(default=None, compare=False, repr=False)
+    """Tabulated channel currents of the foundry model (:class:`arraysim.cmos.ivtables.IVTableSet`, or None):
+    a transistor whose family, size and corner have a table takes its DC channel current from it instead of
+    the compact model's equation (``PCSADesign.iv_tables``); everything else (capacitances, charges,
+    junctions, mismatch and global spread as threshold and current-factor shifts) stays the compact model's.
+    Technology files name the table file (key ``iv_tables``)."""
 
     def corner(self, corner: Corner | str) -> CornerShift:
         c = Corner.parse(corner)
@@ -404,7 +410,11 @@ class Technology:
                                                                                       cs.n_p)
 
     def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
+        d = dataclasses.asdict(dataclasses.replace(self, iv_tables=None))
+        if self.iv_tables is not None:
+            d["iv_tables"] = self.iv_tables.summary()
+        else:
+            del d["iv_tables"]
         d["corners"] = {k.value: dataclasses.asdict(v) for k, v in self.corners}
         d["bins"] = {f: [b.to_dict() for b in self.bins if b.family == f] for f in FAMILIES
                      if any(b.family == f for b in self.bins)}

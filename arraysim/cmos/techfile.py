@@ -35,6 +35,8 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                   "corner_params": {"ff": {every MosParams field}, ...}  optional: the bin's own
                                         parameter set at a corner (DeviceBin.corner_params)
                  }, ...], "pmos": [...], "nmos_thick": [...]},
+      "iv_tables": "FILE.npz"   optional: tabulated channel currents (arraysim.cmos.ivtables), path relative
+                                to this file
       "calibration": {...}      optional, free form: fit-error table, extracted caps, Pelgrom data
     }
 
@@ -55,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 from ..options import Corner
@@ -68,17 +71,23 @@ _MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "di
                  "tcj", "tpb")
 
 
-def technology_to_dict(tech: Technology, calibration: dict | None = None) -> dict:
+def technology_to_dict(tech: Technology, calibration: dict | None = None, base_dir=None) -> dict:
+    """The file's JSON object.  ``iv_tables``: the table file's path relative to ``base_dir`` (the directory
+    the JSON is written to; None: the current directory)."""
     d = {"format": FORMAT, "version": VERSION}
     d.update(tech.to_dict())
+    if tech.iv_tables is not None:
+        if not tech.iv_tables.path:
+            raise ValueError("technology: its IV tables have no file (save them before the technology)")
+        d["iv_tables"] = os.path.relpath(os.path.abspath(tech.iv_tables.path), os.path.abspath(base_dir or "."))
     if calibration is not None:
         d["calibration"] = calibration
     return d
 
 
-def technology_to_json(tech: Technology, calibration: dict | None = None) -> str:
+def technology_to_json(tech: Technology, calibration: dict | None = None, base_dir=None) -> str:
     from ..io.tables import jsonable
-    return json.dumps(jsonable(technology_to_dict(tech, calibration)), indent=1, allow_nan=False) + "\n"
+    return json.dumps(jsonable(technology_to_dict(tech, calibration, base_dir)), indent=1, allow_nan=False) + "\n"
 
 
 def _num(v, what: str) -> float:
@@ -217,7 +226,13 @@ def load_technology(path) -> Technology:
     except json.JSONDecodeError as e:
         raise ValueError(f"technology file {str(p)!r} is not valid JSON: {e}") from None
     try:
-        return technology_from_dict(d)
+        tech = technology_from_dict(d)
+        if d.get("iv_tables") is not None:
+            if not isinstance(d["iv_tables"], str):
+                raise ValueError("'iv_tables' must be the path of a table file (relative to the technology file)")
+            from .ivtables import load_iv_tables
+            tech = dataclasses.replace(tech, iv_tables=load_iv_tables(p.parent / d["iv_tables"]))
+        return tech
     except (TypeError, KeyError) as e:
         raise ValueError(f"technology file {str(p)!r}: {e}") from None
     except ValueError as e:
@@ -227,4 +242,4 @@ def load_technology(path) -> Technology:
 def save_technology(tech: Technology, path, calibration: dict | None = None) -> None:
     """Write atomically (temporary file + rename)."""
     from ..io.tables import atomic_write
-    atomic_write(Path(path), technology_to_json(tech, calibration).encode())
+    atomic_write(Path(path), technology_to_json(tech, calibration, Path(path).parent).encode())

@@ -210,3 +210,131 @@ def rram_eval(v, r, vnl):
         return v / r, 1.0 / r
     x = v / vnl
     return vnl / r * math.sinh(x), math.cosh(x) / r
+
+
+# --------------------------------------------------------------------------------------------------
+# tabulated channel current (arraysim.cmos.ivtables: grid, F, padding, interpolation statement)
+# --------------------------------------------------------------------------------------------------
+@nb.njit(cache=True, inline="always")
+def _cr_weights(t):
+    """Catmull-Rom weights of the points i-1, i, i+1, i+2 at fraction ``t`` of the cell (i, i+1), and their
+    derivatives with respect to t."""
+    t2 = t * t
+    t3 = t2 * t
+    return (0.5 * (-t3 + 2.0 * t2 - t), 0.5 * (3.0 * t3 - 5.0 * t2 + 2.0), 0.5 * (-3.0 * t3 + 4.0 * t2 + t),
+            0.5 * (t3 - t2), 0.5 * (-3.0 * t2 + 4.0 * t - 1.0), 0.5 * (9.0 * t2 - 10.0 * t),
+            0.5 * (-9.0 * t2 + 8.0 * t + 1.0), 0.5 * (3.0 * t2 - 2.0 * t))
+
+
+@nb.njit(cache=True, inline="always")
+def _cell(x, n_pad):
+    """(clamped coordinate, cell index i in the unpadded grid, fraction) for index coordinate ``x`` on an
+    axis whose padded length is ``n_pad`` (unpadded points 0 .. n_pad - 3)."""
+    c = min(max(x, 0.0), n_pad - 3.0)
+    i = min(int(c), n_pad - 4)
+    return c, i, c - i
+
+
+@nb.njit(cache=True, inline="always")
+def _row(tf, k, w):
+    """Catmull-Rom along V_GS of the 4 points from ``tf[k]``: (value, d/dx) with weights ``w`` (8-tuple)."""
+    p0 = tf[k]
+    p1 = tf[k + 1]
+    p2 = tf[k + 2]
+    p3 = tf[k + 3]
+    return w[0] * p0 + w[1] * p1 + w[2] * p2 + w[3] * p3, w[4] * p0 + w[5] * p1 + w[6] * p2 + w[7] * p3
+
+
+@nb.njit(cache=True, inline="always")
+def _plane(tf, k, ng, wg, wd):
+    """One V_SB plane of the 4x4x4 block: contracted over V_GS (weights ``wg``) and V_DS (``wd``), from
+    ``tf[k]`` with rows ``ng`` apart: (value, d/dxg, d/dxd, d2/dxg dxd)."""
+    s0, t0 = _row(tf, k, wg)
+    s1, t1 = _row(tf, k + ng, wg)
+    s2, t2 = _row(tf, k + 2 * ng, wg)
+    s3, t3 = _row(tf, k + 3 * ng, wg)
+    return (wd[0] * s0 + wd[1] * s1 + wd[2] * s2 + wd[3] * s3, wd[0] * t0 + wd[1] * t1 + wd[2] * t2 + wd[3] * t3,
+            wd[4] * s0 + wd[5] * s1 + wd[6] * s2 + wd[7] * s3, wd[4] * t0 + wd[5] * t1 + wd[6] * t2 + wd[7] * t3)
+
+
+@nb.njit(cache=True)
+def table_f(tf, meta, vgs, vds, vsb):
+    """``F`` of a padded table (``tf``: every table flattened, ``meta``: this table's row of
+    ``arraysim.cmos.ivtables.META_COLS``) at (V_GS, V_DS >= 0, V_SB) and its partial derivatives
+    ``(F, dF/dV_GS, dF/dV_DS, dF/dV_SB)``: tensor-product Catmull-Rom; outside the grid the clamped value
+    continued along its gradient."""
+    off = int(meta[0])
+    ng = int(meta[1])
+    nd = int(meta[2])
+    nbs = int(meta[3])
+    xg = (vgs - meta[4]) / meta[5]
+    u = math.sqrt(vds + meta[8])
+    xd = (u - meta[6]) / meta[7]
+    xb = (vsb - meta[9]) / meta[10]
+    cg, ig, tg = _cell(xg, ng)
+    cd, idd, td = _cell(xd, nd)
+    cb, ib, tb = _cell(xb, nbs)
+    g0, g1, g2, g3, dg0, dg1, dg2, dg3 = _cr_weights(tg)
+    d0, d1, d2, d3, dd0, dd1, dd2, dd3 = _cr_weights(td)
+    b0, b1, b2, b3, db0, db1, db2, db3 = _cr_weights(tb)
+    k0 = off + (ib * nd + idd) * ng + ig
+    pl = nd * ng
+    wg = (g0, g1, g2, g3, dg0, dg1, dg2, dg3)
+    wd = (d0, d1, d2, d3, dd0, dd1, dd2, dd3)
+    r0, rg0, rd0, rgd0 = _plane(tf, k0, ng, wg, wd)
+    r1, rg1, rd1, rgd1 = _plane(tf, k0 + pl, ng, wg, wd)
+    r2, rg2, rd2, rgd2 = _plane(tf, k0 + 2 * pl, ng, wg, wd)
+    r3, rg3, rd3, rgd3 = _plane(tf, k0 + 3 * pl, ng, wg, wd)
+    f = b0 * r0 + b1 * r1 + b2 * r2 + b3 * r3
+    fg = b0 * rg0 + b1 * rg1 + b2 * rg2 + b3 * rg3
+    fd = b0 * rd0 + b1 * rd1 + b2 * rd2 + b3 * rd3
+    fb = db0 * r0 + db1 * r1 + db2 * r2 + db3 * r3
+    fgd = b0 * rgd0 + b1 * rgd1 + b2 * rgd2 + b3 * rgd3  # mixed second derivatives (extrapolation gradient)
+    fgb = db0 * rg0 + db1 * rg1 + db2 * rg2 + db3 * rg3
+    fdb = db0 * rd0 + db1 * rd1 + db2 * rd2 + db3 * rd3
+    eg = xg - cg
+    ed = xd - cd
+    eb = xb - cb
+    if eg != 0.0 or ed != 0.0 or eb != 0.0:  # outside: F(c) + grad F(c) . (x - c), c the clamped point
+        f += fg * eg + fd * ed + fb * eb
+        # d/dx along an axis inside the grid also moves c, hence grad F(c) (mixed derivatives)
+        fg2 = fg + (fgd * ed + fgb * eb if eg == 0.0 else 0.0)
+        fd2 = fd + (fgd * eg + fdb * eb if ed == 0.0 else 0.0)
+        fb2 = fb + (fgb * eg + fdb * ed if eb == 0.0 else 0.0)
+        fg, fd, fb = fg2, fd2, fb2
+    return f, fg / meta[5], fd / (meta[7] * 2.0 * u), fb / meta[10]
+
+
+@nb.njit(cache=True)
+def _table_g(tf, meta, vgs, vds, vsb, bfac, ut):
+    """Forward channel current ``G = bfac exp(F) (1 - exp(-V_DS / U_T))`` (V_DS >= 0) and
+    (dG/dV_GS, dG/dV_DS, dG/dV_SB)."""
+    f, fg, fd, fb = table_f(tf, meta, vgs, vds, vsb)
+    e = bfac * math.exp(f)
+    x = math.exp(-vds / ut)
+    s = -math.expm1(-vds / ut)
+    g = e * s
+    return g, g * fg, g * fd + e * x / ut, g * fb
+
+
+@nb.njit(cache=True)
+def table_nframe(vg, vd, vs, dvt, bfac, ut, tf, meta):
+    """NMOS-frame drain current of a tabulated device (bulk at 0 V) and ``(di/dvg, di/dvd, di/dvs)``:
+    ``bfac I_ch(V_GS - dvt, V_DS, V_SB)``, drain and source exchanged where V_D < V_S."""
+    if vd >= vs:
+        g, gg, gd, gb = _table_g(tf, meta, vg - vs - dvt, vd - vs, vs, bfac, ut)
+        return g, gg, gd, -gg - gd + gb
+    g, gg, gd, gb = _table_g(tf, meta, vg - vd - dvt, vs - vd, vd, bfac, ut)
+    return -g, -gg, gg + gd - gb, -gd
+
+
+@nb.njit(cache=True)
+def mos_table_eval(polarity, vd, vg, vs, vb, dvt, bfac, ut, tf, meta):
+    """As :func:`mos_eval` for a tabulated device: current into the drain and (dI/dvd, dI/dvg, dI/dvs,
+    dI/dvb); ``dvt`` the threshold-magnitude shift and ``bfac`` the current factor of the instance."""
+    if polarity > 0:
+        i, gg, gd, gs = table_nframe(vg - vb, vd - vb, vs - vb, dvt, bfac, ut, tf, meta)
+    else:
+        i, gg, gd, gs = table_nframe(vb - vg, vb - vd, vb - vs, dvt, bfac, ut, tf, meta)
+        i = -i
+    return i, gd, gg, gs, -(gd + gg + gs)

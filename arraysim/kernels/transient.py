@@ -8,6 +8,11 @@ Private module.  The circuit is given as element tables (built by :mod:`arraysim
   square-root DIBL law [V], 0: linear DIBL),
   ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
   ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
+* tabulated devices: ``tabs = (mos_tab, tab_ref, tab_f, tab_meta)``: ``mos_tab[m]`` the table row of
+  transistor m (-1: the compact model's equation), ``tab_ref[m] = (V_T, I_spec)`` of the nominal device its
+  table stands for (the instance's ``vt[m] - V_T`` shifts V_GS and ``ispec[m] / I_spec`` scales the
+  current), ``tab_f``/``tab_meta`` the padded tables at the read temperature
+  (:func:`arraysim.cmos.ivtables.kernel_rows`);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
 * the node capacitance matrix ``cmat`` (symmetric; diagonal = every capacitance at the node, off-diagonal =
   minus the coupling capacitance between two nodes), the coupling ``bse[i]`` of each node to the sense-enable
@@ -33,7 +38,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .devices import mos_eval, rram_eval
+from .devices import mos_eval, mos_table_eval, rram_eval
 
 ST_OK = 0
 ST_DC_FAIL = 1
@@ -70,7 +75,7 @@ def _nodev(nd, v, nv, se_idx, se, vfix):
 
 
 @nb.njit(cache=True)
-def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
           gmin, ut, vfix, se_idx, vdd_idx, want_jac, f, J, T, gq):
     """KCL residual ``f`` (current into each unknown node) and the VDD-rail current.
 
@@ -89,13 +94,19 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_n
     ivdd = 0.0
     tq = 0.0
     for m in range(mos_nodes.shape[0]):
-        i, gd, gg, gs, gb = mos_eval(mos_pol[m], _nodev(mos_nodes[m, 0], v, nv, se_idx, se, vfix),
-                                     _nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix),
-                                     _nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix),
-                                     _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix), vt[m],
-                                     ispec[m], mos_par[m, 0], mos_par[m, 1], mos_par[m, 2],
-                                     mos_par[m, 3], mos_par[m, 4], mos_par[m, 5], mos_par[m, 6], mos_par[m, 8],
-                                     mos_par[m, 9], mos_par[m, 10], mos_par[m, 11], ut)
+        vmd = _nodev(mos_nodes[m, 0], v, nv, se_idx, se, vfix)
+        vmg = _nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix)
+        vms = _nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix)
+        vmb = _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix)
+        tb = tabs[0][m]
+        if tb >= 0:  # tabulated channel current (arraysim.cmos.ivtables), shifted by the instance's variation
+            i, gd, gg, gs, gb = mos_table_eval(mos_pol[m], vmd, vmg, vms, vmb, vt[m] - tabs[1][m, 0],
+                                               ispec[m] / tabs[1][m, 1], ut, tabs[2], tabs[3][tb])
+        else:
+            i, gd, gg, gs, gb = mos_eval(mos_pol[m], vmd, vmg, vms, vmb, vt[m], ispec[m], mos_par[m, 0],
+                                         mos_par[m, 1], mos_par[m, 2], mos_par[m, 3], mos_par[m, 4],
+                                         mos_par[m, 5], mos_par[m, 6], mos_par[m, 8], mos_par[m, 9],
+                                         mos_par[m, 10], mos_par[m, 11], ut)
         mult = mos_mult[m]
         i *= mult
         d = mos_nodes[m, 0]
@@ -314,17 +325,17 @@ def _lu_solve(A, piv, b):
 
 
 @nb.njit(cache=True)
-def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
+def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
                        vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, max_iter=200, vtol=1e-10):
     """DC state with SE = 0; ``v`` holds the guess and receives the solution.
 
     Damped Newton from the guess.  If it fails (it can cycle where a node is held only by off devices),
     pseudo-transient continuation: backward-Euler steps of the circuit itself (``cmat``) with SE held low,
-    the step doubling after every accepted update (quartered when an update exceeds VDD/10), until the update vanishes at
-    a time step of seconds -- i.e. the precharge run to its steady state.
+    the step doubling after every accepted update (quartered when an update exceeds VDD/10), until the update
+    vanishes at a time step of seconds -- i.e. the precharge run to its steady state.
     """
     v0 = v.copy()
-    if _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+    if _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
                   gmin, ut, vfix, se_idx, vdd_idx, max_iter, vtol):
         return True
     for i in range(nv):
@@ -336,7 +347,7 @@ def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, is
     piv = np.empty(nv, dtype=np.int64)
     dt = 1e-12
     for it in range(5000):
-        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
               gmin, ut, vfix, se_idx, vdd_idx, True, f, J, T, gq)
         # (C/dt - J) dv = f
         for i in range(nv):
@@ -362,7 +373,7 @@ def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, is
 
 
 @nb.njit(cache=True)
-def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf,
+def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
                vnl, gmin, ut, vfix, se_idx, vdd_idx, max_iter, vtol):
     f = np.empty(nv)
     J = np.empty((nv, nv))
@@ -371,7 +382,7 @@ def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_
     piv = np.empty(nv, dtype=np.int64)
     vmax_step = 0.1 * max(vdd, 0.1)
     for it in range(max_iter):
-        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl,
+        _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
               gmin, ut, vfix, se_idx, vdd_idx, True, f, J, T, gq)
         if not _lu_factor(J, piv):
             return False
@@ -418,7 +429,7 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 
 
 @nb.njit(cache=True)
-def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
+def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                   bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
                   dv_max, vread, tcross, vpre, rec_t, rec_v):
@@ -464,7 +475,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         vpre[i] = np.nan
 
     v = v_guess.copy()
-    ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+    ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes,
                             r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat)
     if not ok:
         return ST_DC_FAIL, np.nan, 0, 0, np.nan
@@ -565,7 +576,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         nrec = 1
     steps = 0
     attempts = 0
-    iq0, tqs0 = _eval(v, 0.0, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+    iq0, tqs0 = _eval(v, 0.0, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes,
                       r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, ts0, gq0)
     while t < t_end:
         while ibp < bp.shape[0] and bp[ibp] <= t * (1.0 + 1e-12) + 1e-21:
@@ -603,7 +614,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         for i in range(nv):
             y1[i] = v[i] + 0.5 * hs * k1[i]
         se1, _ = _se_wave(t + 0.5 * hs, vdd, t_r, t_fall)
-        iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes,
+        iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes,
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
             _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
@@ -628,7 +639,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
         kq2 += kq1
         # stage 3 (error estimate) at the end point, with the Jacobian for the next step
         se2, _ = _se_wave(t + hs, vdd, t_r, t_fall)
-        iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
+        iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs,
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
             qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut,
@@ -721,7 +732,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes
 
 
 @nb.njit(cache=True, parallel=True)
-def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_nodes, r_lf, vnl, cmat,
+def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                    bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                    t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
                    dv_max, vread, tcross, vpre, charge, status, nsteps, tcycle):
@@ -731,7 +742,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, rr_node
     for s in nb.prange(ns):
         rec_t = np.empty(0)
         rec_v = np.empty((0, nv + 1))
-        st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s],
+        st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s], tabs,
                                            rr_nodes, r_lf[s], vnl[s], cmat, bse, qch_m, qch_c, jn_nodes, jn_par,
                                            gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..circuits.pcsa import (PCSADesign, build_tables, capacitance, channel_charges, device_params, junction_table,
                              node_caps, overlap_caps)
+from ..cmos.ivtables import kernel_rows
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
 from ..devices.rram import Programming, RRAMParams
@@ -127,6 +128,7 @@ class ReadSimulator:
         self._cmat_corner = {}
         self._qch_corner = {}
         self._jn_corner = {}
+        self._tabs = {}
         # parameter set of every transistor: its size bin, else the family default (mos_params_at: at a corner,
         # where a bin may have its own set)
         self.mos_params = tuple(device_params(self.tech, m) for m in self.tables.mos)
@@ -164,6 +166,41 @@ class ReadSimulator:
             tk = None if temp_c is None else celsius_to_kelvin(float(temp_c))
             self._jn_corner[key] = junction_table(self.design, self.tech, self.circuit, c, tk)
         return self._jn_corner[key]
+
+    def tabs_at(self, temp_c: float, corner) -> tuple:
+        """The kernel's table arguments ``(mos_tab, tab_ref, tab_f, tab_meta)`` at ``temp_c`` and ``corner``
+        (see :mod:`arraysim.kernels.transient`): every transistor whose family, size and corner have a table
+        in ``tech.iv_tables`` (with ``design.iv_tables``) points to it, with the nominal threshold and
+        specific current of its corner and temperature as the reference its instance shifts are taken from."""
+        c = Corner.parse(corner)
+        key = (c, float(temp_c))
+        if key not in self._tabs:
+            mos = self.tables.mos
+            mos_tab = np.full(len(mos), -1, dtype=np.int64)
+            ref = np.ones((len(mos), 2))
+            used = []
+            ivt = self.tech.iv_tables if self.design.iv_tables else None
+            if ivt is not None:
+                vt0, isp0 = self.nominal_elements(temp_c, c)
+                for k, m in enumerate(mos):
+                    t = ivt.find(m.family, m.size.w, m.size.l, c)
+                    if t is None:
+                        continue
+                    if not any(t is u for u in used):
+                        used.append(t)
+                    mos_tab[k] = next(j for j, u in enumerate(used) if u is t)
+                    ref[k] = (vt0[k], isp0[k])
+            tab_f, tab_meta = kernel_rows(used, float(temp_c))
+            self._tabs[key] = (mos_tab, ref, tab_f, tab_meta)
+        return self._tabs[key]
+
+    def tabulated(self, corner="tt") -> tuple[str, ...]:
+        """Names of the transistors that take their channel current from a table at ``corner``."""
+        c = Corner.parse(corner)
+        ivt = self.tech.iv_tables if self.design.iv_tables else None
+        if ivt is None:
+            return ()
+        return tuple(m.name for m in self.tables.mos if ivt.find(m.family, m.size.w, m.size.l, c) is not None)
 
     def mos_params_at(self, corner: Corner | str | None) -> tuple:
         """Parameter set of every transistor at ``corner`` (None: ``mos_params``): a bin's own set for the
@@ -296,6 +333,7 @@ class ReadSimulator:
             groups = [(self._vfix(vdd, xv), np.nonzero(x == xv)[0]) for xv in (0, 1)]
         ut = thermal_voltage(celsius_to_kelvin(temp_c))
         mos_par = self.mos_par_at(temp_c, corner)
+        tabs = self.tabs_at(temp_c, corner)
         for vfix, idx in groups:
             if idx.size == 0:
                 continue
@@ -303,7 +341,7 @@ class ReadSimulator:
             vo, tc, vp, ch = out.vout[g], out.tcross[g], out.v_dc[g], charge[g]
             st, sp, cy = out.status[g], out.steps[g], out.tcycle[g]
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
-                              np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), t.rr_nodes,
+                              np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), tabs, t.rr_nodes,
                               np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat_at(corner),
                               self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
@@ -338,7 +376,8 @@ class ReadSimulator:
         rec_v = np.empty((max_points, t.nv + 1))
         reads = self.read_windows_abs(None)
         st, q, _, nrec, _ = _k.simulate_read(
-            t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, t.rr_nodes, r, vnl,
+            t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, self.tabs_at(temp_c, corner),
+            t.rr_nodes, r, vnl,
             self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
@@ -387,4 +426,6 @@ class ReadSimulator:
             **({"junction_laws": jl} if jl else {}),
             "timing_s": dataclasses.asdict(self.design.timing),
             "tolerances": dataclasses.asdict(self.tol),
+            **({"iv_tables": {"transistors_tt": list(self.tabulated("tt")), **self.tech.iv_tables.summary()}}
+               if self.tech.iv_tables is not None and self.design.iv_tables else {}),
         }

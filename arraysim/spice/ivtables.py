@@ -1,0 +1,169 @@
+"""Building DC channel-current tables from SPICE model cards (``arraysim iv-tables``; the tables and how the
+kernel uses them: :mod:`arraysim.cmos.ivtables`).
+
+One ngspice run per (corner, temperature) holds, for every device size of the default PCSA design and
+every V_SB of its grid, one instance with its source at 0 V and its bulk at -V_SB (voltages mirrored for a
+PMOS); a two-level ``.dc`` sweep of the shared drain (5 mV steps) and gate (the table's V_GS points)
+samples them, and the table's square-root-spaced V_DS points are interpolated from the fine drain sweep.
+(One instance per table point, drains held by their own sources, would need ~1,500 instances of the
+binned SKY130 subcircuits: ngspice took over 30 min and 7 GB to set that up.)  The saved quantity is
+BSIM4's instance current ``id`` (the channel current, without the junction currents ``ibd``/``ibs`` that
+ngspice reports separately).  V_DS = 0 is sampled at 1 uV.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from scipy.interpolate import CubicSpline
+
+from ..cmos.ivtables import IVGrid, IVTable, IVTableSet, f_of_current
+from ..options import Corner
+from .calibrate import ModelSource, _inst, _opvar, run_deck
+
+VDS_ZERO = 1e-6
+"""V_DS at which the V_DS = 0 column is sampled [V] (F is flat there to 1e-6 relative)."""
+DVDS_FINE = 0.005
+"""Step of the drain sweep [V]; the table's square-root-spaced V_DS points are interpolated from it (cubic
+spline of F: interpolation error ~1e-6 of F, far below the table's own)."""
+TEMPS = (-40.0, 27.0, 125.0)
+
+
+def default_grid(vdd: float, body: bool) -> IVGrid:
+    """The grid of a device size for a technology of nominal supply ``vdd``: V_GS -0.4 .. vdd + 0.3 V in
+    50 mV, V_DS 0 .. vdd + 0.3 V in 41 points uniform in sqrt(V_DS + 40 mV), V_SB from -0.2 V in 0.15 V
+    steps up to 0.9 vdd (``body``: a device whose source leaves its bulk) or to 0.4 V (a device whose source
+    sits on its bulk; the margin covers an output's charge-injection overshoot above VDD)."""
+    vmax = vdd + 0.3
+    nvgs = int(math.ceil((vmax + 0.4) / 0.05 - 1e-9)) + 1
+    vsb_max = 0.9 * vdd if body else 0.4
+    nvsb = int(math.ceil((vsb_max + 0.2) / 0.15 - 1e-9)) + 1
+    return IVGrid(vgs0=-0.4, dvgs=0.05, nvgs=nvgs, vds_a=0.04, nvds=41, vds_max=vmax, vsb0=-0.2, dvsb=0.15,
+                  nvsb=nvsb)
+
+
+def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list) -> tuple[str, list, np.ndarray]:
+    """The deck of one (corner, temperature): ``sizes`` = [(DeviceSpec, W, L, IVGrid)], all with the same V_GS
+    grid.  One instance per (size, V_SB); the shared drain is swept finely (:data:`DVDS_FINE`, inner loop) and
+    the gate over the V_GS grid (outer).  Returns the deck, per instance (size index, i_vsb, saved vector
+    name), and the V_DS values of the fine sweep."""
+    g0 = sizes[0][3]
+    if any(abs(g.dvgs - g0.dvgs) > 1e-12 or abs(g.vgs0 - g0.vgs0) > 1e-12 or g.nvgs != g0.nvgs
+           for *_, g in sizes):
+        raise ValueError("all sizes of one deck must share the V_GS grid")
+    vmax = max(g.vds_max for *_, g in sizes)
+    nfine = int(math.ceil(vmax / DVDS_FINE - 1e-9)) + 1
+    L = [f"* arraysim iv-tables: channel current, corner {corner}, {temp_c} degC", src.include[corner],
+         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1"]
+    inst = []
+    bulks: dict[float, str] = {}
+    k = 0
+    for si, (dev, w, l, g) in enumerate(sizes):
+        s = dev.polarity
+        for jb, vsb in enumerate(g.vsb()):
+            key = round(float(s * vsb), 9)
+            if key not in bulks:
+                bulks[key] = f"b{len(bulks)}"
+                L.append(f"v{bulks[key]} {bulks[key]} 0 {-s * vsb:.9g}")
+            L.append(_inst(dev, f"c{k}", "d" if s > 0 else "dn", "g" if s > 0 else "gn", "0", bulks[key], w, l))
+            inst.append((si, jb, _opvar(dev, k, "id").lower()))
+            k += 1
+    L.append(".save " + " ".join(x[2] for x in inst))
+    L.append(f".dc vd {VDS_ZERO:.9g} {VDS_ZERO + (nfine - 1) * DVDS_FINE + 0.25 * DVDS_FINE:.9g} {DVDS_FINE:.9g} "
+             f"vg {g0.vgs0:.9g} {g0.vgs0 + (g0.nvgs - 1) * g0.dvgs + 0.25 * g0.dvgs:.9g} {g0.dvgs:.9g}")
+    L.append(".end")
+    return "\n".join(L) + "\n", inst, VDS_ZERO + DVDS_FINE * np.arange(nfine)
+
+
+def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, grid=None) -> IVTableSet:
+    """Tables of every device size of ``src`` (its ``DeviceSpec.sizes``) in ``corners`` (default: all of
+    ``src.include``) at ``temps``.  ``grid(vdd, body) -> IVGrid`` (default :func:`default_grid`)."""
+    from .runner import ngspice_version
+    grid = grid or default_grid
+    corners = list(corners or src.include)
+    sizes = []
+    for dev in src.devices:
+        for w, l in dev.sizes:
+            body = not any(abs(w - a) <= 1e-12 and abs(l - b) <= 1e-12 for a, b in dev.zero_vsb)
+            sizes.append((dev, w, l, grid(src.vdd, body)))
+    data = {}  # (size index, corner) -> array [temp, vsb, vds, vgs]
+    t0 = time.perf_counter()
+    for c in corners:
+        for it, temp in enumerate(temps):
+            deck, inst, vfine = table_deck(src, c, float(temp), sizes)
+            vec = run_deck(deck)
+            for si, jb, name in inst:
+                dev, w, l, g = sizes[si]
+                arr = data.setdefault((si, c), np.empty((len(temps), g.nvsb, g.nvds, g.nvgs)))
+                i = np.abs(np.asarray(vec[name], dtype=float).ravel())
+                if i.size != g.nvgs * vfine.size:
+                    raise RuntimeError(f"ngspice returned {i.size} points of {name}, expected {g.nvgs * vfine.size}")
+                i = i.reshape(g.nvgs, vfine.size)
+                if not np.all(i > 0):
+                    raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {c}, {temp} degC: zero "
+                                       f"channel current at V_SB {g.vsb()[jb]:g} V")
+                ff = f_of_current(i, vfine[None, :], float(temp))  # [vgs, fine vds]
+                vds = np.maximum(g.vds(), VDS_ZERO)
+                arr[it, jb, :, :] = CubicSpline(vfine, ff, axis=1)(vds).T
+            if progress:
+                progress(f"iv tables: corner {c}, {temp:g} degC done ({time.perf_counter() - t0:.0f} s)")
+    tabs = tuple(IVTable(dev.family, dev.polarity, w, l, Corner.parse(c), tuple(float(t) for t in temps), g,
+                         data[(si, c)])
+                 for si, (dev, w, l, g) in enumerate(sizes) for c in corners)
+    info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents)",
+            "grid": {f"{d.family} {w * 1e6:g}/{l * 1e6:g} um": g.to_dict() for d, w, l, g in sizes},
+            "seconds": round(time.perf_counter() - t0, 1)}
+    return IVTableSet(tabs, src.description, info)
+
+
+# --------------------------------------------------------------------------------------------------
+# command line (``arraysim iv-tables``; the parser lives in arraysim/cli.py)
+# --------------------------------------------------------------------------------------------------
+def add_arguments(c) -> None:
+    from .calibrate import add_source_arguments
+    add_source_arguments(c)
+    c.add_argument("--temp", nargs="+", action="extend", metavar="C",
+                   help="temperatures of the tables [degC] (default -40 27 125)")
+    c.add_argument("--corner", nargs="+", action="extend", metavar="NAME",
+                   help="corners (default: every corner of the models: tt ff ss fs sf for sky130)")
+    c.add_argument("--out", required=True, metavar="FILE.npz", help="table file to write (atomically)")
+    c.add_argument("--link", metavar="TECH.json",
+                   help="a technology file to name the table file in (key iv_tables; rewritten atomically)")
+    c.add_argument("--quiet", action="store_true", help="no progress notes on stderr")
+
+
+def cli_iv_tables(args) -> int:
+    import dataclasses
+    import json
+    import sys
+    from pathlib import Path
+
+    from ..cmos.techfile import load_technology, save_technology
+    from ..io.tables import check_writable
+    from .calibrate import _num_arg, ngspice_available, source_from_args
+
+    say = (lambda m: None) if args.quiet else (lambda m: print(f"arraysim: {m}", file=sys.stderr, flush=True))
+    out = check_writable(args.out, (".npz",), "table file")
+    temps = tuple(sorted({_num_arg(t, "--temp", -55.0, 150.0) for t in (args.temp or TEMPS)}))
+    link = None
+    if args.link:
+        link = check_writable(args.link, (".json",), "technology file")
+        tech = load_technology(link)  # a readable technology file, before any work
+    src, *_ = source_from_args(args)
+    corners = [Corner.parse(c).value for c in (args.corner or list(src.include))]
+    missing = [c for c in corners if c not in src.include]
+    if missing:
+        raise ValueError(f"the models have no corner {', '.join(missing)}; allowed: {', '.join(src.include)}")
+    if not ngspice_available():
+        raise ValueError("ngspice not found (apt-get install -y ngspice libngspice0-dev)")
+    ivt = build_iv_tables(src, corners, temps, progress=say)
+    ivt.save(out)
+    say(f"wrote {out}")
+    if link is not None:
+        cal = json.loads(Path(link).read_text()).get("calibration")
+        save_technology(dataclasses.replace(tech, iv_tables=dataclasses.replace(ivt, path=str(out))), link, cal)
+        say(f"named {out} in {link}")
+    print(f"{len(ivt.tables)} tables ({', '.join(ivt.summary()['tables'])}; corners {', '.join(corners)}; "
+          f"{', '.join(f'{t:g}' for t in temps)} degC) in {ivt.info['seconds']:.0f} s -> {out}")
+    return 0

@@ -29,7 +29,10 @@ again from the model statements:
 * **Tabulated devices** (``sim.tech.iv_tables`` with ``design.iv_tables``; :mod:`arraysim.cmos.ivtables`) --
   ``I = (1 + dbeta) exp(F(V_GS - dV_T, V_DS, V_SB)) (1 - exp(-V_DS / U_T))`` in the (mirrored) frame with
   source and drain exchanged where V_D < V_S; ``F`` from the table at the read temperature
-  (``IVTable.at``), interpolated here by its own Catmull-Rom code in matrix form (:func:`table_interp_ref`).
+  (``IVTable.at``), interpolated here by its own Catmull-Rom code in matrix form (:func:`table_interp_ref`);
+  a table with junction data gives every junction site of its device size
+  (``arraysim.circuits.pcsa.junction_sites``) the diode current ``exp(fj(V_F)) (exp(V_F/U_T) - 1)`` from the
+  bulk into the node, times the site's count (:func:`junction_diode_ref`).
 * **RRAM** -- ``I = (V_nl / R) sinh(V / V_nl)`` (``V_nl <= 0``: ohmic ``V / R``), current from node a to b.
 * **Circuit** -- KCL at every unknown node, written with an incidence matrix built from the *node names*
   of the simulator's element tables (``sim.tables.mos[k].d/g/s/b`` and the RRAM node names; the index
@@ -88,7 +91,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
-from .circuits.pcsa import junctions
+from .circuits.pcsa import DESIGN_DEVICES, junction_sites, junctions
 
 
 __all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
@@ -220,6 +223,36 @@ def table_channel_current(table_f, grid, vgs, vds, vsb, ut):
     return np.exp(table_interp_ref(table_f, x)) * -np.expm1(-vds / ut)
 
 
+def junction_diode_ref(fj, jgrid, vf, ut, vf_lin=0.8):
+    """Diode current of one tabulated junction at forward bias ``vf`` (array): ``exp(fj(vf)) (exp(vf/U_T) - 1)``,
+    ``fj`` [k] on the grid ``jgrid = (vf0, dvf, n)`` by 1-D Catmull-Rom with linear ghost points (continued
+    along its end slope outside the grid); above ``vf_lin`` the current continues along its tangent (a
+    numerical guard of the model statement, far outside any read's bias)."""
+    vf = np.atleast_1d(np.asarray(vf, dtype=float))
+    vf0, dvf, n = jgrid
+    g = np.concatenate([[2 * fj[0] - fj[1]], fj, [2 * fj[-1] - fj[-2]]])
+
+    def f_and_slope(v):
+        x = (v - vf0) / dvf
+        c = np.clip(x, 0.0, n - 1.0)
+        i = np.minimum(np.floor(c).astype(int), n - 2)
+        t = c - i
+        pts = np.stack([g[i + j] for j in range(4)], axis=1)  # (k, 4): ghost-padded i-1 .. i+2
+        w = np.stack([np.ones_like(t), t, t * t, t ** 3], axis=1) @ _CR
+        dw = np.stack([np.zeros_like(t), np.ones_like(t), 2 * t, 3 * t * t], axis=1) @ _CR
+        val, d = np.sum(w * pts, axis=1), np.sum(dw * pts, axis=1)
+        return val + d * (x - c), d / dvf
+
+    def current(v):
+        f, d = f_and_slope(v)
+        e = np.exp(v / ut)
+        return np.exp(f) * (e - 1.0), np.exp(f) * (d * (e - 1.0) + e / ut)
+
+    vc = np.minimum(vf, vf_lin)
+    j, dj = current(vc)
+    return j + np.where(vf > vf_lin, dj * (vf - vf_lin), 0.0)
+
+
 def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut):
     """Current into the drain terminal of a tabulated device (arrays of one device's states): the NMOS-frame
     current ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` in the mirrored frame for a PMOS, source and drain
@@ -320,12 +353,22 @@ class ReferenceCircuit:
         # tabulated devices (sim.tech.iv_tables, design.iv_tables): k -> (F at the read temperature, grid, the
         # instance's threshold shift and current factor relative to the nominal device of the corner)
         self.tab = {}
+        self.jdiode = []
         ivt = sim.tech.iv_tables if sim.design.iv_tables else None
         if ivt is not None:
             for k, m in enumerate(tb.mos):
                 t = ivt.find(m.family, m.size.w, m.size.l, corner)
                 if t is not None:
                     self.tab[k] = (t.at(self.temp_c), t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k])
+            # junction diodes: every junction site whose device's table has junction data (node index, bulk
+            # name, polarity, count, fj at the read temperature, its grid)
+            dev_family = dict(DESIGN_DEVICES)
+            for node, bulk, dkey, count in junction_sites(sim.design, sim.circuit):
+                sz = getattr(sim.design, dkey)
+                t = ivt.find(dev_family[dkey], sz.w, sz.l, corner)
+                if t is not None and t.fj is not None:
+                    self.jdiode.append((names.index(node), bulk, float(t.polarity), float(count),
+                                        t.at(self.temp_c, junction=True), t.jgrid))
 
         # KCL incidence: current I_k enters drain terminal (leaves the drain node), leaves source terminal
         # (enters the source node).  Row nv = the VDD rail: current drawn from it.
@@ -434,6 +477,12 @@ class ReferenceCircuit:
         tot = self._inc_mos @ i_mos + self._inc_rr @ i_rr
         if np.any(self.gjun):
             tot += self._inc_jun[0] @ (c(self.gjun) * (vd - vb)) + self._inc_jun[1] @ (c(self.gjun) * (vs - vb))
+        for x, bulk, p, count, fj, jg in self.jdiode:  # diode current from the bulk into node x, forward bias
+            v_b = self.vdd if bulk == "VDD" else 0.0    # p (V_b - V_x)
+            i_xb = -p * count * junction_diode_ref(fj, jg, p * (v_b - v[x]), self.ut)  # from x into the bulk
+            tot[x] -= i_xb
+            if bulk == "VDD":
+                tot[self.nv] -= i_xb
         tot[:self.nv] -= self.gmin * v
         f, ivdd = tot[:self.nv], tot[self.nv]
         if vec:

@@ -210,8 +210,11 @@ def test_shipped_sky130_tabulates_every_transistor():
     s = ReadSimulator("sky130")
     for c in ("tt", "ff", "ss", "fs", "sf"):
         assert s.tabulated(c) == s.transistor_names
-        mos_tab, ref, tf, meta = s.tabs_at(27.0, c)
-        assert np.all(mos_tab >= 0) and meta.shape == (4, 11)
+        mos_tab, ref, tf, meta, jn, jp = s.tabs_at(27.0, c)
+        assert np.all(mos_tab >= 0) and meta.shape == (4, 15) and np.all(meta[:, 11] > 0)
+        # junction sites: 3 drains on each output, per bit line the latch source, 32 access drains and the cell
+        # node, and the source line
+        assert jn.shape == (13, 2) and jp[:, 1].sum() == 2 * 3 + 2 * (1 + 32 + 1) + 1
         vt0, isp0 = s.nominal_elements(27.0, c)
         np.testing.assert_array_equal(ref[:, 0], vt0)
     assert s.with_circuit("xnor").tabulated() == s.with_circuit("xnor").transistor_names
@@ -236,3 +239,62 @@ def test_tables_change_the_read_as_the_dc_current_does():
     assert 0.005 < abs(d_on / d_off - 1) < 0.15
     np.testing.assert_allclose(r[0].v_pre, r[1].v_pre, atol=2e-3)
     assert math.isfinite(d_on) and r[0].status[0] == 0
+
+
+def test_junction_diode_kernel_matches_reference_and_its_derivative():
+    """The tabulated junction diode: kernel and reference agree (inside, outside the grid, and beyond the
+    linear continuation at VF_LIN), J(0) = 0, J has the sign of the forward bias, and dJ/dV_F is the derivative."""
+    from arraysim.cmos.technologies import get_technology
+    from arraysim.kernels.devices import VF_LIN, junction_table_eval
+    from arraysim.reference import junction_diode_ref
+    tabs = [t for t in get_technology("sky130").iv_tables.tables if t.corner == Corner.TT]
+    assert all(t.fj is not None for t in tabs)
+    for temp in (27.0, 125.0, 90.0):
+        tf, meta = kernel_rows(tabs, temp)
+        ut = 1.380649e-23 * (temp + 273.15) / 1.602176634e-19
+        for k, t in enumerate(tabs):
+            fj = t.at(temp, junction=True)
+            assert junction_table_eval(tf, meta[k], 0.0, ut)[0] == 0.0
+            for vf in (-3.0, -1.2, -0.3, -0.01, 0.01, 0.2, 0.45, 0.6, VF_LIN + 0.3):
+                j, dj = junction_table_eval(tf, meta[k], vf, ut)
+                assert j == pytest.approx(junction_diode_ref(fj, t.jgrid, vf, ut)[0], rel=1e-10)
+                assert np.sign(j) == np.sign(vf) and dj > 0
+                h = 1e-6
+                fd = (junction_table_eval(tf, meta[k], vf + h, ut)[0] - junction_table_eval(tf, meta[k], vf - h, ut)[0])
+                assert dj == pytest.approx(fd / (2 * h), rel=1e-4)
+
+
+def test_junction_diodes_set_the_hot_precharged_bit_line():
+    """Physics: at 125 degC the reverse current of the 32 access-transistor drains and the latch NMOS source on a
+    bit line (BSIM4: ~9 pA per core-NMOS junction, ~4 pA per access drain) competes with the sub-threshold
+    current that precharges it: the precharged bit line settles tens of mV lower with the diodes (BSIM4 in
+    SPICE: 0.511 V at 0.8 V, tt, nominal instance); at 27 degC (~1 fA per junction) it does not move."""
+    from arraysim.montecarlo.engine import ReadSimulator
+    tech = ReadSimulator("sky130").tech
+    ivt = tech.iv_tables
+    no_j = dataclasses.replace(ivt, tables=tuple(dataclasses.replace(t, jgrid=None, fj=None) for t in ivt.tables))
+    on = ReadSimulator(tech)
+    off = ReadSimulator(dataclasses.replace(tech, iv_tables=no_j))
+    assert off.tabs_at(125.0, "tt")[4].shape == (0, 2) and on.tabs_at(125.0, "tt")[4].shape[0] == 13
+    z = np.zeros((1, len(on.transistor_names)))
+    bl = on.tables.node_names.index("BL")
+
+    def level(s, temp):
+        return s.run(0.8, temp, "tt", z, z, np.array([7.5e3]), np.array([65e3])).v_dc[0, bl]
+    assert 0.03 < level(off, 125.0) - level(on, 125.0) < 0.09
+    assert level(on, 125.0) == pytest.approx(0.511, abs=0.01)
+    assert abs(level(off, 27.0) - level(on, 27.0)) < 2e-3
+
+
+def test_table_file_keeps_junction_data(tmp_path):
+    t = _table(lambda vgs, vds, vsb, t: -15.0 + vgs + 0.0 * vds + 0.0 * vsb, temps=(27.0, 125.0))
+    fj = np.array([np.linspace(-30, -20, 9), np.linspace(-25, -15, 9)])
+    tj = dataclasses.replace(t, jgrid=(-0.2, 0.05, 9), fj=fj)
+    IVTableSet((tj, t)).save(tmp_path / "j.npz")
+    r = load_iv_tables(tmp_path / "j.npz")
+    assert r.tables[0].jgrid == (-0.2, 0.05, 9) and r.tables[1].fj is None
+    np.testing.assert_array_equal(r.tables[0].fj, fj.astype(np.float32))
+    with pytest.raises(ValueError, match="junction"):
+        dataclasses.replace(t, jgrid=(-0.2, 0.05, 9))
+    with pytest.raises(ValueError, match="junction data shape"):
+        dataclasses.replace(t, jgrid=(-0.2, 0.05, 8), fj=fj)

@@ -211,7 +211,7 @@ def test_kernel_matches_reference_with_overlap_coupling(tech, charge, binned_tec
     s = ReadSimulator(t, PCSADesign.for_technology(t).with_(overlap_coupling=True, channel_charge=charge),
                       tolerances=Tolerances())
     assert np.any(s.bse) and np.any(s.cmat != np.diag(s.cap))
-    assert (s.qch_at("tt")[0].size == 3) == charge
+    assert (s.qch_at("tt")[0].size == 5) == charge  # precharge pair, discharge device, access pair
     cases = draw_cases(s, 8, seed=(99 if tech == "binned" else 98) + (7 if charge else 0))
     refs = [reference_read(s, **c, **REF_TOL) for c in cases]
     check(compare(s, cases, refs))
@@ -310,7 +310,7 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     qi, qc = s.qch_at(corner)
     jn, jp = s.jn_at(corner, temp_c)
     assert not np.allclose(jp, s.jn_at(corner)[1])
-    assert qi.size == 3 and np.all(qc > 0)
+    assert qi.size == 5 and np.all(qc > 0)
     assert len(ref.jn) > jn.shape[0] > 0 and np.all(jp[:, 1] > 0)  # the kernel's table merges junctions
     t = s.tables
     par = s.mos_par_at(temp_c, corner)
@@ -433,7 +433,7 @@ def test_kernel_matches_reference_on_sky130_with_junction_charge():
     """The shipped sky130 technology (overlap coupling, channel and junction charges): kernel and reference
     agree as on the other technologies."""
     s = ReadSimulator("sky130", tolerances=Tolerances())
-    assert s.jn_at("tt")[0].shape[0] > 0 and s.qch_at("tt")[0].size == 3
+    assert s.jn_at("tt")[0].shape[0] > 0 and s.qch_at("tt")[0].size == 5
     cases = draw_cases(s, 6, seed=41)
     refs = [reference_read(s, **c, **REF_TOL) for c in cases]
     check(compare(s, cases, refs))

@@ -457,7 +457,7 @@ def test_compact_deck_takes_the_corners_junction_capacitances():
 @pytest.mark.skipif(not _sky130_ready(), reason="SKY130 models not installed")
 def test_iv_tables_are_bsim4s_channel_current():
     """The shipped sky130 tables are what `arraysim iv-tables --pdk sky130` builds (tt, 27 degC rebuilt here:
-    identical after the file's float32 rounding), and the interpolated current equals BSIM4's channel current
+    identical after the file's float32 rounding, junction diodes included), and the interpolated current equals BSIM4's channel current
     ``id`` at biases off the grid (every device size, V_SB > 0 for the body-biased sizes) within 0.5 %."""
     from arraysim.cmos.ivtables import kernel_rows
     from arraysim.cmos.technologies import get_technology
@@ -472,6 +472,8 @@ def test_iv_tables_are_bsim4s_channel_current():
         s = shipped.find(t.family, t.w, t.l, "tt")
         assert s is not None and s.grid == t.grid
         np.testing.assert_array_equal(s.f[list(s.temps_c).index(27.0)], t.f[0].astype(np.float32))
+        assert s.jgrid == t.jgrid  # and the junction diode
+        np.testing.assert_array_equal(s.fj[list(s.temps_c).index(27.0)], t.fj[0].astype(np.float32))
     ut = 1.380649e-23 * 300.15 / 1.602176634e-19
     rng = np.random.default_rng(5)
     for dev in src.devices:

@@ -41,6 +41,8 @@ FIXED = ("GND", "VDD", "SE", "WL")
 NODES_XNOR = ("Q", "QB", "SQ", "SQB", "BL", "BLB", "M", "MB", "SL")
 FIXED_XNOR = FIXED + ("X", "XB")
 OUT_NODES = ("Q", "QB")
+CHANNEL_CHARGE_GATES = ("SE", "WL")
+"""Gates of the transistors whose channel charge ``PCSADesign.channel_charge`` models (:func:`channel_charges`)."""
 CIRCUITS = ("pcsa", "xnor")
 
 
@@ -109,8 +111,11 @@ class PCSADesign:
     empties into the outputs (charge injection), and the discharge NMOS's channel fills from the source
     line.  A constant capacitance cannot stand for it: the channel exists only while the device is on,
     i.e. for SE below VDD - |V_T| -- most of the SE swing at 1.8 V, a small part of it near threshold.
-    False: their channel capacitance is not modelled (the gate is a driven node).  The default follows
-    ``overlap_coupling`` (:meth:`for_technology`)."""
+    False: their channel capacitance is not modelled (the gate is a driven node).  The selected access
+    transistors (gate on the word line, strongly inverted during the read) carry theirs too: as the bit line
+    and the cell node fall, their channel takes up charge from the word line (stop 19: the delay of a SKY130
+    read at 0.8 V, 27 degC, +3 %, closer to BSIM4).  The default follows ``overlap_coupling``
+    (:meth:`for_technology`)."""
     junction_charge: bool = True
     """True: every drain/source junction of a device whose parameter set has a junction law
     (``MosParams.cj0``, e.g. the calibrated ``sky130``) holds the charge of that law, a function of its
@@ -230,12 +235,34 @@ def source_on_bulk_sizes(design: PCSADesign) -> tuple[tuple[str, float, float], 
     return tuple(out)
 
 
+def junction_sites(design: PCSADesign, circuit: str = "pcsa") -> list[tuple[str, str, str, float]]:
+    """Every drain/source junction on an unknown node: (node, bulk rail, design device key of
+    :data:`DESIGN_DEVICES`, count of such junctions).  The one list :func:`junctions` (capacitances, charges)
+    and the tabulated junction diodes (:meth:`ReadSimulator.tabs_at`) are built from.  The unselected cells'
+    sources sit on their own cell nodes behind the RRAM, not on SL: only their drains are listed (as in the
+    SPICE decks, whose lumped unselected transistor has AS = PS = 0)."""
+    d = design
+    out = []
+    for q in ("Q", "QB"):  # precharge PMOS and latch PMOS drains (bulk VDD), latch NMOS drain
+        out += [(q, "VDD", "mp_pre", 1.0), (q, "VDD", "mp_x", 1.0), (q, "GND", "mn_x", 1.0)]
+    for bl, m in (("BL", "M"), ("BLB", "MB")):
+        if circuit == "xnor":  # the latch NMOS source is SQ/SQB, joined to both bit lines by pass devices
+            sq = "SQ" if bl == "BL" else "SQB"
+            out += [(sq, "GND", "mn_x", 1.0), (sq, "GND", "mn_pass", 2.0), (bl, "GND", "mn_pass", 2.0)]
+        else:
+            out.append((bl, "GND", "mn_x", 1.0))
+        # drains of the column's access transistors (the selected one and the unselected rows)
+        out += [(bl, "GND", "access", float(d.rows)), (m, "GND", "access", 1.0)]
+    out.append(("SL", "GND", "mn_dis", 1.0))
+    return out
+
+
 def junctions(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
               corner=None) -> list[tuple[str, str, MosParams, float]]:
-    """Every drain/source junction on an unknown node: (node, bulk rail, the device's parameter set, total
-    width [m] (times the count of such junctions)).  With a ``corner``, each set's junction capacitances
-    (``cj``, ``cj0``) take that corner's junction-capacitance factor (``DeviceShift.cj`` of the device; 1 for
-    technologies that do not give one)."""
+    """Every drain/source junction on an unknown node (:func:`junction_sites`): (node, bulk rail, the device's
+    parameter set, total width [m] (times the count of such junctions)).  With a ``corner``, each set's junction
+    capacitances (``cj``, ``cj0``) take that corner's junction-capacitance factor (``DeviceShift.cj`` of the
+    device; 1 for technologies that do not give one)."""
     def dev(key):
         fam = dict(DESIGN_DEVICES)[key]
         sz = getattr(design, key)
@@ -245,22 +272,8 @@ def junctions(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
         f = tech.device_shift(fam, sz.w, sz.l, corner).cj
         return p if f == 1.0 else dataclasses.replace(p, cj=p.cj * f, cj0=p.cj0 * f)
 
-    pre, xp, xn, dis, pas, acc = (dev(k) for k in ("mp_pre", "mp_x", "mn_x", "mn_dis", "mn_pass", "access"))
-    d = design
-    out = []
-    for q in ("Q", "QB"):  # precharge PMOS and latch PMOS drains (bulk VDD), latch NMOS drain
-        out += [(q, "VDD", pre, d.mp_pre.w), (q, "VDD", xp, d.mp_x.w), (q, "GND", xn, d.mn_x.w)]
-    for bl, m in (("BL", "M"), ("BLB", "MB")):
-        if circuit == "xnor":  # the latch NMOS source is SQ/SQB, joined to both bit lines by pass devices
-            sq = "SQ" if bl == "BL" else "SQB"
-            out += [(sq, "GND", xn, d.mn_x.w), (sq, "GND", pas, 2 * d.mn_pass.w),
-                    (bl, "GND", pas, 2 * d.mn_pass.w)]
-        else:
-            out.append((bl, "GND", xn, d.mn_x.w))
-        # drains of the column's access transistors (the selected one and the unselected rows)
-        out += [(bl, "GND", acc, d.rows * d.access.w), (m, "GND", acc, d.access.w)]
-    out.append(("SL", "GND", dis, d.mn_dis.w))
-    return out
+    return [(node, bulk, dev(key), count * getattr(design, key).w)
+            for node, bulk, key, count in junction_sites(design, circuit)]
 
 
 def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corner=None) -> dict[str, float]:
@@ -328,12 +341,13 @@ def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") ->
 def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
                     corner=None) -> tuple[np.ndarray, np.ndarray]:
     """(transistor indices, channel capacitance ``cinv * W * L * mult`` [F]) of the devices whose channel
-    charge is modelled: with ``design.channel_charge``, every transistor whose gate is the clock SE; else
-    none.  Each device's set at ``corner`` (:func:`device_params`)."""
+    charge is modelled: with ``design.channel_charge``, every transistor whose gate is driven from outside the
+    circuit -- the clock SE and the word line WL (the selected access transistors; the unselected cells' gates
+    are at 0 V, their channels empty); else none.  Each device's set at ``corner`` (:func:`device_params`)."""
     idx, cap = [], []
     if design.channel_charge:
         for k, m in enumerate(transistors(design, circuit)):
-            if m.g == "SE":
+            if m.g in CHANNEL_CHARGE_GATES:
                 idx.append(k)
                 cap.append(device_params(tech, m, corner).channel_cap(m.size.w, m.size.l) * m.mult)
     return np.array(idx, dtype=np.int64), np.array(cap, dtype=float)

@@ -338,3 +338,33 @@ def mos_table_eval(polarity, vd, vg, vs, vb, dvt, bfac, ut, tf, meta):
         i, gg, gd, gs = table_nframe(vb - vg, vb - vd, vb - vs, dvt, bfac, ut, tf, meta)
         i = -i
     return i, gd, gg, gs, -(gd + gg + gs)
+
+
+VF_LIN = 0.8
+"""Forward bias [V] above which a tabulated junction's current continues linearly (its tangent there): a Newton
+iterate far into forward bias must not overflow (the circuit's junctions stay within ~0.2 V of zero)."""
+
+
+@nb.njit(cache=True)
+def junction_table_eval(tf, meta, vf, ut):
+    """Diode current of one tabulated junction at forward bias ``vf`` and dJ/dvf (``meta``: the table row,
+    ``arraysim.cmos.ivtables.META_COLS``): ``J = exp(fj(vf)) (exp(vf / U_T) - 1)``, ``fj`` by 1-D Catmull-Rom
+    (continued along its end slopes outside the grid)."""
+    v = min(vf, VF_LIN)
+    off = int(meta[11])
+    n = int(meta[12])
+    x = (v - meta[13]) / meta[14]
+    c, i, t = _cell(x, n)
+    w0, w1, w2, w3, d0, d1, d2, d3 = _cr_weights(t)
+    k = off + i
+    f = w0 * tf[k] + w1 * tf[k + 1] + w2 * tf[k + 2] + w3 * tf[k + 3]
+    fd = (d0 * tf[k] + d1 * tf[k + 1] + d2 * tf[k + 2] + d3 * tf[k + 3])
+    f += fd * (x - c)
+    fd /= meta[14]
+    a = math.exp(f)
+    e = math.exp(v / ut)
+    j = a * (e - 1.0)
+    dj = a * (fd * (e - 1.0) + e / ut)
+    if vf > VF_LIN:
+        j += dj * (vf - VF_LIN)
+    return j, dj

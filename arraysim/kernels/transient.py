@@ -8,11 +8,12 @@ Private module.  The circuit is given as element tables (built by :mod:`arraysim
   square-root DIBL law [V], 0: linear DIBL),
   ``mos_mult[m]`` (number of identical devices in parallel), and per sample ``vt[m]``,
   ``ispec[m]`` (temperature, corner, global variation and mismatch already applied);
-* tabulated devices: ``tabs = (mos_tab, tab_ref, tab_f, tab_meta)``: ``mos_tab[m]`` the table row of
-  transistor m (-1: the compact model's equation), ``tab_ref[m] = (V_T, I_spec)`` of the nominal device its
-  table stands for (the instance's ``vt[m] - V_T`` shifts V_GS and ``ispec[m] / I_spec`` scales the
-  current), ``tab_f``/``tab_meta`` the padded tables at the read temperature
-  (:func:`arraysim.cmos.ivtables.kernel_rows`);
+* tabulated devices: ``tabs = (mos_tab, tab_ref, tab_f, tab_meta, jd_nodes, jd_par)``: ``mos_tab[m]`` the
+  table row of transistor m (-1: the compact model's equation), ``tab_ref[m] = (V_T, I_spec)`` of the nominal
+  device its table stands for (the instance's ``vt[m] - V_T`` shifts V_GS and ``ispec[m] / I_spec`` scales
+  the current), ``tab_f``/``tab_meta`` the padded tables at the read temperature
+  (:func:`arraysim.cmos.ivtables.kernel_rows`); ``jd_nodes[r] = (node, bulk)`` and ``jd_par[r] = (table row,
+  count, polarity)`` the junction diodes taken from tables (the node an unknown, the bulk a DC rail);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
 * the node capacitance matrix ``cmat`` (symmetric; diagonal = every capacitance at the node, off-diagonal =
   minus the coupling capacitance between two nodes), the coupling ``bse[i]`` of each node to the sense-enable
@@ -38,7 +39,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .devices import mos_eval, mos_table_eval, rram_eval
+from .devices import junction_table_eval, mos_eval, mos_table_eval, rram_eval
 
 ST_OK = 0
 ST_DC_FAIL = 1
@@ -145,6 +146,7 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
         # drain and source junction shunts (mos_par column 7, per device; times the multiplicity): a
         # conductance from each terminal to the bulk, a DC rail (build_tables checks); ngspice adds its gmin
         # to every BSIM4 junction.  A terminal on a rail carries none (same rail, or a supply's own current).
+
         gj = mos_par[m, 7] * mult
         if gj != 0.0:
             rb = mos_nodes[m, 3] - nv
@@ -160,6 +162,21 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
                         J[x, x] -= gj
                         if rb == vdd_idx:
                             gq[x] -= gj
+    # tabulated junction diodes (tabs[4]: node and bulk rail, tabs[5]: table row, count, polarity): forward
+    # bias p (V_b - V_x); the diode current flows from the bulk into the node
+    for r in range(tabs[4].shape[0]):
+        x = tabs[4][r, 0]
+        rb = tabs[4][r, 1] - nv
+        pol = tabs[5][r, 2]
+        jd, djd = junction_table_eval(tabs[2], tabs[3][int(tabs[5][r, 0])], pol * (vfix[rb] - v[x]), ut)
+        ij = -pol * tabs[5][r, 1] * jd  # from x into the bulk
+        f[x] -= ij
+        if rb == vdd_idx:
+            ivdd -= ij
+        if want_jac:
+            J[x, x] -= tabs[5][r, 1] * djd
+            if rb == vdd_idx:
+                gq[x] -= tabs[5][r, 1] * djd
     for r in range(rr_nodes.shape[0]):
         a = rr_nodes[r, 0]
         b = rr_nodes[r, 1]

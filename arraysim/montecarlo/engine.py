@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuits.pcsa import (PCSADesign, build_tables, capacitance, channel_charges, device_params, junction_table,
-                             node_caps, overlap_caps)
+from ..circuits.pcsa import (DESIGN_DEVICES, PCSADesign, build_tables, capacitance, channel_charges, device_params,
+                             junction_sites, junction_table, node_caps, overlap_caps)
 from ..cmos.ivtables import kernel_rows
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
@@ -168,10 +168,12 @@ class ReadSimulator:
         return self._jn_corner[key]
 
     def tabs_at(self, temp_c: float, corner) -> tuple:
-        """The kernel's table arguments ``(mos_tab, tab_ref, tab_f, tab_meta)`` at ``temp_c`` and ``corner``
-        (see :mod:`arraysim.kernels.transient`): every transistor whose family, size and corner have a table
-        in ``tech.iv_tables`` (with ``design.iv_tables``) points to it, with the nominal threshold and
-        specific current of its corner and temperature as the reference its instance shifts are taken from."""
+        """The kernel's table arguments ``(mos_tab, tab_ref, tab_f, tab_meta, jd_nodes, jd_par)`` at ``temp_c``
+        and ``corner`` (see :mod:`arraysim.kernels.transient`): every transistor whose family, size and corner
+        have a table in ``tech.iv_tables`` (with ``design.iv_tables``) points to it, with the nominal threshold
+        and specific current of its corner and temperature as the reference its instance shifts are taken
+        from; every junction site (:func:`arraysim.circuits.pcsa.junction_sites`) whose device's table holds
+        junction data gets its diode."""
         c = Corner.parse(corner)
         key = (c, float(temp_c))
         if key not in self._tabs:
@@ -190,8 +192,22 @@ class ReadSimulator:
                         used.append(t)
                     mos_tab[k] = next(j for j, u in enumerate(used) if u is t)
                     ref[k] = (vt0[k], isp0[k])
+            # junction diodes from the tables: every junction site whose device size has a table with junction data
+            jd_nodes, jd_par = [], []
+            if ivt is not None:
+                for node, bulk, dkey, count in junction_sites(self.design, self.circuit):
+                    fam = dict(DESIGN_DEVICES)[dkey]
+                    sz = getattr(self.design, dkey)
+                    t = ivt.find(fam, sz.w, sz.l, c)
+                    if t is None or t.fj is None:
+                        continue
+                    if not any(t is u for u in used):
+                        used.append(t)
+                    jd_nodes.append((self.tables.node_index(node), self.tables.node_index(bulk)))
+                    jd_par.append((next(j for j, u in enumerate(used) if u is t), count, float(t.polarity)))
             tab_f, tab_meta = kernel_rows(used, float(temp_c))
-            self._tabs[key] = (mos_tab, ref, tab_f, tab_meta)
+            self._tabs[key] = (mos_tab, ref, tab_f, tab_meta, np.array(jd_nodes, dtype=np.int64).reshape(-1, 2),
+                               np.array(jd_par, dtype=float).reshape(-1, 3))
         return self._tabs[key]
 
     def tabulated(self, corner="tt") -> tuple[str, ...]:

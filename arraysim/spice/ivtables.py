@@ -20,6 +20,7 @@ from scipy.interpolate import CubicSpline
 
 from ..cmos.ivtables import IVGrid, IVTable, IVTableSet, f_of_current
 from ..options import Corner
+from ..units import celsius_to_kelvin, thermal_voltage
 from .calibrate import ModelSource, _inst, _opvar, run_deck
 
 VDS_ZERO = 1e-6
@@ -76,6 +77,31 @@ def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list) -> tup
     return "\n".join(L) + "\n", inst, VDS_ZERO + DVDS_FINE * np.arange(nfine)
 
 
+def junction_grid(vdd: float) -> tuple[float, float, int]:
+    """Forward-bias grid of the junction diode tables: -(vdd + 0.3) .. +0.5 V in 25 mV."""
+    vf0 = -round(vdd + 0.3, 6)
+    return vf0, 0.025, int(round((0.5 - vf0) / 0.025)) + 1
+
+
+def junction_deck(src: ModelSource, corner: str, temp_c: float, sizes: list, jgrid) -> tuple[str, list, np.ndarray]:
+    """The junction deck of one (corner, temperature): one instance per size with gate, source and bulk at 0 V,
+    the shared drain swept over the forward-bias grid (V_F = -V_D in the NMOS frame, each point offset by
+    :data:`VDS_ZERO` so that V_F = 0 is not hit), ngspice's gmin switched off (1e-22 S) so that BSIM4's
+    ``ibd`` is the diode alone.  Returns the deck, the saved vector names and the forward biases."""
+    vf0, dvf, nvf = jgrid
+    vf = vf0 + dvf * np.arange(nvf) + VDS_ZERO
+    L = [f"* arraysim iv-tables: junction diodes, corner {corner}, {temp_c} degC", src.include[corner],
+         f".temp {temp_c}", ".option gmin=1e-22", "vd d 0 0", "edn dn 0 d 0 -1"]
+    names = []
+    for k, (dev, w, l, _) in enumerate(sizes):
+        L.append(_inst(dev, f"j{k}", "d" if dev.polarity > 0 else "dn", "0", "0", "0", w, l))
+        names.append(_opvar(dev, k, "ibd").replace(f".xc{k}.", f".xj{k}.").lower())
+    L.append(".save " + " ".join(names))
+    L.append(f".dc vd {-vf[-1]:.9g} {-vf[0] + 0.25 * dvf:.9g} {dvf:.9g}")
+    L.append(".end")
+    return "\n".join(L) + "\n", names, vf
+
+
 def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, grid=None) -> IVTableSet:
     """Tables of every device size of ``src`` (its ``DeviceSpec.sizes``) in ``corners`` (default: all of
     ``src.include``) at ``temps``.  ``grid(vdd, body) -> IVGrid`` (default :func:`default_grid`)."""
@@ -88,6 +114,8 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
             body = not any(abs(w - a) <= 1e-12 and abs(l - b) <= 1e-12 for a, b in dev.zero_vsb)
             sizes.append((dev, w, l, grid(src.vdd, body)))
     data = {}  # (size index, corner) -> array [temp, vsb, vds, vgs]
+    jdata = {}  # (size index, corner) -> array [temp, vf]
+    jg = junction_grid(src.vdd)
     t0 = time.perf_counter()
     for c in corners:
         for it, temp in enumerate(temps):
@@ -106,12 +134,24 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
                 ff = f_of_current(i, vfine[None, :], float(temp))  # [vgs, fine vds]
                 vds = np.maximum(g.vds(), VDS_ZERO)
                 arr[it, jb, :, :] = CubicSpline(vfine, ff, axis=1)(vds).T
+            deck, names, vf = junction_deck(src, c, float(temp), sizes, jg)
+            vec = run_deck(deck)
+            ut = thermal_voltage(celsius_to_kelvin(float(temp)))
+            for si, name in enumerate(names):
+                i = np.abs(np.asarray(vec[name], dtype=float).ravel())[::-1]  # the sweep runs in -V_F
+                if i.size != vf.size or not np.all(i > 0):
+                    dev, w, l, _ = sizes[si]
+                    raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {c}, {temp} degC: junction "
+                                       f"sweep returned {i.size} points (expected {vf.size}) or a zero current")
+                jdata.setdefault((si, c), np.empty((len(temps), vf.size)))[it] = \
+                    np.log(i) - np.log(np.abs(np.expm1(vf / ut)))
             if progress:
                 progress(f"iv tables: corner {c}, {temp:g} degC done ({time.perf_counter() - t0:.0f} s)")
     tabs = tuple(IVTable(dev.family, dev.polarity, w, l, Corner.parse(c), tuple(float(t) for t in temps), g,
-                         data[(si, c)])
+                         data[(si, c)], jg, jdata[(si, c)])
                  for si, (dev, w, l, g) in enumerate(sizes) for c in corners)
-    info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents)",
+    info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents); "
+            "junctions: ibd of one drain junction (AD = 0.29 um W) with ngspice's gmin off",
             "grid": {f"{d.family} {w * 1e6:g}/{l * 1e6:g} um": g.to_dict() for d, w, l, g in sizes},
             "seconds": round(time.perf_counter() - t0, 1)}
     return IVTableSet(tabs, src.description, info)

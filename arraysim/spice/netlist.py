@@ -375,9 +375,10 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         cap, couplings = _split_caps(sim, corner)
         qi, qc = sim.qch_at(corner)
         cch = {names[int(i)]: float(c) for i, c in zip(qi, qc)}
-        if cch and (cch.get("MP_PRE_Q") != cch.get("MP_PRE_QB") or set(cch) != {"MP_PRE_Q", "MP_PRE_QB", "MN_DIS"}):
-            raise ValueError(f"the compact deck carries the channel charge of the precharge pair and the discharge "
-                             f"device only, the pair alike (got {sorted(cch)})")
+        if cch and (cch.get("MP_PRE_Q") != cch.get("MP_PRE_QB") or cch.get("MA_BL") != cch.get("MA_BLB")
+                    or set(cch) - {"MA_BL", "MA_BLB"} != {"MP_PRE_Q", "MP_PRE_QB", "MN_DIS"}):
+            raise ValueError(f"the compact deck carries the channel charge of the precharge pair, the discharge "
+                             f"device and the access pair only, each pair alike (got {sorted(cch)})")
         if any(bn not in ("GND", "VDD") for _, bn, _ in jns):
             raise ValueError(f"junction bulks must be GND or VDD (got {sorted({bn for _, bn, _ in jns})})")
         for k in range(n):
@@ -403,6 +404,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
             c.append(f"cbl={_f(cap['BL'])} cblb={_f(cap['BLB'])} cm={_f(cap['M'])} cmb={_f(cap['MB'])} "
                      f"gmin={_f(gmin)}")
+            if cch.get("MA_BL", 0.0):  # (absent: the subcircuit's default 0, and deck texts as before)
+                c.append(f"cch_a={_f(cch['MA_BL'])}")
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_compact " + " ".join(c))
             for j, (a, b, cval) in enumerate(couplings):
                 lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")

@@ -673,6 +673,8 @@ def test_cli_bring_your_own_card(tmp_path, capsys):
     assert "strong" in text and "median" in text
     t = get_technology(str(out))
     assert t.name == "custom" and t.vdd_nominal == 1.2
+    # the card's DC currents tabulated next to the file (level 1: channel currents; diodes where ngspice gives ibd)
+    assert (tmp_path / "mine_iv.npz").exists() and t.iv_tables is not None and len(t.iv_tables.tables) == 4
     assert 0.3 < t.nmos.vt0 < 0.6 and 0.3 < t.pmos.vt0 < 0.6
     # the card's body effect, gamma 0.4 V^0.5, 2 phi_F 0.6 V: threshold +0.180 V at V_SB = 0.9 V
     k = t.nmos.kbody * 0.9 + t.nmos.gamma * (np.sqrt(t.nmos.phi + 0.9) - np.sqrt(t.nmos.phi))

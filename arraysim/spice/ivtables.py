@@ -94,8 +94,8 @@ def junction_deck(src: ModelSource, corner: str, temp_c: float, sizes: list, jgr
          f".temp {temp_c}", ".option gmin=1e-22", "vd d 0 0", "edn dn 0 d 0 -1"]
     names = []
     for k, (dev, w, l, _) in enumerate(sizes):
-        L.append(_inst(dev, f"j{k}", "d" if dev.polarity > 0 else "dn", "0", "0", "0", w, l))
-        names.append(_opvar(dev, k, "ibd").replace(f".xc{k}.", f".xj{k}.").lower())
+        L.append(_inst(dev, f"c{k}", "d" if dev.polarity > 0 else "dn", "0", "0", "0", w, l))
+        names.append(_opvar(dev, k, "ibd").lower())
     L.append(".save " + " ".join(names))
     L.append(f".dc vd {-vf[-1]:.9g} {-vf[0] + 0.25 * dvf:.9g} {dvf:.9g}")
     L.append(".end")
@@ -116,6 +116,7 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
     data = {}  # (size index, corner) -> array [temp, vsb, vds, vgs]
     jdata = {}  # (size index, corner) -> array [temp, vf]
     jg = junction_grid(src.vdd)
+    no_junction: set = set()  # sizes whose model gave no diode current (the tables then carry none for them)
     t0 = time.perf_counter()
     for c in corners:
         for it, temp in enumerate(temps):
@@ -138,22 +139,27 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
             vec = run_deck(deck)
             ut = thermal_voltage(celsius_to_kelvin(float(temp)))
             for si, name in enumerate(names):
-                i = np.abs(np.asarray(vec[name], dtype=float).ravel())[::-1]  # the sweep runs in -V_F
-                if i.size != vf.size or not np.all(i > 0):
+                i = np.abs(np.asarray(vec.get(name, []), dtype=float).ravel())[::-1]  # the sweep runs in -V_F
+                if i.size != vf.size or not np.all(i > 0):  # a model without (this) junction current: no diode
                     dev, w, l, _ = sizes[si]
-                    raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {c}, {temp} degC: junction "
-                                       f"sweep returned {i.size} points (expected {vf.size}) or a zero current")
+                    no_junction.add(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um")
+                    jdata[(si, c)] = None
+                    continue
+                if (si, c) in jdata and jdata[(si, c)] is None:
+                    continue
                 jdata.setdefault((si, c), np.empty((len(temps), vf.size)))[it] = \
                     np.log(i) - np.log(np.abs(np.expm1(vf / ut)))
             if progress:
                 progress(f"iv tables: corner {c}, {temp:g} degC done ({time.perf_counter() - t0:.0f} s)")
     tabs = tuple(IVTable(dev.family, dev.polarity, w, l, Corner.parse(c), tuple(float(t) for t in temps), g,
-                         data[(si, c)], jg, jdata[(si, c)])
+                         data[(si, c)], *((jg, jdata[(si, c)]) if jdata[(si, c)] is not None else (None, None)))
                  for si, (dev, w, l, g) in enumerate(sizes) for c in corners)
     info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents); "
             "junctions: ibd of one drain junction (AD = 0.29 um W) with ngspice's gmin off",
             "grid": {f"{d.family} {w * 1e6:g}/{l * 1e6:g} um": g.to_dict() for d, w, l, g in sizes},
             "seconds": round(time.perf_counter() - t0, 1)}
+    if no_junction:
+        info["no_junction_current"] = sorted(no_junction)
     return IVTableSet(tabs, src.description, info)
 
 

@@ -249,6 +249,21 @@ def metastable_flags(sim, vdd, temp_c, corner, inst, raw, x=None, window=None,
     return flag | near.any(axis=1)
 
 
+def drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
+    """The instances :func:`validate` compares, condition by condition: yields ``(vdd, temp, corner, inst,
+    x)`` for each condition of ``conds`` ((vdd, temp, corner) tuples) that gets any of the ``samples``
+    (condition c of C gets ``samples // C`` plus one of the remainder), drawn from one generator seeded
+    with ``seed``; ``x`` is the XNOR input (drawn after the instance) or None."""
+    counts = [samples // len(conds) + (1 if c < samples % len(conds) else 0) for c in range(len(conds))]
+    rng = np.random.default_rng(seed)
+    for (vdd, temp, corner), n in zip(conds, counts):
+        if n == 0:
+            continue
+        inst = draw_instances(rng, n, sim, temp, prog, cell, ALL_VARIABILITY, p_zero)
+        x = (rng.random(n) < 0.5).astype(np.int8) if readout == Readout.XNOR else None
+        yield vdd, temp, corner, inst, x
+
+
 def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("tt",), seed=0,
              cell="2t2r", prog: Programming | None = None, batch: int | None = None, sim=None, progress=None,
              timeout: float | None = 600.0, readout="binary", window: float | None = None,
@@ -284,16 +299,11 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     grid = make_grid(list(vdds), list(temps), list(corners), programming=[prog], cell=[cell])
     win, p_zero = check_readout(grid, sim, readout, None if window is None else [window], threshold, p_zero)
     window = None if window is None else float(win[0])
-    counts = [samples // len(conds) + (1 if c < samples % len(conds) else 0) for c in range(len(conds))]
-    rng = np.random.default_rng(seed)
     val = Validation(model=model, technology=sim.tech.name, readout=readout.value, window=window,
                      threshold=float(threshold))
     done = 0
-    for (vdd, temp, corner), n in zip(conds, counts):
-        if n == 0:
-            continue
-        inst = draw_instances(rng, n, sim, temp, prog, cell, ALL_VARIABILITY, p_zero)
-        x = (rng.random(n) < 0.5).astype(np.int8) if readout == Readout.XNOR else None
+    for vdd, temp, corner, inst, x in drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
+        n = inst.r_bl.size
         win = None if window is None else [window]
         t0 = time.perf_counter()
         raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,

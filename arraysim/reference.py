@@ -211,16 +211,20 @@ def table_interp_ref(a, x):
     return out
 
 
-def table_channel_current(table_f, grid, vgs, vds, vsb, ut):
-    """Forward channel current of a tabulated device, ``exp(F(V_GS, V_DS, V_SB)) (1 - exp(-V_DS / U_T))``
-    (V_DS >= 0; ``table_f`` [vsb, vds, vgs] at the read temperature, ``grid`` its IVGrid: V_GS and V_SB
-    uniform, V_DS uniform in sqrt(V_DS + vds_a))."""
+def table_channel_current(table_f, grid, vgs, vds, vsb, ut, table_h=None, dvt=0.0):
+    """Forward channel current of a tabulated device, ``exp(F(V_GS, V_DS, V_SB) + dvt H(...) + dvt^2 H2(...) / 2)
+    (1 - exp(-V_DS / U_T))`` (V_DS >= 0; ``table_f`` [vsb, vds, vgs] at the read temperature, ``grid`` its
+    IVGrid: V_GS and V_SB uniform, V_DS uniform in sqrt(V_DS + vds_a); ``table_h``: (H, H2), the threshold-shift
+    response on the same grid, or None)."""
     vgs, vds, vsb = (np.atleast_1d(np.asarray(z, dtype=float)) for z in (vgs, vds, vsb))
     u0 = math.sqrt(grid.vds_a)
     du = (math.sqrt(grid.vds_max + grid.vds_a) - u0) / (grid.nvds - 1)
     x = np.stack([(vsb - grid.vsb0) / grid.dvsb, (np.sqrt(vds + grid.vds_a) - u0) / du,
                   (vgs - grid.vgs0) / grid.dvgs])
-    return np.exp(table_interp_ref(table_f, x)) * -np.expm1(-vds / ut)
+    f = table_interp_ref(table_f, x)
+    if table_h is not None and dvt != 0.0:
+        f = f + dvt * table_interp_ref(table_h[0], x) + 0.5 * dvt ** 2 * table_interp_ref(table_h[1], x)
+    return np.exp(f) * -np.expm1(-vds / ut)
 
 
 def junction_diode_ref(fj, jgrid, vf, ut, vf_lin=0.8):
@@ -253,16 +257,16 @@ def junction_diode_ref(fj, jgrid, vf, ut, vf_lin=0.8):
     return j + np.where(vf > vf_lin, dj * (vf - vf_lin), 0.0)
 
 
-def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut):
+def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut, table_h=None):
     """Current into the drain terminal of a tabulated device (arrays of one device's states): the NMOS-frame
-    current ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` in the mirrored frame for a PMOS, source and drain
-    exchanged where V_D < V_S."""
+    current ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` (times ``exp(dvt H + dvt^2 H2 / 2)`` there with a threshold-shift
+    response ``table_h`` = (H, H2)) in the mirrored frame for a PMOS, source and drain exchanged where V_D < V_S."""
     p = float(polarity)
     g, d, s_ = (p * (np.asarray(z, dtype=float) - vb) for z in (vg, vd, vs))
     fwd = d >= s_
     src = np.where(fwd, s_, d)
     drn = np.where(fwd, d, s_)
-    i = bfac * table_channel_current(table_f, grid, g - src - dvt, drn - src, src, ut)
+    i = bfac * table_channel_current(table_f, grid, g - src - dvt, drn - src, src, ut, table_h, dvt)
     return p * np.where(fwd, i, -i)
 
 
@@ -351,7 +355,7 @@ class ReferenceCircuit:
         if np.any(self.ispec <= 0):
             raise ValueError("ispec must stay > 0")
         # tabulated devices (sim.tech.iv_tables, design.iv_tables): k -> (F at the read temperature, grid, the
-        # instance's threshold shift and current factor relative to the nominal device of the corner)
+        # instance's threshold shift and current factor relative to the nominal device of the corner, H or None)
         self.tab = {}
         self.jdiode = []
         ivt = sim.tech.iv_tables if sim.design.iv_tables else None
@@ -359,7 +363,9 @@ class ReferenceCircuit:
             for k, m in enumerate(tb.mos):
                 t = ivt.find(m.family, m.size.w, m.size.l, corner)
                 if t is not None:
-                    self.tab[k] = (t.at(self.temp_c), t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k])
+                    self.tab[k] = (t.at(self.temp_c), t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k],
+                                   None if t.h is None else (t.at(self.temp_c, data="h"),
+                                                             t.at(self.temp_c, data="h2")))
             # junction diodes: every junction site whose device's table has junction data (node index, bulk
             # name, polarity, count, fj at the read temperature, its grid)
             dev_family = dict(DESIGN_DEVICES)
@@ -469,8 +475,8 @@ class ReferenceCircuit:
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
                             c(self.kbody), c(self.vsat), c(self.ns), c(self.tau), c(self.dv0))
-        for k, (tf, grid, dv, bf) in self.tab.items():
-            i_mos[k] = table_mos_current(self.pol[k], vd[k], vg[k], vs[k], vb[k], dv, bf, tf, grid, self.ut)
+        for k, (tf, grid, dv, bf, th) in self.tab.items():
+            i_mos[k] = table_mos_current(self.pol[k], vd[k], vg[k], vs[k], vb[k], dv, bf, tf, grid, self.ut, th)
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])

@@ -10,7 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from arraysim.cmos.ivtables import (IVGrid, IVTable, IVTableSet, f_of_current, kernel_rows, load_iv_tables)
+from arraysim.cmos.ivtables import (META_COLS, IVGrid, IVTable, IVTableSet, f_of_current, kernel_rows,
+                                    load_iv_tables)
 from arraysim.kernels.devices import mos_table_eval, table_f
 from arraysim.options import Corner
 from arraysim.reference import table_interp_ref, table_mos_current
@@ -86,13 +87,41 @@ def test_kernel_and_reference_agree_on_the_shipped_tables():
         ut = 1.380649e-23 * (temp + 273.15) / 1.602176634e-19
         for k, t in enumerate(tabs):
             f = t.at(temp)
+            assert t.h is not None  # the shipped tables carry BSIM4's threshold-shift response
+            h = (t.at(temp, data="h"), t.at(temp, data="h2"))
             for _ in range(40):
                 vd, vg, vs = rng.uniform(-0.5, 2.3, 3)
                 vb = 0.0 if t.polarity > 0 else 1.8
-                dvt, bfac = rng.normal(0, 0.02), 1 + rng.normal(0, 0.02)
+                dvt, bfac = rng.normal(0, 0.05), 1 + rng.normal(0, 0.02)
                 a = mos_table_eval(t.polarity, vd, vg, vs, vb, dvt, bfac, ut, tf, meta[k])[0]
-                b = table_mos_current(t.polarity, vd, vg, vs, vb, dvt, bfac, f, t.grid, ut)[0]
+                b = table_mos_current(t.polarity, vd, vg, vs, vb, dvt, bfac, f, t.grid, ut, h)[0]
                 assert a == pytest.approx(b, rel=1e-10, abs=1e-30), (t.label(), vd, vg, vs)
+
+
+def test_threshold_shift_response_enters_to_second_order(tmp_path):
+    """With a threshold-shift response (H, H2) the current of a device shifted by dvt is
+    exp(F(V_GS - dvt) + dvt H + dvt^2 H2 / 2) (1 - exp(-V_DS/U_T)) (constant H, H2 on a linear F: exact), in the
+    kernel and the reference; without it the pure V_GS shift; h and h2 survive a file round trip."""
+    fun = lambda vgs, vds, vsb, t: -20.0 + 12.0 * vgs + 3.0 * _u(vds) - 0.8 * vsb  # noqa: E731
+    t0 = _table(fun)
+    t = dataclasses.replace(t0, h=np.full(t0.f.shape, 0.9), h2=np.full(t0.f.shape, -2.5))
+    ut = 0.025852
+    for tab, hh, h2 in ((t, 0.9, -2.5), (t0, 0.0, 0.0)):
+        tf, meta = kernel_rows([tab], 27.0)
+        ref_h = None if tab.h is None else (tab.at(27.0, data="h"), tab.at(27.0, data="h2"))
+        for dvt in (-0.12, -0.03, 0.05, 0.1):
+            for vg, vd, vsb in ((0.5, 0.3, 0.0), (1.1, 1.0, 0.4)):
+                want = math.exp(fun(vg - vsb - dvt, vd - vsb, vsb, 27.0) + dvt * hh + 0.5 * dvt * dvt * h2) \
+                    * -math.expm1(-(vd - vsb) / ut)
+                a = mos_table_eval(1, vd, vg, vsb, 0.0, dvt, 1.0, ut, tf, meta[0])[0]
+                b = table_mos_current(1, vd, vg, vsb, 0.0, dvt, 1.0, tab.at(27.0), tab.grid, ut, ref_h)[0]
+                assert a == pytest.approx(want, rel=1e-9) and b == pytest.approx(want, rel=1e-9)
+    with pytest.raises(ValueError, match="h and h2 go together"):
+        dataclasses.replace(t0, h=np.zeros(t0.f.shape))
+    IVTableSet((t, t0)).save(tmp_path / "h.npz")
+    back = load_iv_tables(tmp_path / "h.npz").tables
+    np.testing.assert_array_equal(back[0].h2, t.h2.astype(np.float32))
+    assert back[1].h is None and back[1].h2 is None
 
 
 def test_kernel_table_derivatives_match_finite_differences():
@@ -211,7 +240,8 @@ def test_shipped_sky130_tabulates_every_transistor():
     for c in ("tt", "ff", "ss", "fs", "sf"):
         assert s.tabulated(c) == s.transistor_names
         mos_tab, ref, tf, meta, jn, jp = s.tabs_at(27.0, c)
-        assert np.all(mos_tab >= 0) and meta.shape == (4, 15) and np.all(meta[:, 11] > 0)
+        assert np.all(mos_tab >= 0) and meta.shape == (4, len(META_COLS)) and np.all(meta[:, 11] > 0)
+        assert np.all(meta[:, 15] > 0) and np.all(meta[:, 16] > 0)  # threshold-shift response H, H2
         # junction sites: 3 drains on each output, per bit line the latch source, 32 access drains and the cell
         # node, and the source line
         assert jn.shape == (13, 2) and jp[:, 1].sum() == 2 * 3 + 2 * (1 + 32 + 1) + 1

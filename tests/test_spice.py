@@ -457,13 +457,16 @@ def test_compact_deck_takes_the_corners_junction_capacitances():
 @pytest.mark.skipif(not _sky130_ready(), reason="SKY130 models not installed")
 def test_iv_tables_are_bsim4s_channel_current():
     """The shipped sky130 tables are what `arraysim iv-tables --pdk sky130` builds (tt, 27 degC rebuilt here:
-    identical after the file's float32 rounding, junction diodes included), and the interpolated current equals BSIM4's channel current
-    ``id`` at biases off the grid (every device size, V_SB > 0 for the body-biased sizes) within 0.5 %."""
+    identical after the file's float32 rounding, junction diodes and threshold-shift response included), and the
+    interpolated current equals BSIM4's channel current ``id`` at biases off the grid (every device size, V_SB > 0
+    for the body-biased sizes) within 0.5 %, also for a device shifted by BSIM4's ``delvto`` (+-30..120 mV; a pure
+    V_GS shift is 2-6 % off there)."""
     from arraysim.cmos.ivtables import kernel_rows
     from arraysim.cmos.technologies import get_technology
     from arraysim.kernels.devices import mos_table_eval
     from arraysim.spice.calibrate import _inst, _opvar, run_deck, sky130_source
     from arraysim.spice.ivtables import build_iv_tables
+    from arraysim.spice.netlist import pass_instance_params
 
     src = sky130_source()
     built = build_iv_tables(src, ["tt"], (27.0,))
@@ -474,6 +477,8 @@ def test_iv_tables_are_bsim4s_channel_current():
         np.testing.assert_array_equal(s.f[list(s.temps_c).index(27.0)], t.f[0].astype(np.float32))
         assert s.jgrid == t.jgrid  # and the junction diode
         np.testing.assert_array_equal(s.fj[list(s.temps_c).index(27.0)], t.fj[0].astype(np.float32))
+        np.testing.assert_array_equal(s.h[list(s.temps_c).index(27.0)], t.h[0].astype(np.float32))
+        np.testing.assert_array_equal(s.h2[list(s.temps_c).index(27.0)], t.h2[0].astype(np.float32))
     ut = 1.380649e-23 * 300.15 / 1.602176634e-19
     rng = np.random.default_rng(5)
     for dev in src.devices:
@@ -481,17 +486,18 @@ def test_iv_tables_are_bsim4s_channel_current():
             t = shipped.find(dev.family, w, l, "tt")
             tf, meta = kernel_rows([t], 27.0)
             body = t.grid.nvsb > 5
-            for _ in range(3):
+            for dvt in (0.0, 0.0, 0.0, rng.choice([-1, 1]) * rng.uniform(0.03, 0.12)):
                 vgs, vds = rng.uniform(0.45, 1.7), rng.uniform(0.02, 1.7)
                 vsb = rng.uniform(0.05, 1.2) if body else 0.0
                 s = dev.polarity
-                deck = ["* id", src.include["tt"], ".temp 27", f"vg g 0 {s * (vgs + vsb):.9g}",
+                deck = ["* id", pass_instance_params(src.include["tt"]), ".temp 27", f"vg g 0 {s * (vgs + vsb):.9g}",
                         f"vd d 0 {s * (vds + vsb):.9g}", f"vs s 0 {s * vsb:.9g}",
-                        _inst(dev, "c0", "d", "g", "s", "0", w, l), ".save " + _opvar(dev, 0, "id"), ".op", ".end"]
+                        _inst(dev, "c0", "d", "g", "s", "0", w, l, f" delvto={s * dvt:.9g}" if dvt else ""),
+                        ".save " + _opvar(dev, 0, "id"), ".op", ".end"]
                 i_spice = abs(float(np.ravel(run_deck("\n".join(deck) + "\n")[_opvar(dev, 0, "id").lower()])[0]))
-                i_tab = abs(mos_table_eval(s, s * (vds + vsb), s * (vgs + vsb), s * vsb, 0.0, 0.0, 1.0, ut, tf,
+                i_tab = abs(mos_table_eval(s, s * (vds + vsb), s * (vgs + vsb), s * vsb, 0.0, dvt, 1.0, ut, tf,
                                            meta[0])[0])
-                assert i_tab == pytest.approx(i_spice, rel=5e-3), (dev.family, w, l, vgs, vds, vsb)
+                assert i_tab == pytest.approx(i_spice, rel=5e-3), (dev.family, w, l, vgs, vds, vsb, dvt)
 
 
 def test_compact_deck_refuses_a_tabulated_simulator():

@@ -34,9 +34,19 @@ the 27 and 125 degC tables, max 2 % (thick NMOS 6 %), median 0.5 %; linear in T 
 the tabulated range the two nearest tables are extrapolated the same way.
 
 Variation.  A transistor of the sampled instance differs from the nominal device of its corner by a
-threshold shift ``dV_T`` (mismatch and die-to-die) and a current factor ``1 + dbeta``; with a table its
-current is ``(1 + dbeta) I_ch(V_GS - dV_T, V_DS, V_SB)`` -- the same shift the compact model applies to its
-threshold.
+threshold shift ``dV_T`` (mismatch and die-to-die) and a current factor ``1 + dbeta``.  The SPICE decks give
+it to BSIM4 as ``delvto`` (and ``mulu0``), which is not a pure V_GS shift: BSIM4's threshold also enters its
+mobility (effective field) and the other terms, so that on SKY130 at 125 degC a PMOS with ``delvto`` 120 mV
+carries 11 % more (-120 mV: 11 % less) current than the nominal device at V_GS shifted by 120 mV, a core
+NMOS 2-3 % less.  A table may therefore carry, on the same grid, the first-order response
+
+    H(V_GS, V_DS, V_SB) = d/d(dv) ln I_ch(V_GS + dv, V_DS, V_SB; delvto = dv)   at dv = 0,
+    H2 = the second derivative
+
+(the builder's central differences at +-:data:`arraysim.spice.ivtables.DVT_STEP`), and the current of an
+instance is ``(1 + dbeta) exp(F + dV_T H + dV_T^2 H2 / 2) (1 - exp(-V_DS/U_T))`` with F, H and H2 at
+``(V_GS - dV_T, V_DS, V_SB)``; without H (a table built from a card whose instances take no ``delvto``) it is the pure V_GS shift
+``(1 + dbeta) I_ch(V_GS - dV_T, V_DS, V_SB)`` that the compact model applies to its threshold.
 
 Junctions.  A table may also carry the diode current of one drain (= source) junction of the device
 (BSIM4 ``ibd`` with ngspice's gmin switched off; the kernel keeps that 1 pS shunt as ``gjun``), as
@@ -141,6 +151,10 @@ class IVTable:
     fj: np.ndarray | None = field(default=None, repr=False)
     """``fj[t, k] = ln(|J| / |exp(V_F / U_T) - 1|)``, J the diode current of one drain (or source) junction of
     the device (BSIM4 ``ibd`` without ngspice's gmin) at forward bias V_F."""
+    h: np.ndarray | None = field(default=None, repr=False)
+    """Threshold-shift response ``H`` [1/V] on the grid of ``f`` (module docstring; None: a pure V_GS shift)."""
+    h2: np.ndarray | None = field(default=None, repr=False)
+    """Its second derivative ``H2`` [1/V^2] (present exactly when ``h`` is)."""
 
     def __post_init__(self):
         g = self.grid
@@ -157,6 +171,12 @@ class IVTable:
                 raise ValueError(f"IV table {self.label()}: junction data shape {self.fj.shape} or grid {self.jgrid}")
             if not np.all(np.isfinite(self.fj)):
                 raise ValueError(f"IV table {self.label()}: non-finite junction values")
+        if (self.h is None) != (self.h2 is None):
+            raise ValueError(f"IV table {self.label()}: threshold-response data h and h2 go together")
+        for a in (self.h, self.h2):
+            if a is not None and (a.shape != shape or not np.all(np.isfinite(a))):
+                raise ValueError(f"IV table {self.label()}: threshold-response data shape {a.shape} (grid needs "
+                                 f"{shape}) or non-finite values")
         if list(self.temps_c) != sorted(set(self.temps_c)):
             raise ValueError(f"IV table {self.label()}: temperatures must be distinct and increasing")
 
@@ -167,10 +187,10 @@ class IVTable:
         return (family == self.family and Corner.parse(corner) == self.corner
                 and abs(w - self.w) <= SIZE_RTOL * self.w and abs(l - self.l) <= SIZE_RTOL * self.l)
 
-    def at(self, temp_c: float, junction: bool = False) -> np.ndarray:
-        """``F`` at ``temp_c`` [vsb, vds, vgs] (``junction``: ``fj`` [k]): linear in 1/T between the bracketing
-        tabulated temperatures (outside: the two nearest, extrapolated)."""
-        data = self.fj if junction else self.f
+    def at(self, temp_c: float, junction: bool = False, data: str = "f") -> np.ndarray:
+        """``F`` at ``temp_c`` [vsb, vds, vgs] (``junction``: ``fj`` [k]; ``data="h"``/``"h2"``: ``H``/``H2``): linear in 1/T
+        between the bracketing tabulated temperatures (outside: the two nearest, extrapolated)."""
+        data = self.fj if junction else getattr(self, data)
         ts = np.asarray(self.temps_c, dtype=float)
         if ts.size == 1:
             return data[0].astype(float)
@@ -179,10 +199,10 @@ class IVTable:
         a = (x - x0) / (x1 - x0)
         return (1.0 - a) * data[j].astype(float) + a * data[j + 1].astype(float)
 
-    def padded(self, temp_c: float) -> np.ndarray:
-        """``F`` at ``temp_c`` with one ghost layer on each side of every axis (linear extrapolation):
-        shape (nvsb + 2, nvds + 2, nvgs + 2)."""
-        a = self.at(temp_c)
+    def padded(self, temp_c: float, data: str = "f") -> np.ndarray:
+        """``F`` (``data="h"``/``"h2"``: ``H``/``H2``) at ``temp_c`` with one ghost layer on each side of every axis (linear
+        extrapolation): shape (nvsb + 2, nvds + 2, nvgs + 2)."""
+        a = self.at(temp_c, data=data)
         for ax in range(3):
             lo = 2 * np.take(a, [0], axis=ax) - np.take(a, [1], axis=ax)
             hi = 2 * np.take(a, [-1], axis=ax) - np.take(a, [-2], axis=ax)
@@ -222,8 +242,11 @@ class IVTableSet:
         for k, t in enumerate(self.tables):
             meta["tables"].append({"family": t.family, "polarity": t.polarity, "w": t.w, "l": t.l,
                                    "corner": t.corner.value, "temps_c": list(t.temps_c), "grid": t.grid.to_dict(),
-                                   "jgrid": None if t.jgrid is None else list(t.jgrid)})
+                                   "jgrid": None if t.jgrid is None else list(t.jgrid), "h": t.h is not None})
             arrays[f"f{k}"] = t.f.astype(np.float32)
+            if t.h is not None:
+                arrays[f"h{k}"] = t.h.astype(np.float32)
+                arrays[f"hh{k}"] = t.h2.astype(np.float32)
             if t.fj is not None:
                 arrays[f"j{k}"] = t.fj.astype(np.float32)
         tmp = path.with_name(path.name + ".part")
@@ -250,7 +273,9 @@ def load_iv_tables(path) -> IVTableSet:
                                     IVGrid.from_dict(m["grid"]), np.asarray(z[f"f{k}"], dtype=np.float32),
                                     *((None, None) if m.get("jgrid") is None else
                                       ((float(m["jgrid"][0]), float(m["jgrid"][1]), int(m["jgrid"][2])),
-                                       np.asarray(z[f"j{k}"], dtype=np.float32)))))
+                                       np.asarray(z[f"j{k}"], dtype=np.float32))),
+                                    *((np.asarray(z[f"h{k}"], dtype=np.float32),
+                                       np.asarray(z[f"hh{k}"], dtype=np.float32)) if m.get("h") else (None, None))))
     except FileNotFoundError:
         raise ValueError(f"IV table file {str(path)!r} not found") from None
     except ValueError as e:
@@ -264,9 +289,10 @@ def load_iv_tables(path) -> IVTableSet:
 
 # columns of the kernel's per-table rows (IVTableSet -> kernel arrays: montecarlo.engine)
 META_COLS = ("offset", "n_vgs", "n_vds", "n_vsb", "vgs0", "dvgs", "u0", "du", "vds_a", "vsb0", "dvsb",
-             "j_offset", "n_vf", "vf0", "dvf")
-"""Columns of a kernel table row: the channel table (padded sizes) and the junction table (``j_offset`` -1:
-none; ``n_vf`` its padded size)."""
+             "j_offset", "n_vf", "vf0", "dvf", "h_offset", "h2_offset")
+"""Columns of a kernel table row: the channel table (padded sizes), the junction table (``j_offset`` -1:
+none; ``n_vf`` its padded size) and the threshold-shift response ``H`` and ``H2`` on the channel table's
+padded grid (``h_offset`` -1: none)."""
 
 
 def kernel_rows(tabs: list[IVTable], temp_c: float) -> tuple[np.ndarray, np.ndarray]:
@@ -288,6 +314,13 @@ def kernel_rows(tabs: list[IVTable], temp_c: float) -> tuple[np.ndarray, np.ndar
             row += [off, j.size, t.jgrid[0], t.jgrid[1]]
             data.append(j)
             off += j.size
+        if t.h is None:
+            row += [-1.0, -1.0]
+        else:
+            for name in ("h", "h2"):
+                row.append(off)
+                data.append(t.padded(temp_c, name).ravel())
+                off += data[-1].size
         meta.append(tuple(row))
     f = np.concatenate(data) if data else np.zeros(1)
     return np.ascontiguousarray(f, dtype=float), np.array(meta, dtype=float).reshape(-1, len(META_COLS))

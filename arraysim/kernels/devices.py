@@ -236,23 +236,30 @@ def _cell(x, n_pad):
 
 
 @nb.njit(cache=True, inline="always")
-def _row(tf, k, w):
+def _pt(tf, k, mix):
+    """Sample ``k`` of the combined array ``tf[k] + c1 tf[k + d1] + c2 tf[k + d2]`` (``mix = (d1, d2, c1,
+    c2)``: F with its threshold-shift terms, or F alone with c1 = c2 = 0)."""
+    return tf[k] + mix[2] * tf[k + mix[0]] + mix[3] * tf[k + mix[1]]
+
+
+@nb.njit(cache=True, inline="always")
+def _row(tf, k, w, mix):
     """Catmull-Rom along V_GS of the 4 points from ``tf[k]``: (value, d/dx) with weights ``w`` (8-tuple)."""
-    p0 = tf[k]
-    p1 = tf[k + 1]
-    p2 = tf[k + 2]
-    p3 = tf[k + 3]
+    p0 = _pt(tf, k, mix)
+    p1 = _pt(tf, k + 1, mix)
+    p2 = _pt(tf, k + 2, mix)
+    p3 = _pt(tf, k + 3, mix)
     return w[0] * p0 + w[1] * p1 + w[2] * p2 + w[3] * p3, w[4] * p0 + w[5] * p1 + w[6] * p2 + w[7] * p3
 
 
 @nb.njit(cache=True, inline="always")
-def _plane(tf, k, ng, wg, wd):
+def _plane(tf, k, ng, wg, wd, mix):
     """One V_SB plane of the 4x4x4 block: contracted over V_GS (weights ``wg``) and V_DS (``wd``), from
     ``tf[k]`` with rows ``ng`` apart: (value, d/dxg, d/dxd, d2/dxg dxd)."""
-    s0, t0 = _row(tf, k, wg)
-    s1, t1 = _row(tf, k + ng, wg)
-    s2, t2 = _row(tf, k + 2 * ng, wg)
-    s3, t3 = _row(tf, k + 3 * ng, wg)
+    s0, t0 = _row(tf, k, wg, mix)
+    s1, t1 = _row(tf, k + ng, wg, mix)
+    s2, t2 = _row(tf, k + 2 * ng, wg, mix)
+    s3, t3 = _row(tf, k + 3 * ng, wg, mix)
     return (wd[0] * s0 + wd[1] * s1 + wd[2] * s2 + wd[3] * s3, wd[0] * t0 + wd[1] * t1 + wd[2] * t2 + wd[3] * t3,
             wd[4] * s0 + wd[5] * s1 + wd[6] * s2 + wd[7] * s3, wd[4] * t0 + wd[5] * t1 + wd[6] * t2 + wd[7] * t3)
 
@@ -263,7 +270,19 @@ def table_f(tf, meta, vgs, vds, vsb):
     ``arraysim.cmos.ivtables.META_COLS``) at (V_GS, V_DS >= 0, V_SB) and its partial derivatives
     ``(F, dF/dV_GS, dF/dV_DS, dF/dV_SB)``: tensor-product Catmull-Rom; outside the grid the clamped value
     continued along its gradient."""
+    return table_f_shifted(tf, meta, vgs, vds, vsb, 0.0)
+
+
+@nb.njit(cache=True)
+def table_f_shifted(tf, meta, vgs, vds, vsb, dvt):
+    """As :func:`table_f` for ``F + dvt H + dvt^2 H2 / 2`` (H, H2: the table's threshold-shift response;
+    ``F`` alone for ``dvt`` = 0 or a table without one): the three arrays are combined point by point before
+    the interpolation, which is linear in the data."""
     off = int(meta[0])
+    if dvt != 0.0 and meta[15] >= 0.0:
+        mix = (int(meta[15]) - off, int(meta[16]) - off, dvt, 0.5 * dvt * dvt)
+    else:
+        mix = (0, 0, 0.0, 0.0)
     ng = int(meta[1])
     nd = int(meta[2])
     nbs = int(meta[3])
@@ -281,10 +300,10 @@ def table_f(tf, meta, vgs, vds, vsb):
     pl = nd * ng
     wg = (g0, g1, g2, g3, dg0, dg1, dg2, dg3)
     wd = (d0, d1, d2, d3, dd0, dd1, dd2, dd3)
-    r0, rg0, rd0, rgd0 = _plane(tf, k0, ng, wg, wd)
-    r1, rg1, rd1, rgd1 = _plane(tf, k0 + pl, ng, wg, wd)
-    r2, rg2, rd2, rgd2 = _plane(tf, k0 + 2 * pl, ng, wg, wd)
-    r3, rg3, rd3, rgd3 = _plane(tf, k0 + 3 * pl, ng, wg, wd)
+    r0, rg0, rd0, rgd0 = _plane(tf, k0, ng, wg, wd, mix)
+    r1, rg1, rd1, rgd1 = _plane(tf, k0 + pl, ng, wg, wd, mix)
+    r2, rg2, rd2, rgd2 = _plane(tf, k0 + 2 * pl, ng, wg, wd, mix)
+    r3, rg3, rd3, rgd3 = _plane(tf, k0 + 3 * pl, ng, wg, wd, mix)
     f = b0 * r0 + b1 * r1 + b2 * r2 + b3 * r3
     fg = b0 * rg0 + b1 * rg1 + b2 * rg2 + b3 * rg3
     fd = b0 * rd0 + b1 * rd1 + b2 * rd2 + b3 * rd3
@@ -306,10 +325,11 @@ def table_f(tf, meta, vgs, vds, vsb):
 
 
 @nb.njit(cache=True)
-def _table_g(tf, meta, vgs, vds, vsb, bfac, ut):
-    """Forward channel current ``G = bfac exp(F) (1 - exp(-V_DS / U_T))`` (V_DS >= 0) and
+def _table_g(tf, meta, vgs, vds, vsb, dvt, bfac, ut):
+    """Forward channel current ``G = bfac exp(F + dvt H + dvt^2 H2 / 2) (1 - exp(-V_DS / U_T))`` (V_DS >= 0;
+    ``vgs`` already shifted by ``dvt``; H, H2: the table's threshold-shift response, where it has one) and
     (dG/dV_GS, dG/dV_DS, dG/dV_SB)."""
-    f, fg, fd, fb = table_f(tf, meta, vgs, vds, vsb)
+    f, fg, fd, fb = table_f_shifted(tf, meta, vgs, vds, vsb, dvt)
     e = bfac * math.exp(f)
     x = math.exp(-vds / ut)
     s = -math.expm1(-vds / ut)
@@ -320,11 +340,12 @@ def _table_g(tf, meta, vgs, vds, vsb, bfac, ut):
 @nb.njit(cache=True)
 def table_nframe(vg, vd, vs, dvt, bfac, ut, tf, meta):
     """NMOS-frame drain current of a tabulated device (bulk at 0 V) and ``(di/dvg, di/dvd, di/dvs)``:
-    ``bfac I_ch(V_GS - dvt, V_DS, V_SB)``, drain and source exchanged where V_D < V_S."""
+    ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` (with the table's threshold-shift response, :func:`_table_g`), drain
+    and source exchanged where V_D < V_S."""
     if vd >= vs:
-        g, gg, gd, gb = _table_g(tf, meta, vg - vs - dvt, vd - vs, vs, bfac, ut)
+        g, gg, gd, gb = _table_g(tf, meta, vg - vs - dvt, vd - vs, vs, dvt, bfac, ut)
         return g, gg, gd, -gg - gd + gb
-    g, gg, gd, gb = _table_g(tf, meta, vg - vd - dvt, vs - vd, vd, bfac, ut)
+    g, gg, gd, gb = _table_g(tf, meta, vg - vd - dvt, vs - vd, vd, dvt, bfac, ut)
     return -g, -gg, gg + gd - gb, -gd
 
 

@@ -11,8 +11,8 @@ Private module.  The circuit is given as element tables (built by :mod:`arraysim
 * tabulated devices: ``tabs = (mos_tab, tab_ref, tab_f, tab_meta, jd_nodes, jd_par)``: ``mos_tab[m]`` the
   table row of transistor m (-1: the compact model's equation), ``tab_ref[m] = (V_T, I_spec)`` of the nominal
   device its table stands for (the instance's ``vt[m] - V_T`` shifts V_GS and ``ispec[m] / I_spec`` scales
-  the current), ``tab_f``/``tab_meta`` the padded tables at the read temperature
-  (:func:`arraysim.cmos.ivtables.kernel_rows`); ``jd_nodes[r] = (node, bulk)`` and ``jd_par[r] = (table row,
+  the current, with the table's threshold-shift response H, H2 where it has one), ``tab_f``/``tab_meta`` the
+  padded tables at the read temperature (:func:`arraysim.cmos.ivtables.kernel_rows`); ``jd_nodes[r] = (node, bulk)`` and ``jd_par[r] = (table row,
   count, polarity)`` the junction diodes taken from tables (the node an unknown, the bulk a DC rail);
 * RRAM devices / resistors: ``rr_nodes[r] = (a, b)``, per sample ``r_lf[r]`` and ``vnl[r]``;
 * the node capacitance matrix ``cmat`` (symmetric; diagonal = every capacitance at the node, off-diagonal =

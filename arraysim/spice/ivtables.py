@@ -9,6 +9,14 @@ samples them, and the table's square-root-spaced V_DS points are interpolated fr
 binned SKY130 subcircuits: ngspice took over 30 min and 7 GB to set that up.)  The saved quantity is
 BSIM4's instance current ``id`` (the channel current, without the junction currents ``ibd``/``ibs`` that
 ngspice reports separately).  V_DS = 0 is sampled at 1 uV.
+
+Threshold-shift response (``IVTable.h``): two more runs per (corner, temperature) in which every instance
+carries ``delvto`` = +-:data:`DVT_STEP` (a threshold-magnitude shift; a PMOS's delvto is its negative) and its
+gate is moved by the same shift, so that ``H = (F(+) - F(-)) / (2 DVT_STEP)`` and
+``H2 = (F(+) + F(-) - 2 F) / DVT_STEP^2`` on the table's own grid.  The
+instances get ``delvto`` through :func:`arraysim.spice.netlist.pass_instance_params` (SKY130's wrapper
+subcircuits drop it otherwise); a model whose instances take no ``delvto`` (ngspice's level-1 MOSFET) gives
+no response and the tables none (noted in the file's info).
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ from ..cmos.ivtables import IVGrid, IVTable, IVTableSet, f_of_current
 from ..options import Corner
 from ..units import celsius_to_kelvin, thermal_voltage
 from .calibrate import ModelSource, _inst, _opvar, run_deck
+from .netlist import pass_instance_params
 
 VDS_ZERO = 1e-6
 """V_DS at which the V_DS = 0 column is sampled [V] (F is flat there to 1e-6 relative)."""
@@ -29,6 +38,10 @@ DVDS_FINE = 0.005
 """Step of the drain sweep [V]; the table's square-root-spaced V_DS points are interpolated from it (cubic
 spline of F: interpolation error ~1e-6 of F, far below the table's own)."""
 TEMPS = (-40.0, 27.0, 125.0)
+DVT_STEP = 0.04
+"""Threshold shift of the two runs whose central differences are the threshold-shift response H, H2 [V]: the
+mismatch of the PCSA's devices is tens of mV (SKY130 at 125 degC: ln I of a core NMOS 1.3 % and of the PMOS
+1.1 % off BSIM4 at a 120 mV shift with H alone, 2.5-5.9 % with a pure V_GS shift)."""
 
 
 def default_grid(vdd: float, body: bool) -> IVGrid:
@@ -44,11 +57,13 @@ def default_grid(vdd: float, body: bool) -> IVGrid:
                   nvsb=nvsb)
 
 
-def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list) -> tuple[str, list, np.ndarray]:
+def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list,
+               dvt: float = 0.0) -> tuple[str, list, np.ndarray]:
     """The deck of one (corner, temperature): ``sizes`` = [(DeviceSpec, W, L, IVGrid)], all with the same V_GS
     grid.  One instance per (size, V_SB); the shared drain is swept finely (:data:`DVDS_FINE`, inner loop) and
-    the gate over the V_GS grid (outer).  Returns the deck, per instance (size index, i_vsb, saved vector
-    name), and the V_DS values of the fine sweep."""
+    the gate over the V_GS grid (outer).  ``dvt``: every instance with that threshold-magnitude shift
+    (``delvto``) and its gate moved by it (the V_GS grid + dvt).  Returns the deck, per instance (size index,
+    i_vsb, saved vector name), and the V_DS values of the fine sweep."""
     g0 = sizes[0][3]
     if any(abs(g.dvgs - g0.dvgs) > 1e-12 or abs(g.vgs0 - g0.vgs0) > 1e-12 or g.nvgs != g0.nvgs
            for *_, g in sizes):
@@ -57,6 +72,12 @@ def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list) -> tup
     nfine = int(math.ceil(vmax / DVDS_FINE - 1e-9)) + 1
     L = [f"* arraysim iv-tables: channel current, corner {corner}, {temp_c} degC", src.include[corner],
          f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1"]
+    gate = "g"
+    if dvt != 0.0:
+        L[1] = pass_instance_params(src.include[corner])
+        L[L.index("egn gn 0 g 0 -1")] = "egn gn 0 gh 0 -1"
+        L.append(f"vsh gh g {dvt:.9g}")
+        gate = "gh"
     inst = []
     bulks: dict[float, str] = {}
     k = 0
@@ -67,7 +88,8 @@ def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list) -> tup
             if key not in bulks:
                 bulks[key] = f"b{len(bulks)}"
                 L.append(f"v{bulks[key]} {bulks[key]} 0 {-s * vsb:.9g}")
-            L.append(_inst(dev, f"c{k}", "d" if s > 0 else "dn", "g" if s > 0 else "gn", "0", bulks[key], w, l))
+            L.append(_inst(dev, f"c{k}", "d" if s > 0 else "dn", gate if s > 0 else "gn", "0", bulks[key], w, l,
+                           f" delvto={s * dvt:.9g}" if dvt != 0.0 else ""))
             inst.append((si, jb, _opvar(dev, k, "id").lower()))
             k += 1
     L.append(".save " + " ".join(x[2] for x in inst))
@@ -102,10 +124,29 @@ def junction_deck(src: ModelSource, corner: str, temp_c: float, sizes: list, jgr
     return "\n".join(L) + "\n", names, vf
 
 
+def _channel_f(src: ModelSource, corner: str, temp_c: float, sizes: list, dvt: float = 0.0) -> dict:
+    """F of every (size index, i_vsb) of one run of :func:`table_deck` ([vds, vgs] on the table's grid)."""
+    deck, inst, vfine = table_deck(src, corner, temp_c, sizes, dvt)
+    vec = run_deck(deck)
+    out = {}
+    for si, jb, name in inst:
+        dev, w, l, g = sizes[si]
+        i = np.abs(np.asarray(vec.get(name, []), dtype=float).ravel())
+        if i.size != g.nvgs * vfine.size:
+            raise RuntimeError(f"ngspice returned {i.size} points of {name}, expected {g.nvgs * vfine.size}")
+        i = i.reshape(g.nvgs, vfine.size)
+        if not np.all(i > 0):
+            raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {corner}, {temp_c} degC: zero "
+                               f"channel current at V_SB {g.vsb()[jb]:g} V")
+        ff = f_of_current(i, vfine[None, :], temp_c)  # [vgs, fine vds]
+        out[(si, jb)] = CubicSpline(vfine, ff, axis=1)(np.maximum(g.vds(), VDS_ZERO)).T
+    return out
+
+
 def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, grid=None) -> IVTableSet:
     """Tables of every device size of ``src`` (its ``DeviceSpec.sizes``) in ``corners`` (default: all of
     ``src.include``) at ``temps``.  ``grid(vdd, body) -> IVGrid`` (default :func:`default_grid`)."""
-    from .runner import ngspice_version
+    from .runner import SpiceError, ngspice_version
     grid = grid or default_grid
     corners = list(corners or src.include)
     sizes = []
@@ -118,23 +159,26 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
     jg = junction_grid(src.vdd)
     no_junction: set = set()  # sizes whose model gave no diode current (the tables then carry none for them)
     t0 = time.perf_counter()
+    hdata: dict | None = {}  # (size index, corner, order) -> H, H2 [temp, vsb, vds, vgs]; None: no delvto
     for c in corners:
         for it, temp in enumerate(temps):
-            deck, inst, vfine = table_deck(src, c, float(temp), sizes)
-            vec = run_deck(deck)
-            for si, jb, name in inst:
-                dev, w, l, g = sizes[si]
-                arr = data.setdefault((si, c), np.empty((len(temps), g.nvsb, g.nvds, g.nvgs)))
-                i = np.abs(np.asarray(vec[name], dtype=float).ravel())
-                if i.size != g.nvgs * vfine.size:
-                    raise RuntimeError(f"ngspice returned {i.size} points of {name}, expected {g.nvgs * vfine.size}")
-                i = i.reshape(g.nvgs, vfine.size)
-                if not np.all(i > 0):
-                    raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {c}, {temp} degC: zero "
-                                       f"channel current at V_SB {g.vsb()[jb]:g} V")
-                ff = f_of_current(i, vfine[None, :], float(temp))  # [vgs, fine vds]
-                vds = np.maximum(g.vds(), VDS_ZERO)
-                arr[it, jb, :, :] = CubicSpline(vfine, ff, axis=1)(vds).T
+            f0 = _channel_f(src, c, float(temp), sizes)
+            for (si, jb), f in f0.items():
+                g = sizes[si][3]
+                data.setdefault((si, c), np.empty((len(temps), g.nvsb, g.nvds, g.nvgs)))[it, jb] = f
+            if hdata is not None:
+                try:
+                    fp = _channel_f(src, c, float(temp), sizes, DVT_STEP)
+                    fm = _channel_f(src, c, float(temp), sizes, -DVT_STEP)
+                except (SpiceError, RuntimeError) as e:
+                    hdata, no_response = None, " ".join(str(e).split())[:300]
+                else:
+                    for (si, jb), f in fp.items():
+                        g = sizes[si][3]
+                        shape = (len(temps), g.nvsb, g.nvds, g.nvgs)
+                        hdata.setdefault((si, c, 1), np.empty(shape))[it, jb] = (f - fm[(si, jb)]) / (2.0 * DVT_STEP)
+                        hdata.setdefault((si, c, 2), np.empty(shape))[it, jb] = \
+                            (f + fm[(si, jb)] - 2.0 * f0[(si, jb)]) / DVT_STEP ** 2
             deck, names, vf = junction_deck(src, c, float(temp), sizes, jg)
             vec = run_deck(deck)
             ut = thermal_voltage(celsius_to_kelvin(float(temp)))
@@ -152,7 +196,8 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
             if progress:
                 progress(f"iv tables: corner {c}, {temp:g} degC done ({time.perf_counter() - t0:.0f} s)")
     tabs = tuple(IVTable(dev.family, dev.polarity, w, l, Corner.parse(c), tuple(float(t) for t in temps), g,
-                         data[(si, c)], *((jg, jdata[(si, c)]) if jdata[(si, c)] is not None else (None, None)))
+                         data[(si, c)], *((jg, jdata[(si, c)]) if jdata[(si, c)] is not None else (None, None)),
+                         *((None, None) if hdata is None else (hdata[(si, c, 1)], hdata[(si, c, 2)])))
                  for si, (dev, w, l, g) in enumerate(sizes) for c in corners)
     info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents); "
             "junctions: ibd of one drain junction (AD = 0.29 um W) with ngspice's gmin off",
@@ -160,6 +205,10 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
             "seconds": round(time.perf_counter() - t0, 1)}
     if no_junction:
         info["no_junction_current"] = sorted(no_junction)
+    if hdata is None:
+        info["no_threshold_response"] = f"the runs with delvto failed ({no_response}): a pure V_GS shift"
+    else:
+        info["threshold_response"] = f"H, H2 from delvto +-{DVT_STEP:g} V with the gate moved by the same shift"
     return IVTableSet(tabs, src.description, info)
 
 

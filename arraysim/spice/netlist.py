@@ -175,19 +175,24 @@ def sky130_text(corner: str) -> str:
     ``pdk.ARRAYSIM_TO_SKY130_CORNER[corner]`` -- SKY130's fs/sf cards are named the other way round, as
     measured by the calibration -- with the device files replaced by copies whose wrapper subcircuits pass
     ``delvto``/``mulu0``/``mult`` through (see :func:`_patch_pdk_file`)."""
-    import re
-
     from .pdk import ARRAYSIM_TO_SKY130_CORNER, sky130_include
     if corner in _PATCH_CACHE:
         return _PATCH_CACHE[corner]
-    inc = sky130_include(ARRAYSIM_TO_SKY130_CORNER[corner])
+    text = pass_instance_params(sky130_include(ARRAYSIM_TO_SKY130_CORNER[corner]))
+    _PATCH_CACHE[corner] = text
+    return text
+
+
+def pass_instance_params(include_text: str) -> str:
+    """``include_text`` with every ``.include "file"`` replaced by :func:`_patch_pdk_file`'s copy (SKY130
+    wrapper subcircuits then pass ``delvto``/``mulu0``/``mult`` to their BSIM4 instance; a file without such
+    wrappers is left as it is)."""
+    import re
 
     def sub(m):
         return f'{m.group(1)}"{_patch_pdk_file(m.group(2))}"'
 
-    text = re.sub(r'^(\s*\.include\s+)"([^"]+)"', sub, inc, flags=re.M | re.I)
-    _PATCH_CACHE[corner] = text
-    return text
+    return re.sub(r'^(\s*\.include\s+)"([^"]+)"', sub, include_text, flags=re.M | re.I)
 
 
 def _f(x: float) -> str:

@@ -36,9 +36,9 @@ the tabulated range the two nearest tables are extrapolated the same way.
 Variation.  A transistor of the sampled instance differs from the nominal device of its corner by a
 threshold shift ``dV_T`` (mismatch and die-to-die) and a current factor ``1 + dbeta``.  The SPICE decks give
 it to BSIM4 as ``delvto`` (and ``mulu0``), which is not a pure V_GS shift: BSIM4's threshold also enters its
-mobility (effective field) and the other terms, so that on SKY130 at 125 degC a PMOS with ``delvto`` 120 mV
-carries 11 % more (-120 mV: 11 % less) current than the nominal device at V_GS shifted by 120 mV, a core
-NMOS 2-3 % less.  A table may therefore carry, on the same grid, the first-order response
+mobility (effective field) and the other terms, so that on SKY130 at 125 degC (fs) a PMOS whose threshold
+magnitude is raised by 120 mV carries 11 % more (lowered by 120 mV: 11 % less) current than the nominal device
+at V_GS shifted by 120 mV, a core NMOS raised by 120 mV 3 % less.  A table may therefore carry, on the same grid, the first-order response
 
     H(V_GS, V_DS, V_SB) = d/d(dv) ln I_ch(V_GS + dv, V_DS, V_SB; delvto = dv)   at dv = 0,
     H2 = the second derivative

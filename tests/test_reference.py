@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from arraysim.devices.rram import Programming
-from arraysim.montecarlo.engine import ReadSimulator, Tolerances
+from arraysim.montecarlo.engine import VALID_STATUS, ReadSimulator, Tolerances
 from arraysim.montecarlo.readout import decode_binary, sense_delay
 from arraysim.reference import reference_read, reference_read_many
 
@@ -427,6 +427,32 @@ def test_junction_charge_raises_the_supply_charge_of_sky130():
         e = [s.run(vdd, 27.0, "tt", np.zeros((1, m)), np.zeros((1, m)), np.array([7.5e3]), np.array([65e3])).energy[0]
              for s in (s_off, s_on)]
         assert 1.005 < e[1] / e[0] < 1.05, (vdd, e)
+
+
+def test_dc_fallback_follows_the_slow_drift_to_a_latched_precharge_state():
+    """An instance whose precharged state has ceased to exist (sky130, 0.8 V, -40 degC, fs; MP_PRE_QB 134 mV weak;
+    `arraysim validate --readout ternary --seed 12`, condition index 3): Newton fails from the precharged guess and
+    the pseudo-transient fallback must follow the pA-level drift to the latched state the scipy reference (and
+    ngspice: QB 0.263 V) finds, QB ~0.267 V -- stepping by doubling alone wandered for 20,000 steps."""
+    import itertools
+
+    from arraysim.options import Cell, Corner, Readout
+    from arraysim.reference import ReferenceCircuit
+    from arraysim.spice.validate import drawn_instances
+    sim = ReadSimulator("sky130")
+    conds = list(itertools.product([0.6, 0.8, 1.2, 1.8], [-40.0, 27.0, 125.0],
+                                   [Corner.parse(c).value for c in ("tt", "ff", "ss", "fs", "sf")]))
+    for vdd, temp, corner, inst, _ in drawn_instances(sim, 225, conds, 12, Programming(), Cell.C2T2R,
+                                                      Readout.TERNARY, 1 / 3):
+        if (vdd, temp, corner) == (0.8, -40.0, "fs"):
+            break
+    k = 3
+    raw = sim.run(vdd, temp, corner, inst.dvt[[k]], inst.dbeta[[k]], inst.r_bl[[k]], inst.r_blb[[k]])
+    assert raw.status[0] in VALID_STATUS
+    ref = ReferenceCircuit(sim, vdd, temp, corner, inst.r_bl[k], inst.r_blb[k], inst.dvt[k], inst.dbeta[k])
+    v_ref = ref.dc_operating_point()[:sim.tables.nv]
+    np.testing.assert_allclose(raw.v_dc[0], v_ref, atol=1e-3)
+    assert raw.v_dc[0][list(sim.tables.node_names).index("QB")] < 0.3
 
 
 def test_kernel_matches_reference_on_sky130_with_junction_charge():

@@ -374,7 +374,7 @@ class ReferenceCircuit:
                 t = ivt.find(dev_family[dkey], sz.w, sz.l, corner)
                 if t is not None and t.fj is not None:
                     self.jdiode.append((names.index(node), bulk, float(t.polarity), float(count),
-                                        t.at(self.temp_c, junction=True), t.jgrid))
+                                        t.at(self.temp_c, "fj"), t.jgrid))
 
         # KCL incidence: current I_k enters drain terminal (leaves the drain node), leaves source terminal
         # (enters the source node).  Row nv = the VDD rail: current drawn from it.

@@ -283,7 +283,7 @@ def test_junction_diode_kernel_matches_reference_and_its_derivative():
         tf, meta = kernel_rows(tabs, temp)
         ut = 1.380649e-23 * (temp + 273.15) / 1.602176634e-19
         for k, t in enumerate(tabs):
-            fj = t.at(temp, junction=True)
+            fj = t.at(temp, "fj")
             assert junction_table_eval(tf, meta[k], 0.0, ut)[0] == 0.0
             for vf in (-3.0, -1.2, -0.3, -0.01, 0.01, 0.2, 0.45, 0.6, VF_LIN + 0.3):
                 j, dj = junction_table_eval(tf, meta[k], vf, ut)

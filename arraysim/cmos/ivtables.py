@@ -187,10 +187,11 @@ class IVTable:
         return (family == self.family and Corner.parse(corner) == self.corner
                 and abs(w - self.w) <= SIZE_RTOL * self.w and abs(l - self.l) <= SIZE_RTOL * self.l)
 
-    def at(self, temp_c: float, junction: bool = False, data: str = "f") -> np.ndarray:
-        """``F`` at ``temp_c`` [vsb, vds, vgs] (``junction``: ``fj`` [k]; ``data="h"``/``"h2"``: ``H``/``H2``): linear in 1/T
-        between the bracketing tabulated temperatures (outside: the two nearest, extrapolated)."""
-        data = self.fj if junction else getattr(self, data)
+    def at(self, temp_c: float, data: str = "f") -> np.ndarray:
+        """The table ``data`` (``"f"``: F [vsb, vds, vgs]; ``"fj"``: the junction diode's fj [k]; ``"h"``/``"h2"``:
+        H/H2) at ``temp_c``: linear in 1/T between the bracketing tabulated temperatures (outside: the two
+        nearest, extrapolated)."""
+        data = getattr(self, data)
         ts = np.asarray(self.temps_c, dtype=float)
         if ts.size == 1:
             return data[0].astype(float)
@@ -309,7 +310,7 @@ def kernel_rows(tabs: list[IVTable], temp_c: float) -> tuple[np.ndarray, np.ndar
         if t.fj is None:
             row += [-1.0, 0.0, 0.0, 1.0]
         else:
-            j = t.at(temp_c, junction=True)
+            j = t.at(temp_c, "fj")
             j = np.concatenate([[2 * j[0] - j[1]], j, [2 * j[-1] - j[-2]]])
             row += [off, j.size, t.jgrid[0], t.jgrid[1]]
             data.append(j)

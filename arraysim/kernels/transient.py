@@ -150,7 +150,6 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
         # drain and source junction shunts (mos_par column 7, per device; times the multiplicity): a
         # conductance from each terminal to the bulk, a DC rail (build_tables checks); ngspice adds its gmin
         # to every BSIM4 junction.  A terminal on a rail carries none (same rail, or a supply's own current).
-
         gj = mos_par[m, 7] * mult
         if gj != 0.0:
             rb = mos_nodes[m, 3] - nv

@@ -195,10 +195,10 @@ class ReadSimulator:
             # junction diodes from the tables: every junction site whose device size has a table with junction data
             jd_nodes, jd_par = [], []
             if ivt is not None:
+                family = dict(DESIGN_DEVICES)
                 for node, bulk, dkey, count in junction_sites(self.design, self.circuit):
-                    fam = dict(DESIGN_DEVICES)[dkey]
                     sz = getattr(self.design, dkey)
-                    t = ivt.find(fam, sz.w, sz.l, c)
+                    t = ivt.find(family[dkey], sz.w, sz.l, c)
                     if t is None or t.fj is None:
                         continue
                     if not any(t is u for u in used):

@@ -70,14 +70,12 @@ def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list,
         raise ValueError("all sizes of one deck must share the V_GS grid")
     vmax = max(g.vds_max for *_, g in sizes)
     nfine = int(math.ceil(vmax / DVDS_FINE - 1e-9)) + 1
-    L = [f"* arraysim iv-tables: channel current, corner {corner}, {temp_c} degC", src.include[corner],
-         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", "egn gn 0 g 0 -1", "edn dn 0 d 0 -1"]
-    gate = "g"
+    gate = "gh" if dvt != 0.0 else "g"  # the gate moved by dvt (source vsh) in the shifted runs
+    L = [f"* arraysim iv-tables: channel current, corner {corner}, {temp_c} degC",
+         pass_instance_params(src.include[corner]) if dvt != 0.0 else src.include[corner],
+         f".temp {temp_c}", "vg g 0 0", "vd d 0 0", f"egn gn 0 {gate} 0 -1", "edn dn 0 d 0 -1"]
     if dvt != 0.0:
-        L[1] = pass_instance_params(src.include[corner])
-        L[L.index("egn gn 0 g 0 -1")] = "egn gn 0 gh 0 -1"
         L.append(f"vsh gh g {dvt:.9g}")
-        gate = "gh"
     inst = []
     bulks: dict[float, str] = {}
     k = 0

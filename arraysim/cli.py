@@ -150,7 +150,8 @@ def _simulator(args):
     return simulator(args.technology, rows=rows, v_wl=v_wl,
                      overlap_coupling=getattr(args, "overlap_coupling", None),
                      junction_charge=getattr(args, "junction_charge", None),
-                     iv_tables=getattr(args, "iv_tables", None))
+                     iv_tables=getattr(args, "iv_tables", None),
+                     charge_tables=getattr(args, "charge_tables", None))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,6 +209,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="transistors take their DC channel current from the technology's tables of the foundry "
                         "model (sky130: BSIM4) where it has them, instead of the compact model's equation "
                         "(default: on; technologies without tables, e.g. generic130, are not affected)")
+    g.add_argument("--charge-tables", action=argparse.BooleanOptionalAction, dest="charge_tables", default=None,
+                   help="tabulated transistors also take their intrinsic gate/drain/source charges from the "
+                        "tables (sky130: BSIM4's) instead of constant gate capacitances and the clocked devices' "
+                        "channel-charge model (default: on where the tables hold charges)")
 
     p = _Parser(prog=PROG, description="Circuit-level Monte Carlo of 2T2R/1T1R HfO2 RRAM cells read by a "
                 "precharge sense amplifier.")
@@ -310,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the kernel with the technology's DC current tables of the foundry model (design option "
                         "iv_tables; default: on with --model sky130; always off with --model compact, whose deck "
                         "carries the compact model's equations)")
+    v.add_argument("--charge-tables", action=argparse.BooleanOptionalAction, dest="charge_tables", default=None,
+                   help="the kernel with the tables' intrinsic charges of the foundry model (design option "
+                        "charge_tables; default: on where the tables hold them)")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -607,7 +615,8 @@ def cmd_validate(args) -> int:
         raise ValueError("--iv-tables needs --model sky130: the compact deck carries the compact model's equations")
     sim = simulator(tech, overlap_coupling=args.overlap_coupling,  # is not registered / an unknown name
                     junction_charge=args.junction_charge,
-                    iv_tables=False if model == "compact" else args.iv_tables)
+                    iv_tables=False if model == "compact" else args.iv_tables,
+                    charge_tables=args.charge_tables)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,
                   None if window is None else [window], threshold, p_zero)  # before any work
     if not ngspice_available():

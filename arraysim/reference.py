@@ -54,6 +54,11 @@ again from the model statements:
   ``b_se - dq/dV_SE`` are central differences of ``q`` (the kernel's are analytic), and ``dV/dt`` solves
   ``(C + dq/dV) dV/dt = f + (b_se - dq/dV_SE) dV_SE/dt``.  The supply charge adds the change of the charge
   on the terminals at VDD.
+* **Table charges** (``PCSADesign.charge_tables``; a tabulated device whose table has charges) -- the table's
+  intrinsic gate, drain and source charges at (V_GS - dV_T, V_DS, V_SB) in the (mirrored) frame, drain and source
+  exchanged where V_D < V_S, a PMOS's negated; the bulk holds minus their sum (:func:`table_mos_charges`);
+  added to ``q`` and differentiated like the channel charges (such a device has no channel-charge entry and
+  no constant gate capacitance in ``C``).
 * **Junction charges** (``PCSADesign.junction_charge``; the junctions of ``arraysim.circuits.pcsa.junctions``
   whose parameter set has a law, ``cj0 > 0``) -- the charge ``p Q_j(v_R) - cj W (V_x - V_b)`` at reverse bias
   ``v_R = p (V_x - V_b)``, ``Q_j`` the integral of ``cj0 W (1 + v_R/pb)^-mj`` (forward bias: of its tangent-slope
@@ -172,58 +177,79 @@ def mos_current(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, ut, gam
 
 _CR = 0.5 * np.array([[0.0, 2.0, 0.0, 0.0], [-1.0, 0.0, 1.0, 0.0], [2.0, -5.0, 4.0, -1.0], [-1.0, 3.0, -3.0, 1.0]])
 """Catmull-Rom in matrix form: on the cell (p1, p2) with neighbours p0, p3, ``f(t) = [1 t t^2 t^3] _CR [p0..p3]``."""
+_POW = np.arange(4)
 
 
-def table_interp_ref(a, x):
-    """Catmull-Rom tensor-product interpolation of the 3-D array ``a`` (unpadded, values at integer index
-    coordinates 0..n-1 per axis) at index coordinates ``x`` (3, k): beyond the end points each axis is
-    extended by one linearly extrapolated ghost point; outside [0, n-1] the value at the clamped coordinate
-    continues along its gradient.  Returns the values (k,)."""
-    x = np.asarray(x, dtype=float)
-    g = np.pad(a, 1, mode="constant")
-    for ax in range(3):  # ghost points: 2 a[0] - a[1] and 2 a[-1] - a[-2]
-        idx = [slice(None)] * 3
+def ghost_padded(a):
+    """``a`` (3-D, or a stack of 3-D arrays along a leading axis) extended on every side of its last three axes
+    by one linearly extrapolated ghost point (``2 a[0] - a[1]``, ``2 a[-1] - a[-2]``), the array
+    :func:`table_interp_ref` interpolates."""
+    a = np.asarray(a, dtype=float)
+    lead = a.ndim - 3
+    g = np.pad(a, [(0, 0)] * lead + [(1, 1)] * 3, mode="constant")
+    for ax in range(lead, lead + 3):  # ghost points: 2 a[0] - a[1] and 2 a[-1] - a[-2]
+        idx = [slice(None)] * a.ndim
         n = a.shape[ax]
         for ghost, e0, e1 in ((0, 1, 2), (n + 1, n, n - 1)):
             i0, i1, ig = list(idx), list(idx), list(idx)
             i0[ax], i1[ax], ig[ax] = e0, e1, ghost
             g[tuple(ig)] = 2 * g[tuple(i0)] - g[tuple(i1)]
-    k = x.shape[1]
+    return g
+
+
+def table_interp_ref(a, x, g=None):
+    """Catmull-Rom tensor-product interpolation of the 3-D array ``a`` (unpadded, values at integer index
+    coordinates 0..n-1 per axis) at index coordinates ``x`` (3, k): beyond the end points each axis is
+    extended by one linearly extrapolated ghost point; outside [0, n-1] the value at the clamped coordinate
+    continues along its gradient.  Returns the values (k,).  ``a`` may also be a stack of such arrays along a
+    leading axis (m, ...): then the values (m, k).  ``g``: ``ghost_padded(a)`` if at hand (``a`` is then only
+    used for its shape)."""
+    x = np.asarray(x, dtype=float)
+    if g is None:
+        g = ghost_padded(a)
+    shape = np.shape(a)[-3:]
     c = np.empty_like(x)
     cell = np.empty(x.shape, dtype=int)
     powers = []  # per axis: [1 t t^2 t^3] and its derivative, each (k, 4)
     for ax in range(3):
-        n = a.shape[ax]
+        n = shape[ax]
         c[ax] = np.clip(x[ax], 0.0, n - 1.0)
         cell[ax] = np.minimum(np.floor(c[ax]).astype(int), n - 2)
-        t = c[ax] - cell[ax]
-        powers.append((np.stack([np.ones(k), t, t * t, t ** 3], axis=1) @ _CR,
-                       np.stack([np.zeros(k), np.ones(k), 2 * t, 3 * t * t], axis=1) @ _CR))
-    out = np.empty(k)
-    for j in range(k):
-        blk = g[cell[0, j]:cell[0, j] + 4, cell[1, j]:cell[1, j] + 4, cell[2, j]:cell[2, j] + 4]
-        w = [powers[ax][0][j] for ax in range(3)]
-        dw = [powers[ax][1][j] for ax in range(3)]
-        val = np.einsum("a,b,c,abc->", w[0], w[1], w[2], blk)
-        grads = (np.einsum("a,b,c,abc->", dw[0], w[1], w[2], blk), np.einsum("a,b,c,abc->", w[0], dw[1], w[2], blk),
-                 np.einsum("a,b,c,abc->", w[0], w[1], dw[2], blk))
-        out[j] = val + sum(gr * (x[ax, j] - c[ax, j]) for ax, gr in enumerate(grads))
-    return out
+        t = (c[ax] - cell[ax])[:, None]
+        powers.append((t ** _POW @ _CR, _POW * t ** np.maximum(_POW - 1, 0) @ _CR))
+    four = np.arange(4)
+    i0, i1, i2 = (cell[ax][:, None] + four for ax in range(3))
+    blk = g[..., i0[:, :, None, None], i1[:, None, :, None], i2[:, None, None, :]]  # (m.., k, 4, 4, 4)
+    w = [powers[ax][0] for ax in range(3)]
+    dw = [powers[ax][1] for ax in range(3)]
+
+    def contract(w0, w1, w2):
+        return (blk * (w0[:, :, None, None] * w1[:, None, :, None] * w2[:, None, None, :])).sum(axis=(-3, -2, -1))
+
+    val = contract(*w)
+    if np.any(x != c):  # outside the grid: the clamped point's value continued along its gradient
+        grads = (contract(dw[0], w[1], w[2]), contract(w[0], dw[1], w[2]), contract(w[0], w[1], dw[2]))
+        val = val + sum(gr * (x[ax] - c[ax]) for ax, gr in enumerate(grads))
+    return val
 
 
-def table_channel_current(table_f, grid, vgs, vds, vsb, ut, table_h=None, dvt=0.0):
+def table_channel_current(table_f, grid, vgs, vds, vsb, ut, table_h=None, dvt=0.0, pad=None):
     """Forward channel current of a tabulated device, ``exp(F(V_GS, V_DS, V_SB) + dvt H(...) + dvt^2 H2(...) / 2)
     (1 - exp(-V_DS / U_T))`` (V_DS >= 0; ``table_f`` [vsb, vds, vgs] at the read temperature, ``grid`` its
     IVGrid: V_GS and V_SB uniform, V_DS uniform in sqrt(V_DS + vds_a); ``table_h``: (H, H2), the threshold-shift
-    response on the same grid, or None)."""
+    response on the same grid, or None).  ``pad``: ``ghost_padded`` of the stack (F, H, H2), or of (F,)
+    without H, if at hand."""
     vgs, vds, vsb = (np.atleast_1d(np.asarray(z, dtype=float)) for z in (vgs, vds, vsb))
     u0 = math.sqrt(grid.vds_a)
     du = (math.sqrt(grid.vds_max + grid.vds_a) - u0) / (grid.nvds - 1)
     x = np.stack([(vsb - grid.vsb0) / grid.dvsb, (np.sqrt(vds + grid.vds_a) - u0) / du,
                   (vgs - grid.vgs0) / grid.dvgs])
-    f = table_interp_ref(table_f, x)
-    if table_h is not None and dvt != 0.0:
-        f = f + dvt * table_interp_ref(table_h[0], x) + 0.5 * dvt ** 2 * table_interp_ref(table_h[1], x)
+    if pad is None:
+        pad = ghost_padded(np.stack([table_f] if table_h is None else [table_f, *table_h]))
+    r = table_interp_ref(table_f, x, pad)
+    f = r[0]
+    if r.shape[0] == 3 and dvt != 0.0:
+        f = f + dvt * r[1] + 0.5 * dvt ** 2 * r[2]
     return np.exp(f) * -np.expm1(-vds / ut)
 
 
@@ -257,7 +283,7 @@ def junction_diode_ref(fj, jgrid, vf, ut, vf_lin=0.8):
     return j + np.where(vf > vf_lin, dj * (vf - vf_lin), 0.0)
 
 
-def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut, table_h=None):
+def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut, table_h=None, pad=None):
     """Current into the drain terminal of a tabulated device (arrays of one device's states): the NMOS-frame
     current ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` (times ``exp(dvt H + dvt^2 H2 / 2)`` there with a threshold-shift
     response ``table_h`` = (H, H2)) in the mirrored frame for a PMOS, source and drain exchanged where V_D < V_S."""
@@ -266,8 +292,35 @@ def table_mos_current(polarity, vd, vg, vs, vb, dvt, bfac, table_f, grid, ut, ta
     fwd = d >= s_
     src = np.where(fwd, s_, d)
     drn = np.where(fwd, d, s_)
-    i = bfac * table_channel_current(table_f, grid, g - src - dvt, drn - src, src, ut, table_h, dvt)
+    i = bfac * table_channel_current(table_f, grid, g - src - dvt, drn - src, src, ut, table_h, dvt, pad)
     return p * np.where(fwd, i, -i)
+
+
+def table_mos_charges(polarity, vd, vg, vs, vb, dvt, table_q, grid, pad=None):
+    """Terminal charges (drain, gate, source, bulk) [C] of a tabulated device, shape (4, k) for states given as
+    arrays (k,) (or floats): ``table_q`` = (qg, qd, qs) [vsb, vds, vgs] at the read temperature, the NMOS-frame
+    intrinsic charges at (V_GS - dvt, V_DS >= 0, V_SB), in the mirrored frame for a PMOS (whose terminal
+    charges are the negated frame charges), the table's drain and source charges on the source and drain
+    terminals where V_D < V_S; the bulk holds minus the sum.  ``pad``: :func:`ghost_padded` of the stack of the
+    three arrays, if at hand."""
+    p = float(polarity)
+    g, d, s_ = (p * (np.atleast_1d(np.asarray(z, dtype=float)) - vb) for z in (vg, vd, vs))
+    g, d, s_ = np.broadcast_arrays(g, d, s_)
+    fwd = d >= s_
+    src = np.where(fwd, s_, d)
+    drn = np.where(fwd, d, s_)
+    u0 = math.sqrt(grid.vds_a)
+    du = (math.sqrt(grid.vds_max + grid.vds_a) - u0) / (grid.nvds - 1)
+    x = np.stack([(src - grid.vsb0) / grid.dvsb, (np.sqrt(drn - src + grid.vds_a) - u0) / du,
+                  (g - src - dvt - grid.vgs0) / grid.dvgs])
+    qg, qd, qs = table_interp_ref(table_q[0], x, ghost_padded(np.stack(table_q)) if pad is None else pad)
+    q = np.empty((4, g.size))
+    q[0] = np.where(fwd, qd, qs)
+    q[1] = qg
+    q[2] = np.where(fwd, qs, qd)
+    q[:3] *= p
+    q[3] = -q[:3].sum(axis=0)
+    return q
 
 
 def rram_current(v, r, vnl):
@@ -357,15 +410,20 @@ class ReferenceCircuit:
         # tabulated devices (sim.tech.iv_tables, design.iv_tables): k -> (F at the read temperature, grid, the
         # instance's threshold shift and current factor relative to the nominal device of the corner, H or None)
         self.tab = {}
+        self.tabq = {}  # k -> (qg, qd, qs at the read temperature, grid, threshold shift): charges from the table
         self.jdiode = []
         ivt = sim.tech.iv_tables if sim.design.iv_tables else None
         if ivt is not None:
             for k, m in enumerate(tb.mos):
                 t = ivt.find(m.family, m.size.w, m.size.l, corner)
                 if t is not None:
-                    self.tab[k] = (t.at(self.temp_c), t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k],
-                                   None if t.h is None else (t.at(self.temp_c, data="h"),
-                                                             t.at(self.temp_c, data="h2")))
+                    th = None if t.h is None else (t.at(self.temp_c, data="h"), t.at(self.temp_c, data="h2"))
+                    tf = t.at(self.temp_c)
+                    self.tab[k] = (tf, t.grid, self.vt[k] - vt0[k], self.ispec[k] / isp0[k], th,
+                                   ghost_padded(np.stack([tf] if th is None else [tf, *th])))
+                    if t.qg is not None and sim.design.charge_tables:
+                        tq = tuple(t.at(self.temp_c, data=q) for q in ("qg", "qd", "qs"))
+                        self.tabq[k] = (tq, t.grid, self.vt[k] - vt0[k], ghost_padded(np.stack(tq)))
             # junction diodes: every junction site whose device's table has junction data (node index, bulk
             # name, polarity, count, fj at the read temperature, its grid)
             dev_family = dict(DESIGN_DEVICES)
@@ -442,7 +500,7 @@ class ReferenceCircuit:
                     cj0, mj, pb = p.junction_law_at(temp_c + 273.15)  # at the read temperature
                     self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity), cj0 * w,
                                     mj, pb, p.cj * w))
-        self.charged = bool(self.qch or self.jn)  # state-dependent mass matrix
+        self.charged = bool(self.qch or self.jn or self.tabq)  # state-dependent mass matrix
         self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.charged
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)
         self.c_ref = float(self.cap.sum())
@@ -475,8 +533,8 @@ class ReferenceCircuit:
         i_mos = mos_current(c(self.pol), vd, vg, vs, vb, c(self.vt), c(self.ispec), c(self.n),
                             c(self.theta), c(self.lam), c(self.eta), self.ut, c(self.gamma), c(self.phi),
                             c(self.kbody), c(self.vsat), c(self.ns), c(self.tau), c(self.dv0))
-        for k, (tf, grid, dv, bf, th) in self.tab.items():
-            i_mos[k] = table_mos_current(self.pol[k], vd[k], vg[k], vs[k], vb[k], dv, bf, tf, grid, self.ut, th)
+        for k, (tf, grid, dv, bf, th, pad) in self.tab.items():
+            i_mos[k] = table_mos_current(self.pol[k], vd[k], vg[k], vs[k], vb[k], dv, bf, tf, grid, self.ut, th, pad)
         va = vext[self._rr_term[0]]
         vbb = vext[self._rr_term[1]]
         i_rr = np.stack([rram_current(va[j] - vbb[j], self.r[j], self.vnl[j]) for j in range(2)])
@@ -547,10 +605,42 @@ class ReferenceCircuit:
                 qvdd -= q
         return qn, qvdd
 
+    def table_charge(self, v, se):
+        """(charge [C] of the tabulated-charge devices' terminals at every unknown node, charge at their VDD-rail
+        terminals) for one state ``v`` (nv,), or for states (nv, k) with ``se`` a float or (k,) (then (nv, k),
+        (k,)); terminals on other fixed nodes (SE, WL, GND) hold charge that no unknown node sees (SE's enters
+        through ``mass``'s differences in ``se``)."""
+        v = np.asarray(v, dtype=float)
+        one = v.ndim == 1
+        vv = v[:, None] if one else v
+        nc = self._fixed_const.size
+        vext = np.empty((self.nv + nc + 1, vv.shape[1]))
+        vext[:self.nv] = vv
+        vext[self.nv:self.nv + nc] = self._fixed_const[:, None]
+        vext[self.nv + nc] = se
+        i_vdd = self._ext_index["VDD"]
+        qn = np.zeros_like(vv)
+        qvdd = np.zeros(vv.shape[1])
+        for k, (tq, grid, dv, pad) in self.tabq.items():
+            vd, vg, vs, vb = (vext[self._term[j, k]] for j in range(4))
+            if np.any(vb != vb[0]):
+                raise ValueError("a tabulated device's bulk must be a DC rail")
+            q = self.mult[k] * table_mos_charges(self.pol[k], vd, vg, vs, float(vb[0]), dv, tq, grid, pad)
+            for j in range(4):
+                x = self._term[j, k]
+                if x < self.nv:
+                    qn[x] += q[j]
+                elif x == i_vdd:
+                    qvdd += q[j]
+        return (qn[:, 0], float(qvdd[0])) if one else (qn, qvdd)
+
     def charges(self, v, se):
-        """(state-dependent charge at every unknown node, charge at the VDD-rail terminals): channel plus
+        """(state-dependent charge at every unknown node, charge at the VDD-rail terminals): channel, table and
         junction charges."""
         qn, qv = self.channel_charge(v, se)
+        if self.tabq:
+            qt, qtv = self.table_charge(v, se)
+            qn, qv = qn + qt, qv + qtv
         if self.jn:
             qj, qjv = self.junction_charge(v)
             qn, qv = qn + qj, qv + qjv
@@ -562,12 +652,26 @@ class ReferenceCircuit:
             return self.cmat, self.bse
         h = 1e-6
         M = self.cmat.copy()
-        for j in range(self.nv):
-            e = np.zeros(self.nv)
-            e[j] = h
-            M[:, j] += (self.charges(v + e, se)[0] - self.charges(v - e, se)[0]) / (2 * h)
-        b = self.bse - (self.charges(v, se + h)[0] - self.charges(v, se - h)[0]) / (2 * h)
+        # the table charges of all 2 nv + 2 perturbed states in one call (columns: +e_j, -e_j, then se +- h)
+        nv = self.nv
+        e = h * np.eye(nv)
+        states = np.concatenate([v[:, None] + e, v[:, None] - e, v[:, None], v[:, None]], axis=1)
+        ses = np.concatenate([np.full(2 * nv, float(se)), [se + h, se - h]])
+        qt = self.table_charge(states, ses)[0] if self.tabq else np.zeros_like(states)
+        for j in range(nv):
+            ej = e[:, j]
+            M[:, j] += (qt[:, j] - qt[:, nv + j] + self._other_charges(v + ej, se) - self._other_charges(v - ej, se)) \
+                / (2 * h)
+        b = self.bse - (qt[:, 2 * nv] - qt[:, 2 * nv + 1] + self._other_charges(v, se + h)
+                        - self._other_charges(v, se - h)) / (2 * h)
         return M, b
+
+    def _other_charges(self, v, se):
+        """Channel plus junction charge at every unknown node (the non-table part of :meth:`charges`)."""
+        qn = self.channel_charge(v, se)[0] if self.qch else np.zeros(self.nv)
+        if self.jn:
+            qn = qn + self.junction_charge(v)[0]
+        return qn
 
     def rhs(self, t, y, se_const=None, se_slope=0.0):
         """ODE right-hand side: (dV/dt, d(q/C_ref)/dt); ``se_slope`` = dV_SE/dt on the current segment."""

@@ -328,3 +328,66 @@ def test_table_file_keeps_junction_data(tmp_path):
         dataclasses.replace(t, jgrid=(-0.2, 0.05, 9))
     with pytest.raises(ValueError, match="junction data shape"):
         dataclasses.replace(t, jgrid=(-0.2, 0.05, 8), fj=fj)
+
+
+# --------------------------------------------------------------------------------------------------
+# intrinsic charges (IVTable.qg/qd/qs; kernel: devices.mos_table_charges, transient._charges)
+# --------------------------------------------------------------------------------------------------
+def test_kernel_table_charges_match_reference_and_their_derivatives():
+    """On every shipped tt/fs table, inside and outside the grids, with V_D < V_S and a threshold shift: the
+    kernel's terminal charges equal the reference's independent code, sum to zero, its capacitance matrix
+    equals finite differences of its charges, and a common shift of all four terminals changes nothing."""
+    from arraysim.cmos.technologies import get_technology
+    from arraysim.kernels.devices import mos_table_charges
+    from arraysim.reference import table_mos_charges
+    tabs = [t for t in get_technology("sky130").iv_tables.tables if t.corner in (Corner.TT, Corner.FS)]
+    assert all(t.qg is not None for t in tabs)  # the shipped tables carry BSIM4's charges
+    rng = np.random.default_rng(8)
+    qa, q, dq, qp, qm, d2 = np.empty((3, 4)), np.empty(4), np.empty((4, 4)), np.empty(4), np.empty(4), np.empty((4, 4))
+    for temp in (-40.0, 60.0):
+        tf, meta = kernel_rows(tabs, temp)
+        for k, t in enumerate(tabs):
+            tq = tuple(t.at(temp, data=n) for n in ("qg", "qd", "qs"))
+            for _ in range(25):
+                v = rng.uniform(-0.5, 2.3, 4)
+                v[3] = 0.0 if t.polarity > 0 else 1.8
+                dvt = rng.normal(0, 0.05)
+                mos_table_charges(t.polarity, *v, dvt, tf, meta[k], qa, q, dq)
+                ref = table_mos_charges(t.polarity, *v, dvt, tq, t.grid)[:, 0]
+                np.testing.assert_allclose(q, ref, rtol=1e-10, atol=1e-27)
+                assert abs(q.sum()) <= 1e-12 * np.abs(q).max()
+                for j in range(4):
+                    h = 1e-6
+                    vp, vm = v.copy(), v.copy()
+                    vp[j] += h
+                    vm[j] -= h
+                    mos_table_charges(t.polarity, *vp, dvt, tf, meta[k], qa, qp, d2)
+                    mos_table_charges(t.polarity, *vm, dvt, tf, meta[k], qa, qm, d2)
+                    np.testing.assert_allclose(dq[:, j], (qp - qm) / (2 * h), rtol=1e-4, atol=1e-20)
+                np.testing.assert_allclose(dq.sum(axis=1), 0.0, atol=1e-12 * np.abs(dq).max())
+                mos_table_charges(t.polarity, *(v + 0.3), dvt, tf, meta[k], qa, qp, d2)
+                np.testing.assert_allclose(qp, q, rtol=1e-9, atol=1e-24)
+
+
+def test_table_charges_survive_a_file_round_trip(tmp_path):
+    """Charges are stored as integer multiples of Q_LSB (differenced along V_GS): a round trip changes them by at
+    most half of it; a table without charges stays without; qg, qd, qs go together; kernel rows place them."""
+    from arraysim.cmos.ivtables import Q_LSB
+    t0 = _table(lambda vgs, vds, vsb, t: -15.0 + vgs + 0.0 * vds + 0.0 * vsb)
+    rng = np.random.default_rng(1)
+    qs = [rng.uniform(-2e-15, 2e-15, t0.f.shape) for _ in range(3)]
+    t = dataclasses.replace(t0, qg=qs[0], qd=qs[1], qs=qs[2])
+    IVTableSet((t, t0)).save(tmp_path / "q.npz")
+    back = load_iv_tables(tmp_path / "q.npz").tables
+    for name, a in zip(("qg", "qd", "qs"), qs):
+        assert np.abs(getattr(back[0], name) - a).max() <= 0.5 * Q_LSB * (1 + 1e-9)
+    assert back[1].qg is None and back[1].qd is None and back[1].qs is None
+    with pytest.raises(ValueError, match="qg, qd and qs go together"):
+        dataclasses.replace(t0, qg=qs[0])
+    tf, meta = kernel_rows([t0, t], 27.0)
+    col = META_COLS.index("q_offset")
+    assert meta[0, col] == -1 and meta[1, col] > 0
+    size = int(meta[1, 1] * meta[1, 2] * meta[1, 3])
+    np.testing.assert_allclose(tf[int(meta[1, col]) + size:int(meta[1, col]) + 2 * size],
+                               t.padded(27.0, "qd").ravel())
+    assert kernel_rows([t], 27.0, charges=False)[1][0, col] == -1

@@ -21,8 +21,11 @@ own nodes SQ/SQB, joined to the bit lines by four pass NMOS driven by the binary
 complement: X = 1 connects SQ-BL and SQB-BLB (the plain read), X = 0 crosses them (SQ-BLB, SQB-BL), so
 the latched output is XNOR(X, W).  The pass gates are driven at the sense-amplifier supply.
 
-All capacitances are lumped to ground (no Miller coupling between gate and drain); their values follow from
-the device sizes and the technology's C_ox, overlap and junction capacitances (see :meth:`node_caps`).
+Capacitances follow from the device sizes and the technology's C_ox, overlap and junction capacitances (see
+:func:`node_caps`, :func:`capacitance`): lumped to ground by default, with gate overlaps between gate and
+drain/source with ``overlap_coupling``, with voltage-dependent junctions with ``junction_charge``; a device whose
+technology table holds the foundry model's intrinsic charges carries those instead of its constant gate
+capacitance and channel-charge model (``charge_tables``, :func:`charge_tabulated`).
 
 Every transistor takes the parameter set of its size (:meth:`Technology.device`: the technology's bin for
 that family and W x L when it has one, else the family default); see :func:`device_params`.
@@ -127,6 +130,12 @@ class PCSADesign:
     (``Technology.iv_tables``, e.g. the calibrated ``sky130``) takes its DC channel current from the table of
     the foundry model (:mod:`arraysim.cmos.ivtables`) instead of the compact model's equation.  Technologies
     without tables (``generic130``) are not affected.  False: the compact model for every transistor."""
+    charge_tables: bool = True
+    """True (with ``iv_tables``): a transistor whose table also holds the foundry model's intrinsic charges
+    (gate, drain, source; BSIM4's ``qg``, ``qd``, ``qs``, :mod:`arraysim.cmos.ivtables`) carries them as
+    nonlinear functions of its four terminal voltages, in place of its constant gate capacitance and of the
+    channel-charge model of ``channel_charge`` (the overlap and junction capacitances stay as they are):
+    see :func:`charge_tabulated`.  False: the constant gate capacitances and ``channel_charge``'s model."""
 
     def with_(self, **kw) -> "PCSADesign":
         return dataclasses.replace(self, **kw)
@@ -196,6 +205,18 @@ RRAMS = (("R_BL", "M", "SL"), ("R_BLB", "MB", "SL"))
 def family(tech: Technology, name: str) -> MosParams:
     """The family default parameter set (not size-specific: use :func:`device_params` for a transistor)."""
     return {"nmos": tech.nmos, "pmos": tech.pmos, "nmos_thick": tech.nmos_thick}[name]
+
+
+def charge_tabulated(design: PCSADesign, tech: Technology, fam: str, size: Size, corner=None) -> bool:
+    """True when the devices of family ``fam`` and ``size`` take their intrinsic charges from the technology's
+    table at ``corner`` (None: tt): ``design.iv_tables`` and ``design.charge_tables``, and the table exists and
+    holds charges.  Such a device has no constant gate capacitance (:func:`node_caps`) and no channel-charge
+    entry (:func:`channel_charges`): the kernel takes its charges from the table."""
+    ivt = getattr(tech, "iv_tables", None)
+    if ivt is None or not (design.iv_tables and design.charge_tables):
+        return False
+    t = ivt.find(fam, size.w, size.l, "tt" if corner is None else corner)
+    return t is not None and t.qg is not None
 
 
 def device_params(tech: Technology, m: Transistor, corner=None) -> MosParams:
@@ -291,7 +312,9 @@ def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corne
     caps = dict.fromkeys(nodes, 0.0)
     for node, _, p, w in junctions(design, tech, circuit, corner):
         caps[node] += p.junction_cap(w)
-    c_gate = gate(xp, design.mp_x) + gate(xn, design.mn_x)
+    # the cross-coupled gates (on Q and QB), unless their charges come from the tables
+    c_gate = sum(gate(p, sz) for p, fam, sz in ((xp, "pmos", design.mp_x), (xn, "nmos", design.mn_x))
+                 if not charge_tabulated(design, tech, fam, sz, corner))
     for q in ("Q", "QB"):
         caps[q] += c_gate + design.c_load
     for n in ("BL", "BLB"):
@@ -343,11 +366,12 @@ def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
     """(transistor indices, channel capacitance ``cinv * W * L * mult`` [F]) of the devices whose channel
     charge is modelled: with ``design.channel_charge``, every transistor whose gate is driven from outside the
     circuit -- the clock SE and the word line WL (the selected access transistors; the unselected cells' gates
-    are at 0 V, their channels empty); else none.  Each device's set at ``corner`` (:func:`device_params`)."""
+    are at 0 V, their channels empty); else none.  Each device's set at ``corner`` (:func:`device_params`).
+    A device whose charges come from its table (:func:`charge_tabulated`) is not among them."""
     idx, cap = [], []
     if design.channel_charge:
         for k, m in enumerate(transistors(design, circuit)):
-            if m.g in CHANNEL_CHARGE_GATES:
+            if m.g in CHANNEL_CHARGE_GATES and not charge_tabulated(design, tech, m.family, m.size, corner):
                 idx.append(k)
                 cap.append(device_params(tech, m, corner).channel_cap(m.size.w, m.size.l) * m.mult)
     return np.array(idx, dtype=np.int64), np.array(cap, dtype=float)

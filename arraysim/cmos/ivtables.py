@@ -48,6 +48,20 @@ instance is ``(1 + dbeta) exp(F + dV_T H + dV_T^2 H2 / 2) (1 - exp(-V_DS/U_T))``
 ``(V_GS - dV_T, V_DS, V_SB)``; without H (a table built from a card whose instances take no ``delvto``) it is the pure V_GS shift
 ``(1 + dbeta) I_ch(V_GS - dV_T, V_DS, V_SB)`` that the compact model applies to its threshold.
 
+Charges.  A table may also carry, on the same grid, BSIM4's intrinsic terminal charges ``qg``, ``qd``, ``qs``
+(ngspice's instance quantities of the same ``.dc`` run; the bulk holds minus their sum) in the NMOS frame --
+BSIM4 computes a PMOS's charges in that frame and applies the device type only to the currents it loads, so
+that a PMOS's terminal charges are the negated frame charges.  They hold the gate's depletion and inversion
+charge and its partition between drain and source (no overlap, no junction: ``qd`` does not change with the
+drain area), so a tabulated device carries them in place of a constant gate capacitance and of the compact
+channel-charge model, with the overlap and junction capacitances kept as they are
+(``PCSADesign.charge_tables``, :func:`arraysim.circuits.pcsa.charge_tabulated`).  Interpolation as for ``F``
+(no logarithm: charges are smooth and change sign); an instance's threshold shift enters as a V_GS shift.
+Why: when SE rises the precharge PMOS's channel empties into the outputs and kicks them above VDD; with the
+constant gate capacitance and the compact channel charge the kernel's kick was 6.3 mV against BSIM4's 20.6 mV
+(0.6 V, 125 degC, fs), 20.4 against 31.6 mV (0.8 V, 27 degC, tt); with the tables' charges 19.9 and 30.8 mV.
+Files hold them as integer multiples of :data:`Q_LSB` (1e-21 C) differenced along V_GS.
+
 Junctions.  A table may also carry the diode current of one drain (= source) junction of the device
 (BSIM4 ``ibd`` with ngspice's gmin switched off; the kernel keeps that 1 pS shunt as ``gjun``), as
 ``fj(V_F) = ln(|J| / |exp(V_F / U_T) - 1|)`` on a uniform forward-bias grid (reverse bias negative), 1-D
@@ -155,6 +169,12 @@ class IVTable:
     """Threshold-shift response ``H`` [1/V] on the grid of ``f`` (module docstring; None: a pure V_GS shift)."""
     h2: np.ndarray | None = field(default=None, repr=False)
     """Its second derivative ``H2`` [1/V^2] (present exactly when ``h`` is)."""
+    qg: np.ndarray | None = field(default=None, repr=False)
+    """Intrinsic gate charge [C] on the grid of ``f`` in the NMOS frame (module docstring; None: no charges)."""
+    qd: np.ndarray | None = field(default=None, repr=False)
+    """Intrinsic drain charge [C] (present exactly when ``qg`` is)."""
+    qs: np.ndarray | None = field(default=None, repr=False)
+    """Intrinsic source charge [C] (present exactly when ``qg`` is)."""
 
     def __post_init__(self):
         g = self.grid
@@ -177,6 +197,12 @@ class IVTable:
             if a is not None and (a.shape != shape or not np.all(np.isfinite(a))):
                 raise ValueError(f"IV table {self.label()}: threshold-response data shape {a.shape} (grid needs "
                                  f"{shape}) or non-finite values")
+        if len({a is None for a in (self.qg, self.qd, self.qs)}) != 1:
+            raise ValueError(f"IV table {self.label()}: charge data qg, qd and qs go together")
+        for a in (self.qg, self.qd, self.qs):
+            if a is not None and (a.shape != shape or not np.all(np.isfinite(a))):
+                raise ValueError(f"IV table {self.label()}: charge data shape {a.shape} (grid needs {shape}) or "
+                                 f"non-finite values")
         if list(self.temps_c) != sorted(set(self.temps_c)):
             raise ValueError(f"IV table {self.label()}: temperatures must be distinct and increasing")
 
@@ -189,7 +215,7 @@ class IVTable:
 
     def at(self, temp_c: float, data: str = "f") -> np.ndarray:
         """The table ``data`` (``"f"``: F [vsb, vds, vgs]; ``"fj"``: the junction diode's fj [k]; ``"h"``/``"h2"``:
-        H/H2) at ``temp_c``: linear in 1/T between the bracketing tabulated temperatures (outside: the two
+        H/H2; ``"qg"``/``"qd"``/``"qs"``: the intrinsic charges) at ``temp_c``: linear in 1/T between the bracketing tabulated temperatures (outside: the two
         nearest, extrapolated)."""
         data = getattr(self, data)
         ts = np.asarray(self.temps_c, dtype=float)
@@ -201,7 +227,7 @@ class IVTable:
         return (1.0 - a) * data[j].astype(float) + a * data[j + 1].astype(float)
 
     def padded(self, temp_c: float, data: str = "f") -> np.ndarray:
-        """``F`` (``data="h"``/``"h2"``: ``H``/``H2``) at ``temp_c`` with one ghost layer on each side of every axis (linear
+        """``F`` (``data``: ``"h"``/``"h2"``/``"qg"``/``"qd"``/``"qs"``, that array) at ``temp_c`` with one ghost layer on each side of every axis (linear
         extrapolation): shape (nvsb + 2, nvds + 2, nvgs + 2)."""
         a = self.at(temp_c, data=data)
         for ax in range(3):
@@ -243,17 +269,37 @@ class IVTableSet:
         for k, t in enumerate(self.tables):
             meta["tables"].append({"family": t.family, "polarity": t.polarity, "w": t.w, "l": t.l,
                                    "corner": t.corner.value, "temps_c": list(t.temps_c), "grid": t.grid.to_dict(),
-                                   "jgrid": None if t.jgrid is None else list(t.jgrid), "h": t.h is not None})
+                                   "jgrid": None if t.jgrid is None else list(t.jgrid), "h": t.h is not None,
+                                   "q": t.qg is not None})
             arrays[f"f{k}"] = t.f.astype(np.float32)
             if t.h is not None:
                 arrays[f"h{k}"] = t.h.astype(np.float32)
                 arrays[f"hh{k}"] = t.h2.astype(np.float32)
             if t.fj is not None:
                 arrays[f"j{k}"] = t.fj.astype(np.float32)
+            if t.qg is not None:
+                for name in ("qg", "qd", "qs"):
+                    arrays[f"{name}{k}"] = _q_encode(getattr(t, name))
         tmp = path.with_name(path.name + ".part")
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, meta=np.array(json.dumps(meta)), **arrays)
         tmp.replace(path)
+
+
+Q_LSB = 1e-21
+"""Resolution of the charges in a table file [C] (they are stored as integer multiples of it, differenced along
+V_GS, which compresses to half the size of float32): a capacitance error below 0.1 aF on the grid's spacing."""
+
+
+def _q_encode(q: np.ndarray) -> np.ndarray:
+    n = np.round(np.asarray(q, dtype=float) / Q_LSB)
+    if not np.all(np.abs(n) < 2 ** 30):
+        raise ValueError(f"charges beyond {2 ** 30 * Q_LSB:g} C cannot be stored")
+    return np.diff(n.astype(np.int64), axis=-1, prepend=0).astype(np.int32)
+
+
+def _q_decode(a: np.ndarray) -> np.ndarray:
+    return np.cumsum(np.asarray(a, dtype=np.int64), axis=-1).astype(float) * Q_LSB
 
 
 def load_iv_tables(path) -> IVTableSet:
@@ -276,7 +322,9 @@ def load_iv_tables(path) -> IVTableSet:
                                       ((float(m["jgrid"][0]), float(m["jgrid"][1]), int(m["jgrid"][2])),
                                        np.asarray(z[f"j{k}"], dtype=np.float32))),
                                     *((np.asarray(z[f"h{k}"], dtype=np.float32),
-                                       np.asarray(z[f"hh{k}"], dtype=np.float32)) if m.get("h") else (None, None))))
+                                       np.asarray(z[f"hh{k}"], dtype=np.float32)) if m.get("h") else (None, None)),
+                                    *((_q_decode(z[f"{q}{k}"]) for q in ("qg", "qd", "qs"))
+                                      if m.get("q") else (None, None, None))))
     except FileNotFoundError:
         raise ValueError(f"IV table file {str(path)!r} not found") from None
     except ValueError as e:
@@ -290,15 +338,17 @@ def load_iv_tables(path) -> IVTableSet:
 
 # columns of the kernel's per-table rows (IVTableSet -> kernel arrays: montecarlo.engine)
 META_COLS = ("offset", "n_vgs", "n_vds", "n_vsb", "vgs0", "dvgs", "u0", "du", "vds_a", "vsb0", "dvsb",
-             "j_offset", "n_vf", "vf0", "dvf", "h_offset", "h2_offset")
+             "j_offset", "n_vf", "vf0", "dvf", "h_offset", "h2_offset", "q_offset")
 """Columns of a kernel table row: the channel table (padded sizes), the junction table (``j_offset`` -1:
-none; ``n_vf`` its padded size) and the threshold-shift response ``H`` and ``H2`` on the channel table's
-padded grid (``h_offset`` -1: none)."""
+none; ``n_vf`` its padded size), the threshold-shift response ``H`` and ``H2`` on the channel table's
+padded grid (``h_offset`` -1: none) and the intrinsic charges ``qg``, ``qd``, ``qs`` on it, one after the
+other from ``q_offset`` (-1: none)."""
 
 
-def kernel_rows(tabs: list[IVTable], temp_c: float) -> tuple[np.ndarray, np.ndarray]:
+def kernel_rows(tabs: list[IVTable], temp_c: float, charges: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(``tab_f``: every padded table at ``temp_c`` flattened and concatenated, ``tab_meta``: one row of
-    :data:`META_COLS` per table; the sizes are those of the padded arrays)."""
+    :data:`META_COLS` per table; the sizes are those of the padded arrays).  ``charges`` False: the rows carry
+    no charges (``q_offset`` -1) even where the tables have them."""
     data, meta = [], []
     off = 0
     for t in tabs:
@@ -320,6 +370,13 @@ def kernel_rows(tabs: list[IVTable], temp_c: float) -> tuple[np.ndarray, np.ndar
         else:
             for name in ("h", "h2"):
                 row.append(off)
+                data.append(t.padded(temp_c, name).ravel())
+                off += data[-1].size
+        if t.qg is None or not charges:
+            row.append(-1.0)
+        else:
+            row.append(off)
+            for name in ("qg", "qd", "qs"):
                 data.append(t.padded(temp_c, name).ravel())
                 off += data[-1].size
         meta.append(tuple(row))

@@ -283,6 +283,13 @@ def table_f_shifted(tf, meta, vgs, vds, vsb, dvt):
         mix = (int(meta[15]) - off, int(meta[16]) - off, dvt, 0.5 * dvt * dvt)
     else:
         mix = (0, 0, 0.0, 0.0)
+    return _interp(tf, meta, off, mix, vgs, vds, vsb)
+
+
+@nb.njit(cache=True, inline="always")
+def _interp(tf, meta, off, mix, vgs, vds, vsb):
+    """The interpolation of :func:`table_f_shifted` of the padded array at ``tf[off]`` on the grid of ``meta``
+    (``mix``: see :func:`_pt`): (value, d/dV_GS, d/dV_DS, d/dV_SB)."""
     ng = int(meta[1])
     nd = int(meta[2])
     nbs = int(meta[3])
@@ -389,3 +396,49 @@ def junction_table_eval(tf, meta, vf, ut):
     if vf > VF_LIN:
         j += dj * (vf - VF_LIN)
     return j, dj
+
+
+@nb.njit(cache=True)
+def table_charges(tf, meta, vgs, vds, vsb, out):
+    """Intrinsic charges of a tabulated device (NMOS frame, V_DS >= 0): ``out[k] = (Q, dQ/dV_GS, dQ/dV_DS,
+    dQ/dV_SB)`` for k = gate, drain, source (``meta[17]``: the offset of qg, followed by qd and qs)."""
+    size = int((meta[1]) * (meta[2]) * (meta[3]))
+    off = int(meta[17])
+    mix = (0, 0, 0.0, 0.0)
+    for k in range(3):
+        q, qg, qd, qb = _interp(tf, meta, off + k * size, mix, vgs, vds, vsb)
+        out[k, 0] = q
+        out[k, 1] = qg
+        out[k, 2] = qd
+        out[k, 3] = qb
+
+
+@nb.njit(cache=True)
+def mos_table_charges(polarity, vd, vg, vs, vb, dvt, tf, meta, qa, q, dq):
+    """Terminal charges of a tabulated device [C]: ``q[x]`` for x = drain, gate, source, bulk (they sum to zero)
+    and ``dq[x, y] = dq_x / dV_y`` [F] (``qa``: (3, 4) scratch).  The table's charges at ``(V_GS - dvt, V_DS,
+    V_SB)`` in the (mirrored) NMOS frame, drain and source exchanged where V_D < V_S; a PMOS's terminal charges
+    are the negated frame charges (BSIM4's convention: ``arraysim.cmos.ivtables``), their derivatives with
+    respect to the terminal voltages equal the frame's."""
+    p = 1.0 if polarity > 0 else -1.0
+    g = p * (vg - vb)
+    d = p * (vd - vb)
+    s = p * (vs - vb)
+    swap = d < s
+    if swap:
+        d, s = s, d
+    table_charges(tf, meta, g - s - dvt, d - s, s, qa)
+    # frame charges of (gate, table drain, table source) and their derivatives w.r.t. (g, table d, table s)
+    for k in range(3):
+        a_g = qa[k, 1]
+        a_d = qa[k, 2]
+        a_b = qa[k, 3]
+        x = 1 if k == 0 else ((2 if swap else 0) if k == 1 else (0 if swap else 2))
+        q[x] = p * qa[k, 0]
+        dq[x, 1] = a_g
+        dq[x, 2 if swap else 0] = a_d
+        dq[x, 0 if swap else 2] = -a_g - a_d + a_b
+        dq[x, 3] = -(dq[x, 0] + dq[x, 1] + dq[x, 2])
+    q[3] = -(q[0] + q[1] + q[2])
+    for y in range(4):
+        dq[3, y] = -(dq[0, y] + dq[1, y] + dq[2, y])

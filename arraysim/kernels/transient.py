@@ -39,7 +39,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .devices import junction_table_eval, mos_eval, mos_table_eval, rram_eval
+from .devices import junction_table_eval, mos_eval, mos_table_charges, mos_table_eval, rram_eval
 
 ST_OK = 0
 ST_DC_FAIL = 1
@@ -203,8 +203,19 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
 
 
 @nb.njit(cache=True)
-def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix, se_idx,
-             vdd_idx, cmat, bse, M, b):
+def n_table_charges(tabs):
+    """Number of transistors whose intrinsic charges come from their table (a table row with charges)."""
+    k = 0
+    for m in range(tabs[0].shape[0]):
+        tb = tabs[0][m]
+        if tb >= 0 and tabs[3][tb, 17] >= 0.0:
+            k += 1
+    return k
+
+
+@nb.njit(cache=True)
+def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
+             se_idx, vdd_idx, cmat, bse, M, b):
     """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
     capacitance C_ch [F]).  Fills the mass matrix ``M = cmat + dq/dV`` (unknown nodes) and the SE coupling
     ``b = bse - dq/dV_SE``; returns the charge of the terminals on the VDD rail (the supply delivers its
@@ -221,12 +232,45 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes,
     ``Q_j = c0 pb / (1 - mj) ((1 + v_R / pb)^(1 - mj) - 1)`` (capacitance ``c0 (1 + v_R / pb)^-mj``;
     forward bias: ``c0 (v_R - mj v_R^2 / (2 pb))``, capacitance ``c0 (1 - mj v_R / pb)``).  ``cmat`` already
     holds the constant ``cl`` at x, so the junction adds the charge ``p Q_j - cl (V_x - V_b)`` between x and
-    its bulk (capacitance ``C_j(v_R) - cl``); on a VDD bulk the supply delivers it."""
+    its bulk (capacitance ``C_j(v_R) - cl``); on a VDD bulk the supply delivers it.
+
+    Tabulated charges (``tabs``: every transistor whose table row has charges, ``tab_meta`` column
+    ``q_offset``): the terminal charges of :func:`arraysim.kernels.devices.mos_table_charges` (BSIM4's
+    intrinsic charges at the instance's threshold shift), times the multiplicity, at every terminal: ``dq_x /
+    dV_y`` into ``M`` (x, y unknown), ``-dq_x / dV_SE`` into ``b``, ``q_x`` of a terminal on the VDD rail into
+    the supply's charge.  Such a device has no ``qch`` entry and no constant gate capacitance in ``cmat``
+    (:func:`arraysim.circuits.pcsa.node_caps`)."""
     for i in range(nv):
         b[i] = bse[i]
         for j in range(nv):
             M[i, j] = cmat[i, j]
     qvdd = 0.0
+    if tabs[0].shape[0] > 0:
+        qa = np.empty((3, 4))
+        qt = np.empty(4)
+        dq = np.empty((4, 4))
+        for m in range(tabs[0].shape[0]):
+            tb = tabs[0][m]
+            if tb < 0 or tabs[3][tb, 17] < 0.0:
+                continue
+            vv0 = _nodev(mos_nodes[m, 0], v, nv, se_idx, se, vfix)
+            vv1 = _nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix)
+            vv2 = _nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix)
+            vv3 = _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix)
+            mos_table_charges(mos_pol[m], vv0, vv1, vv2, vv3, vt[m] - tabs[1][m, 0], tabs[2], tabs[3][tb], qa, qt,
+                              dq)
+            mult = mos_mult[m]
+            for xk in range(4):
+                x = mos_nodes[m, xk]
+                if x < nv:
+                    for yk in range(4):
+                        y = mos_nodes[m, yk]
+                        if y < nv:
+                            M[x, y] += mult * dq[xk, yk]
+                        elif y - nv == se_idx:
+                            b[x] -= mult * dq[xk, yk]
+                elif x - nv == vdd_idx:
+                    qvdd += mult * qt[xk]
     for k in range(qch_m.shape[0]):
         m = qch_m[k]
         c = qch_c[k]
@@ -513,7 +557,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     # with channel charges, RAMP_SUB - 1 more inside each SE ramp: the channel of a clocked device forms or
     # empties within a fraction of the ramp, which the error estimate of one long step (whose Jacobian
     # omits dM/dV) under-reports
-    nsub = RAMP_SUB - 1 if qch_m.shape[0] > 0 else 0
+    ntq = n_table_charges(tabs)
+    nsub = RAMP_SUB - 1 if qch_m.shape[0] + ntq > 0 else 0
     bp = np.empty(nrt + 5 + 2 * nsub)
     bp[0] = t_r
     for k in range(nrt):
@@ -566,7 +611,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     # state-dependent mass matrix and SE coupling (channel charges): at the step start (M0, b0), at a stage
     # point (M2, b2), LU scratch Ms, dV/dt at the step end z2 (at its start z0: output crossings), stage
     # right-hand side g2p
-    nq = qch_m.shape[0] + jn_nodes.shape[0]
+    nq = qch_m.shape[0] + jn_nodes.shape[0] + ntq
     M0 = cmat.copy()
     b0 = bse.copy()
     M2 = np.empty((nv, nv))
@@ -578,8 +623,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     g2p = np.empty(nv)
     qv_start = 0.0
     if nq > 0:
-        qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
-                            se_idx, vdd_idx, cmat, bse, M0, b0)
+        qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
+                            jn_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M0, b0)
     qv0 = qv_start
     qv2 = qv_start
 
@@ -642,8 +687,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
         iq1, _ = _eval(y1, se1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes,
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
-            _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
-                     se_idx, vdd_idx, cmat, bse, M2, b2)
+            _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
+                     ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f1, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
@@ -667,8 +712,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
         iq2, tqs2 = _eval(ynew, se2, 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs,
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
-            qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, vt, qch_m, qch_c, jn_nodes, jn_par, ut,
-                           vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
+            qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
+                           jn_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f2, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue

@@ -205,7 +205,7 @@ class ReadSimulator:
                         used.append(t)
                     jd_nodes.append((self.tables.node_index(node), self.tables.node_index(bulk)))
                     jd_par.append((next(j for j, u in enumerate(used) if u is t), count, float(t.polarity)))
-            tab_f, tab_meta = kernel_rows(used, float(temp_c))
+            tab_f, tab_meta = kernel_rows(used, float(temp_c), charges=self.design.charge_tables)
             self._tabs[key] = (mos_tab, ref, tab_f, tab_meta, np.array(jd_nodes, dtype=np.int64).reshape(-1, 2),
                                np.array(jd_par, dtype=float).reshape(-1, 3))
         return self._tabs[key]

@@ -58,12 +58,13 @@ def default_grid(vdd: float, body: bool) -> IVGrid:
 
 
 def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list,
-               dvt: float = 0.0) -> tuple[str, list, np.ndarray]:
+               dvt: float = 0.0, charges: bool = False) -> tuple[str, list, np.ndarray]:
     """The deck of one (corner, temperature): ``sizes`` = [(DeviceSpec, W, L, IVGrid)], all with the same V_GS
     grid.  One instance per (size, V_SB); the shared drain is swept finely (:data:`DVDS_FINE`, inner loop) and
     the gate over the V_GS grid (outer).  ``dvt``: every instance with that threshold-magnitude shift
-    (``delvto``) and its gate moved by it (the V_GS grid + dvt).  Returns the deck, per instance (size index,
-    i_vsb, saved vector name), and the V_DS values of the fine sweep."""
+    (``delvto``) and its gate moved by it (the V_GS grid + dvt); ``charges``: BSIM4's intrinsic charges ``qg``,
+    ``qd``, ``qs`` saved as well.  Returns the deck, per instance (size index, i_vsb, saved vector name of the
+    current, those of the three charges or ()), and the V_DS values of the fine sweep."""
     g0 = sizes[0][3]
     if any(abs(g.dvgs - g0.dvgs) > 1e-12 or abs(g.vgs0 - g0.vgs0) > 1e-12 or g.nvgs != g0.nvgs
            for *_, g in sizes):
@@ -88,9 +89,10 @@ def table_deck(src: ModelSource, corner: str, temp_c: float, sizes: list,
                 L.append(f"v{bulks[key]} {bulks[key]} 0 {-s * vsb:.9g}")
             L.append(_inst(dev, f"c{k}", "d" if s > 0 else "dn", gate if s > 0 else "gn", "0", bulks[key], w, l,
                            f" delvto={s * dvt:.9g}" if dvt != 0.0 else ""))
-            inst.append((si, jb, _opvar(dev, k, "id").lower()))
+            inst.append((si, jb, _opvar(dev, k, "id").lower(),
+                         tuple(_opvar(dev, k, q).lower() for q in ("qg", "qd", "qs")) if charges else ()))
             k += 1
-    L.append(".save " + " ".join(x[2] for x in inst))
+    L.append(".save " + " ".join(" ".join((x[2],) + x[3]) for x in inst))
     L.append(f".dc vd {VDS_ZERO:.9g} {VDS_ZERO + (nfine - 1) * DVDS_FINE + 0.25 * DVDS_FINE:.9g} {DVDS_FINE:.9g} "
              f"vg {g0.vgs0:.9g} {g0.vgs0 + (g0.nvgs - 1) * g0.dvgs + 0.25 * g0.dvgs:.9g} {g0.dvgs:.9g}")
     L.append(".end")
@@ -122,12 +124,17 @@ def junction_deck(src: ModelSource, corner: str, temp_c: float, sizes: list, jgr
     return "\n".join(L) + "\n", names, vf
 
 
-def _channel_f(src: ModelSource, corner: str, temp_c: float, sizes: list, dvt: float = 0.0) -> dict:
-    """F of every (size index, i_vsb) of one run of :func:`table_deck` ([vds, vgs] on the table's grid)."""
-    deck, inst, vfine = table_deck(src, corner, temp_c, sizes, dvt)
+def _channel_f(src: ModelSource, corner: str, temp_c: float, sizes: list, dvt: float = 0.0,
+               charges: dict | None = None) -> dict:
+    """F of every (size index, i_vsb) of one run of :func:`table_deck` ([vds, vgs] on the table's grid).
+    ``charges``: a dict that receives, per (size index, i_vsb), BSIM4's intrinsic charges (qg, qd, qs) [C] in
+    the NMOS frame, each [vds, vgs] on the table's grid.  (BSIM4 computes a PMOS's charges in the NMOS frame
+    and applies the type only to the currents it loads: ngspice's ``qg`` of a PMOS in strong inversion is
+    positive, like an NMOS's, which the kernel's mirrored frame takes as it is.)"""
+    deck, inst, vfine = table_deck(src, corner, temp_c, sizes, dvt, charges is not None)
     vec = run_deck(deck)
     out = {}
-    for si, jb, name in inst:
+    for si, jb, name, qnames in inst:
         dev, w, l, g = sizes[si]
         i = np.abs(np.asarray(vec.get(name, []), dtype=float).ravel())
         if i.size != g.nvgs * vfine.size:
@@ -137,7 +144,16 @@ def _channel_f(src: ModelSource, corner: str, temp_c: float, sizes: list, dvt: f
             raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {corner}, {temp_c} degC: zero "
                                f"channel current at V_SB {g.vsb()[jb]:g} V")
         ff = f_of_current(i, vfine[None, :], temp_c)  # [vgs, fine vds]
-        out[(si, jb)] = CubicSpline(vfine, ff, axis=1)(np.maximum(g.vds(), VDS_ZERO)).T
+        vg = np.maximum(g.vds(), VDS_ZERO)
+        out[(si, jb)] = CubicSpline(vfine, ff, axis=1)(vg).T
+        if charges is not None:
+            qs = []
+            for qn in qnames:
+                q = np.asarray(vec.get(qn, []), dtype=float).ravel()  # BSIM4 reports them in the NMOS frame
+                if q.size != g.nvgs * vfine.size or not np.all(np.isfinite(q)):
+                    raise RuntimeError(f"ngspice returned {q.size} points of {qn}, expected {g.nvgs * vfine.size}")
+                qs.append(CubicSpline(vfine, q.reshape(g.nvgs, vfine.size), axis=1)(vg).T)
+            charges[(si, jb)] = qs
     return out
 
 
@@ -158,12 +174,25 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
     no_junction: set = set()  # sizes whose model gave no diode current (the tables then carry none for them)
     t0 = time.perf_counter()
     hdata: dict | None = {}  # (size index, corner, order) -> H, H2 [temp, vsb, vds, vgs]; None: no delvto
+    qdata: dict | None = {}  # (size index, corner, k) -> qg, qd, qs [temp, vsb, vds, vgs]; None: no charges
     for c in corners:
         for it, temp in enumerate(temps):
-            f0 = _channel_f(src, c, float(temp), sizes)
+            q0: dict = {}
+            f0 = None
+            if qdata is not None:
+                try:
+                    f0 = _channel_f(src, c, float(temp), sizes, charges=q0)
+                except (SpiceError, RuntimeError) as e:  # a model that does not report its charges
+                    qdata, no_charges = None, " ".join(str(e).split())[:300]
+            if f0 is None:
+                f0 = _channel_f(src, c, float(temp), sizes)
             for (si, jb), f in f0.items():
                 g = sizes[si][3]
                 data.setdefault((si, c), np.empty((len(temps), g.nvsb, g.nvds, g.nvgs)))[it, jb] = f
+                if qdata is not None:
+                    for kq in range(3):
+                        qdata.setdefault((si, c, kq), np.empty((len(temps), g.nvsb, g.nvds, g.nvgs)))[it, jb] = \
+                            q0[(si, jb)][kq]
             if hdata is not None:
                 try:
                     fp = _channel_f(src, c, float(temp), sizes, DVT_STEP)
@@ -195,7 +224,8 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
                 progress(f"iv tables: corner {c}, {temp:g} degC done ({time.perf_counter() - t0:.0f} s)")
     tabs = tuple(IVTable(dev.family, dev.polarity, w, l, Corner.parse(c), tuple(float(t) for t in temps), g,
                          data[(si, c)], *((jg, jdata[(si, c)]) if jdata[(si, c)] is not None else (None, None)),
-                         *((None, None) if hdata is None else (hdata[(si, c, 1)], hdata[(si, c, 2)])))
+                         *((None, None) if hdata is None else (hdata[(si, c, 1)], hdata[(si, c, 2)])),
+                         *((None, None, None) if qdata is None else (qdata[(si, c, k)] for k in range(3))))
                  for si, (dev, w, l, g) in enumerate(sizes) for c in corners)
     info = {"ngspice": ngspice_version(), "quantity": "BSIM4 instance current id (channel, no junction currents); "
             "junctions: ibd of one drain junction (AD = 0.29 um W) with ngspice's gmin off",
@@ -203,6 +233,11 @@ def build_iv_tables(src: ModelSource, corners=None, temps=TEMPS, progress=None, 
             "seconds": round(time.perf_counter() - t0, 1)}
     if no_junction:
         info["no_junction_current"] = sorted(no_junction)
+    if qdata is None:
+        info["no_charges"] = f"the models gave no charges ({no_charges})"
+    else:
+        info["charges"] = ("BSIM4 intrinsic charges qg, qd, qs (no overlap, no junction), NMOS frame; the "
+                           "instance's threshold shift as a V_GS shift")
     if hdata is None:
         info["no_threshold_response"] = f"the runs with delvto failed ({no_response}): a pure V_GS shift"
     else:

@@ -782,6 +782,9 @@ def info_text(d: dict) -> str:
     L += ["", "Node capacitances (to ground)" + (", gate overlaps not included:" if d.get("overlap_capacitors_F")
                                                  else ":")]
     L += [f"  {n:<4} {eng(c, 'F')}" for n, c in d["node_capacitance_F"].items()]
+    if d.get("table_charges_tt"):
+        L += ["", "Intrinsic charges from the tables (no constant gate capacitance, no channel-charge model):",
+              "  " + ", ".join(d["table_charges_tt"])]
     if d.get("overlap_capacitors_F"):  # summed per node pair (a DC rail: grounded; SE: coupling to SE)
         pairs: dict = {}
         for c in d["overlap_capacitors_F"]:

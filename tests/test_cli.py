@@ -382,10 +382,15 @@ def test_info_iv_tables_switch(capsys):
     assert d["design"]["iv_tables"] is True
     assert d["iv_tables"]["file"] == "sky130_iv.npz" and len(d["iv_tables"]["transistors_tt"]) == 11
     assert d["technology"]["iv_tables"]["tables"]
+    assert len(d["table_charges_tt"]) == 11 and d["design"]["charge_tables"] is True  # and their charges
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130", "--no-charge-tables")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["charge_tables"] is False and "table_charges_tt" not in d and d["iv_tables"]
     rc, out, err = run(capsys, "info", "--json", "--technology", "sky130", "--no-iv-tables")
     assert rc == 0, err
     d = json.loads(out)
-    assert d["design"]["iv_tables"] is False and "iv_tables" not in d
+    assert d["design"]["iv_tables"] is False and "iv_tables" not in d and "table_charges_tt" not in d
     rc, out, err = run(capsys, "info", "--json")
     assert rc == 0 and "iv_tables" not in json.loads(out)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..circuits.pcsa import (DESIGN_DEVICES, PCSADesign, build_tables, capacitance, channel_charges, device_params,
-                             junction_sites, junction_table, node_caps, overlap_caps)
+from ..circuits.pcsa import (DESIGN_DEVICES, PCSADesign, build_tables, capacitance, channel_charges, charge_tabulated,
+                             device_params, junction_sites, junction_table, node_caps, overlap_caps)
 from ..cmos.ivtables import kernel_rows
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
@@ -444,4 +444,6 @@ class ReadSimulator:
             "tolerances": dataclasses.asdict(self.tol),
             **({"iv_tables": {"transistors_tt": list(self.tabulated("tt")), **self.tech.iv_tables.summary()}}
                if self.tech.iv_tables is not None and self.design.iv_tables else {}),
+            **({"table_charges_tt": tq} if (tq := [m.name for m in t.mos if charge_tabulated(
+                self.design, self.tech, m.family, m.size, "tt")]) else {}),
         }

@@ -523,8 +523,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     The embedded estimate alone under-reports at a long step that lands on the onset of latch
     regeneration; the two guards bound the step there.
 
-    Channel and junction charges (``qch_m``/``qch_c``, ``jn_nodes``/``jn_par``, see :func:`_charges`; none
-    when empty): the mass matrix ``M(V)`` and
+    Channel, junction and table charges (``qch_m``/``qch_c``, ``jn_nodes``/``jn_par``, the table rows with
+    charges in ``tabs``; see :func:`_charges`; none when empty): the mass matrix ``M(V)`` and
     the SE coupling ``b(V)`` then depend on the state, ``M(V) dV/dt = f(V) + b(V) dSE/dt``.  The stages use
     ``W = M_0 - h d J`` of the step's start and the right-hand side ``M_0 M(y)^-1 (f(y) + b(y) dSE/dt)`` at
     each stage point (the formula applied to ``dV/dt = M^-1 (f + b dSE/dt)`` with the Jacobian approximated

@@ -410,7 +410,7 @@ class ReferenceCircuit:
         # tabulated devices (sim.tech.iv_tables, design.iv_tables): k -> (F at the read temperature, grid, the
         # instance's threshold shift and current factor relative to the nominal device of the corner, H or None)
         self.tab = {}
-        self.tabq = {}  # k -> (qg, qd, qs at the read temperature, grid, threshold shift): charges from the table
+        self.tabq = {}  # k -> ((qg, qd, qs) at the read temperature, grid, threshold shift, their ghost_padded stack)
         self.jdiode = []
         ivt = sim.tech.iv_tables if sim.design.iv_tables else None
         if ivt is not None:
@@ -555,7 +555,7 @@ class ReferenceCircuit:
 
     def _vext(self, v, se):
         """Voltages of every node (unknown nodes, constant fixed nodes, SE; the order of ``_term``) for ``v``
-        of shape (nv, k)."""
+        of shape (nv, k) (``se`` a float or one value per state)."""
         nc = self._fixed_const.size
         vext = np.empty((self.nv + nc + 1, v.shape[1]))
         vext[:self.nv] = v
@@ -613,11 +613,7 @@ class ReferenceCircuit:
         v = np.asarray(v, dtype=float)
         one = v.ndim == 1
         vv = v[:, None] if one else v
-        nc = self._fixed_const.size
-        vext = np.empty((self.nv + nc + 1, vv.shape[1]))
-        vext[:self.nv] = vv
-        vext[self.nv:self.nv + nc] = self._fixed_const[:, None]
-        vext[self.nv + nc] = se
+        vext = self._vext(vv, se)
         i_vdd = self._ext_index["VDD"]
         qn = np.zeros_like(vv)
         qvdd = np.zeros(vv.shape[1])

@@ -457,8 +457,8 @@ def test_dc_fallback_follows_the_slow_drift_to_a_latched_precharge_state():
 
 
 def test_kernel_matches_reference_on_sky130_with_junction_charge():
-    """The shipped sky130 technology (overlap coupling, channel and junction charges): kernel and reference
-    agree as on the other technologies."""
+    """The shipped sky130 technology (overlap coupling, junction charges, and every transistor's intrinsic charges
+    from its table): kernel and reference agree as on the other technologies."""
     s = ReadSimulator("sky130", tolerances=Tolerances())
     # every device takes its intrinsic charges from its table: no channel-charge model left, no constant gate cap
     assert s.jn_at("tt")[0].shape[0] > 0 and s.qch_at("tt")[0].size == 0 and n_table_charges(s.tabs_at(27.0, "tt")) == 11

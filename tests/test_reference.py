@@ -299,8 +299,8 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     (``_charges``) equal the reference's charges differentiated numerically, over states from off through
     weak to strong inversion of the clocked devices, with the junction charges of the binned technology's
     PMOS and access devices (reverse and slightly forward biased: nodes from -0.05 V to VDD + 0.05 V; at
-    85 degC, where the PMOS law has moved with its temperature coefficients)."""
-    from arraysim.kernels.transient import _charges
+    85 degC, where the PMOS law has moved with its temperature coefficients); and on sky130, whose transistors
+    carry their tables' intrinsic charges (the stamping of ``dq/dV`` of all four terminals)."""
     from arraysim.reference import ReferenceCircuit
     s = _charge_sim(binned_tech)
     vdd, temp_c, corner = 1.2, 85.0, "ff"  # away from 27 degC: the PMOS bin's law moves with tcj, tpb
@@ -313,24 +313,42 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     assert not np.allclose(jp, s.jn_at(corner)[1])
     assert qi.size == 5 and np.all(qc > 0)
     assert len(ref.jn) > jn.shape[0] > 0 and np.all(jp[:, 1] > 0)  # the kernel's table merges junctions
+    assert _mass_agrees(s, ref, vdd, temp_c, corner, rng) >= 5
+    # the same for sky130, whose every transistor takes its intrinsic charges from its table (and the junction law)
+    s = ReadSimulator("sky130")
+    dvt = s.mismatch_sigmas()[0] * rng.standard_normal(len(s.tables.mos))
+    for vdd, temp_c, corner in ((0.8, -40.0, "fs"), (1.8, 85.0, "ss")):
+        ref = ReferenceCircuit(s, vdd, temp_c, corner, 8e3, 60e3, dvt=dvt)
+        assert ref.tabq and not ref.qch
+        assert _mass_agrees(s, ref, vdd, temp_c, corner, rng) >= 5
+
+
+def _mass_agrees(s, ref, vdd, temp_c, corner, rng) -> int:
+    """The kernel's mass matrix, SE coupling and VDD-terminal charge (``_charges``) against the reference's
+    (central differences of its own charges) at random states and SE values; returns the number of states where
+    the charges mattered."""
+    from arraysim.kernels.transient import _charges
     t = s.tables
     par = s.mos_par_at(temp_c, corner)
+    qi, qc = s.qch_at(corner)
+    jn, jp = s.jn_at(corner, temp_c)
+    tabs = s.tabs_at(temp_c, corner)
     vfix = s._vfix(vdd, None)
     nv = t.nv
     M, b = np.empty((nv, nv)), np.empty(nv)
     checked = 0
-    for se in (0.0, 0.3, 0.55, 0.8, vdd):
+    for se in (0.0, 0.3 * vdd / 1.2, 0.55 * vdd / 1.2, 0.8 * vdd / 1.2, vdd):
         for _ in range(4):
             v = rng.uniform(-0.05, vdd + 0.05, nv)
-            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, ref.vt, qi, qc, jn, jp, ref.ut, vfix, t.se_idx,
-                          t.vdd_idx, ref.cmat, ref.bse, M, b)
+            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, t.mos_mult, ref.vt, tabs, qi, qc, jn, jp, ref.ut,
+                          vfix, t.se_idx, t.vdd_idx, ref.cmat, ref.bse, M, b)
             Mr, br = ref.mass(v, se)
             scale = np.max(np.abs(Mr - ref.cmat)) + 1e-18
             assert np.max(np.abs(M - Mr)) <= 1e-6 * scale + 1e-22, (se, v)
             assert np.max(np.abs(b - br)) <= 1e-6 * scale + 1e-22, (se, v)
             assert math.isclose(qv, ref.charges(v, se)[1], rel_tol=1e-9, abs_tol=1e-24)
             checked += scale > 1e-17  # a state where the channels hold charge
-    assert checked >= 5
+    return checked
 
 
 def test_channel_charge_strong_inversion_closed_form(binned_tech):

@@ -215,8 +215,8 @@ class IVTable:
 
     def at(self, temp_c: float, data: str = "f") -> np.ndarray:
         """The table ``data`` (``"f"``: F [vsb, vds, vgs]; ``"fj"``: the junction diode's fj [k]; ``"h"``/``"h2"``:
-        H/H2; ``"qg"``/``"qd"``/``"qs"``: the intrinsic charges) at ``temp_c``: linear in 1/T between the bracketing tabulated temperatures (outside: the two
-        nearest, extrapolated)."""
+        H/H2; ``"qg"``/``"qd"``/``"qs"``: the intrinsic charges) at ``temp_c``: linear in 1/T between the
+        bracketing tabulated temperatures (outside: the two nearest, extrapolated)."""
         data = getattr(self, data)
         ts = np.asarray(self.temps_c, dtype=float)
         if ts.size == 1:
@@ -227,8 +227,8 @@ class IVTable:
         return (1.0 - a) * data[j].astype(float) + a * data[j + 1].astype(float)
 
     def padded(self, temp_c: float, data: str = "f") -> np.ndarray:
-        """``F`` (``data``: ``"h"``/``"h2"``/``"qg"``/``"qd"``/``"qs"``, that array) at ``temp_c`` with one ghost layer on each side of every axis (linear
-        extrapolation): shape (nvsb + 2, nvds + 2, nvgs + 2)."""
+        """``F`` (``data``: ``"h"``/``"h2"``/``"qg"``/``"qd"``/``"qs"``, that array) at ``temp_c`` with one ghost
+        layer on each side of every axis (linear extrapolation): shape (nvsb + 2, nvds + 2, nvgs + 2)."""
         a = self.at(temp_c, data=data)
         for ax in range(3):
             lo = 2 * np.take(a, [0], axis=ax) - np.take(a, [1], axis=ax)

@@ -144,16 +144,16 @@ def _channel_f(src: ModelSource, corner: str, temp_c: float, sizes: list, dvt: f
             raise RuntimeError(f"{dev.family} {w * 1e6:g}/{l * 1e6:g} um, corner {corner}, {temp_c} degC: zero "
                                f"channel current at V_SB {g.vsb()[jb]:g} V")
         ff = f_of_current(i, vfine[None, :], temp_c)  # [vgs, fine vds]
-        vg = np.maximum(g.vds(), VDS_ZERO)
-        out[(si, jb)] = CubicSpline(vfine, ff, axis=1)(vg).T
+        vds = np.maximum(g.vds(), VDS_ZERO)  # the table's V_DS points
+        out[(si, jb)] = CubicSpline(vfine, ff, axis=1)(vds).T
         if charges is not None:
-            qs = []
+            qk = []
             for qn in qnames:
                 q = np.asarray(vec.get(qn, []), dtype=float).ravel()  # BSIM4 reports them in the NMOS frame
                 if q.size != g.nvgs * vfine.size or not np.all(np.isfinite(q)):
                     raise RuntimeError(f"ngspice returned {q.size} points of {qn}, expected {g.nvgs * vfine.size}")
-                qs.append(CubicSpline(vfine, q.reshape(g.nvgs, vfine.size), axis=1)(vg).T)
-            charges[(si, jb)] = qs
+                qk.append(CubicSpline(vfine, q.reshape(g.nvgs, vfine.size), axis=1)(vds).T)
+            charges[(si, jb)] = qk
     return out
 
 

@@ -451,20 +451,15 @@ def test_junction_charge_raises_the_supply_charge_of_sky130():
 def test_dc_fallback_follows_the_slow_drift_to_a_latched_precharge_state():
     """An instance whose precharged state has ceased to exist (sky130, 0.8 V, -40 degC, fs; MP_PRE_QB 134 mV weak;
     `arraysim validate --readout ternary --seed 12`, condition index 3): Newton fails from the precharged guess and
-    the pseudo-transient fallback must follow the pA-level drift to the latched state the scipy reference (and
-    ngspice: QB 0.263 V) finds, QB ~0.267 V -- stepping by doubling alone wandered for 20,000 steps."""
-    import itertools
-
-    from arraysim.options import Cell, Corner, Readout
+    the SE = 0 drift must follow the pA-level drift to the latched state the scipy reference (and ngspice: QB
+    0.263 V) finds, QB ~0.267 V (stop 20: a pseudo-transient stepping by doubling alone wandered for 20,000
+    steps)."""
     from arraysim.reference import ReferenceCircuit
-    from arraysim.spice.validate import drawn_instances
+    from arraysim.spice.validate import condition_instances
     sim = ReadSimulator("sky130")
-    conds = list(itertools.product([0.6, 0.8, 1.2, 1.8], [-40.0, 27.0, 125.0],
-                                   [Corner.parse(c).value for c in ("tt", "ff", "ss", "fs", "sf")]))
-    for vdd, temp, corner, inst, _ in drawn_instances(sim, 225, conds, 12, Programming(), Cell.C2T2R,
-                                                      Readout.TERNARY, 1 / 3):
-        if (vdd, temp, corner) == (0.8, -40.0, "fs"):
-            break
+    vdd, temp, corner = 0.8, -40.0, "fs"
+    inst, _ = condition_instances(sim, (vdd, temp, corner), 225, [0.6, 0.8, 1.2, 1.8], [-40, 27, 125],
+                                  ["tt", "ff", "ss", "fs", "sf"], seed=12, readout="ternary")
     k = 3
     raw = sim.run(vdd, temp, corner, inst.dvt[[k]], inst.dbeta[[k]], inst.r_bl[[k]], inst.r_blb[[k]])
     assert raw.status[0] in VALID_STATUS
@@ -472,6 +467,46 @@ def test_dc_fallback_follows_the_slow_drift_to_a_latched_precharge_state():
     v_ref = ref.dc_operating_point()[:sim.tables.nv]
     np.testing.assert_allclose(raw.v_dc[0], v_ref, atol=1e-3)
     assert raw.v_dc[0][list(sim.tables.node_names).index("QB")] < 0.3
+
+
+def test_dc_start_rejects_a_saddle_and_follows_the_drift():
+    """sky130, 0.4 V, -40 degC, fs (``validate --seed 1``, instance 2): Newton from the precharged guess converges,
+    but to the latch's saddle (both outputs ~0.07 V; the determinant of J has the sign of an unstable point) --
+    a state the circuit does not stay in.  The start state is the SE = 0 drift's (return code 2), latched at Q ~
+    0.18 V, QB < 10 mV; the drift is deterministic and its end is an equilibrium (Newton from it moves < 1 uV)."""
+    from arraysim.kernels.transient import _newton_dc, dc_operating_point
+    from arraysim.spice.validate import condition_instances
+    from arraysim.units import celsius_to_kelvin, thermal_voltage
+    sim = ReadSimulator("sky130")
+    vdd, temp, corner = 0.4, -40.0, "fs"
+    inst, _ = condition_instances(sim, (vdd, temp, corner), 450, [0.4, 0.6, 0.8, 1.2, 1.8], [-40, 27, 125],
+                                  ["tt", "ff", "ss", "fs", "sf"], seed=1)
+    k = 2
+    t = sim.tables
+    vt0, isp0 = sim.nominal_elements(temp, corner)
+    r = np.array([inst.r_bl[k], inst.r_blb[k]])
+    args = (t.nv, t.mos_nodes, t.mos_pol, sim.mos_par_at(temp, corner), t.mos_mult, vt0 + inst.dvt[k],
+            isp0 * (1 + inst.dbeta[k]), sim.tabs_at(temp, corner), t.rr_nodes, r, np.array([sim.rram.vnl(x) for x in r]),
+            sim.design.gmin, thermal_voltage(celsius_to_kelvin(temp)), sim._vfix(vdd, None), t.se_idx, t.vdd_idx)
+    guess = np.full(t.nv, vdd / 2)
+    guess[t.out_nodes] = vdd
+    v = guess.copy()
+    sgn = _newton_dc(v, vdd, *args, 200, 1e-10)
+    assert sgn == -(-1.0) ** t.nv and np.all(v[t.out_nodes] < 0.09), (sgn, v)  # a saddle
+    starts = []
+    for _ in range(2):
+        v = guess.copy()
+        code = dc_operating_point(v, vdd, *args, sim.cmat_at(corner), sim.bse, *sim.qch_at(corner),
+                                  *sim.jn_at(corner, temp), t.out_nodes)
+        assert code == 2
+        starts.append(v)
+    np.testing.assert_array_equal(starts[0], starts[1])
+    q, qb = v[t.out_nodes]
+    assert 0.17 < q < 0.19 and qb < 0.01, v
+    w = v.copy()
+    assert _newton_dc(w, vdd, *args, 200, 1e-10) == (-1.0) ** t.nv and np.max(np.abs(w - v)) < 1e-6
+    raw = sim.run(vdd, temp, corner, inst.dvt[[k]], inst.dbeta[[k]], inst.r_bl[[k]], inst.r_blb[[k]])
+    np.testing.assert_array_equal(raw.v_dc[0], v)
 
 
 def test_kernel_matches_reference_on_sky130_with_junction_charge():

@@ -327,6 +327,65 @@ def test_not_precharged_instances_are_flagged_by_both_simulators():
     assert "no_pre" in v.to_text()
 
 
+@pytest.mark.skipif(not _sky130_ready(), reason="SKY130 models not installed")
+def test_not_precharged_instances_start_from_the_drift_in_both_simulators():
+    """0.4 V, -40 degC, fs (the six instances ``arraysim validate --model sky130 ... --seed 1`` draws there): no
+    precharged state exists.  ngspice's operating point (``.nodeset`` Q = QB = VDD) lands on the latch's saddle
+    for two of them (both outputs 0.07-0.1 V), a state the circuit held with SE low does not stay in: from Q = QB =
+    VDD it latches (one output ~0.18-0.2 V, the other 7-60 mV).  Both simulators start such an instance from that
+    drift: the kernel's start state equals ngspice's (``drift_states``) within 3 mV at every node, and the
+    decisions agree (before stop 22 the kernel's Newton also stopped on saddles, and instance 0 disagreed)."""
+    from arraysim.api import simulator
+    from arraysim.montecarlo.readout import decode_binary
+    from arraysim.spice.netlist import simulate
+    from arraysim.spice.validate import condition_instances
+
+    sim = simulator("sky130")
+    vdd, temp, corner = 0.4, -40.0, "fs"
+    inst, _ = condition_instances(sim, (vdd, temp, corner), 450, [0.4, 0.6, 0.8, 1.2, 1.8], [-40, 27, 125],
+                                  ["tt", "ff", "ss", "fs", "sf"], seed=1)
+    raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb)
+    sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, model="sky130",
+                  t_cycle=raw.tcycle, batch=6)
+    assert np.all(sp["status"] == "ok") and np.all(sp["drift_start"]), sp["status"]
+    # the start states: ngspice's drift (v_q0, v_qb0 of the read from it) and the kernel's
+    np.testing.assert_allclose(sp["v_q0"], raw.v_pre[:, 0], atol=3e-3)
+    np.testing.assert_allclose(sp["v_qb0"], raw.v_pre[:, 1], atol=3e-3)
+    assert np.all(np.max(raw.v_pre, axis=1) > 0.17) and np.all(np.min(raw.v_pre, axis=1) < 0.065)
+    kd = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd)
+    np.testing.assert_array_equal(kd, sp["decision"])
+    # ngspice's own operating point: the saddle for instances 2 and 3
+    op = simulate(sim, vdd, temp, corner, inst.dvt[2:4], inst.dbeta[2:4], inst.r_bl[2:4], inst.r_blb[2:4],
+                  model="sky130", batch=2, drift=False)
+    assert np.all(np.abs(op["v_q0"] - op["v_qb0"]) < 0.02) and np.all(op["v_q0"] < 0.11), op
+    assert not np.any(op["drift_start"])
+
+
+def test_deck_start_state_and_drift_deck():
+    """``v_start`` starts every instance from the given state (``.ic`` on every node, no ``.nodeset``);
+    ``drift=True`` holds SE at 0 V for DRIFT_T; a start state of the wrong shape is refused."""
+    from arraysim.api import simulator
+    from arraysim.kernels.transient import DRIFT_T
+    from arraysim.spice.netlist import build_deck
+
+    sim = simulator("generic130", iv_tables=False)
+    m = len(sim.tables.mos)
+    vs = np.array([[1.0, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1], [1.1, 1.0, 0.6, 0.5, 0.4, 0.3, 0.2]])
+    d = build_deck(sim, 1.2, 27.0, "tt", np.zeros((2, m)), np.zeros((2, m)), [8e3, 8e3], [6e4, 6e4], v_start=vs)
+    ic = [ln for ln in d.text.splitlines() if ln.startswith(".ic")]
+    assert len(ic) == 2 and ".nodeset" not in d.text
+    assert ic[1] == (".ic v(q_1)=1.1 v(qb_1)=1 v(bl_1)=0.6 v(blb_1)=0.5 v(xcol_1.m)=0.4 v(xcol_1.mb)=0.3 "
+                     "v(sl_1)=0.2")
+    d = build_deck(sim, 1.2, 27.0, "tt", np.zeros((2, m)), np.zeros((2, m)), [8e3, 8e3], [6e4, 6e4], v_start=vs,
+                   drift=True)
+    assert "VSE se 0 0" in d.text.splitlines() and "PWL" not in d.text
+    tran = [ln for ln in d.text.splitlines() if ln.startswith(".tran")][0].split()
+    assert float(tran[2]) == DRIFT_T
+    with pytest.raises(ValueError, match="v_start"):
+        build_deck(sim, 1.2, 27.0, "tt", np.zeros((2, m)), np.zeros((2, m)), [8e3, 8e3], [6e4, 6e4],
+                   v_start=vs[:1])
+
+
 @pytest.mark.parametrize("coupling", [False, True])
 def test_xnor_compact_spice_matches_kernel(coupling):
     """The XNOR circuit (four input pass transistors) in SPICE with our own model agrees with the kernel

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..kernels.transient import DRIFT_T, PRECHARGED
 from ..montecarlo.readout import decode_binary
 from ..units import celsius_to_kelvin, thermal_voltage
 
@@ -300,32 +301,52 @@ def _check_topology(sim):
         raise ValueError(f"unexpected node list {sim.tables.node_names}")
 
 
-def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read=None):
+def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read=None,
+            drift=False):
     opts = dict(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS)
     opts.update(options or {})
     lines = [f"* arraysim read instances ({model} family), VDD={_f(vdd)} V, T={_f(temp_c)} C, "
-             f"corner={corner}, {n} instance(s)",
+             f"corner={corner}, {n} instance(s)" + (", SE = 0 drift" if drift else ""),
              f".temp {_f(temp_c)}",
-             ".options " + " ".join(f"{k}={v}" for k, v in opts.items()),
-             # a read instant inside the window is an extra (flat) PWL point: ngspice puts a breakpoint there
-             f"VSE se 0 PWL(0 0 {_f(t_rise)} {_f(vdd)} "
-             + (f"{_f(t_read)} {_f(vdd)} " if t_read is not None and t_rise < t_read < t_fall * (1 - 1e-9) else "")
-             + f"{_f(t_fall)} {_f(vdd)} {_f(t_fall + t_rise)} 0)",
-             f"VWL wl 0 {_f(sim.v_wl)}"]
+             ".options " + " ".join(f"{k}={v}" for k, v in opts.items())]
+    if drift:  # SE held low for DRIFT_T seconds
+        lines += ["VSE se 0 0", f"VWL wl 0 {_f(sim.v_wl)}",
+                  f".tran {_f(t_rise / 5)} {_f(DRIFT_T)} 0 {_f(DRIFT_T / 20)}"]
+        return lines
+    # a read instant inside the window is an extra (flat) PWL point: ngspice puts a breakpoint there
+    lines += [f"VSE se 0 PWL(0 0 {_f(t_rise)} {_f(vdd)} "
+              + (f"{_f(t_read)} {_f(vdd)} " if t_read is not None and t_rise < t_read < t_fall * (1 - 1e-9) else "")
+              + f"{_f(t_fall)} {_f(vdd)} {_f(t_fall + t_rise)} 0)",
+              f"VWL wl 0 {_f(sim.v_wl)}"]
     step = t_rise / 5
     lines.append(f".tran {_f(step)} {_f(t_stop)} 0 {_f(tmax if tmax else min(t_stop / 50, DEFAULT_TMAX))}")
     return lines
 
 
+def _start_line(sim, k, vdd, v_start) -> str:
+    """How instance k's deck starts: ``.nodeset`` Q = QB = VDD (ngspice's operating point from the kernel's
+    guess), or with ``v_start`` (its row k: a value for every node of ``sim.tables.node_names``) ``.ic`` on every
+    node (the operating point with those nodes held there, released at t = 0: the run starts from exactly
+    that state)."""
+    if v_start is None:
+        return f".nodeset v(q_{k})={_f(vdd)} v(qb_{k})={_f(vdd)}"
+    return ".ic " + " ".join(f"v({_node_ref(nm, k)})={_f(val)}" for nm, val in zip(sim.tables.node_names,
+                                                                                    v_start[k]))
+
+
 def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
-               t_cycle=None, options=None, tmax=None, x=None, window=None) -> Deck:
+               t_cycle=None, options=None, tmax=None, x=None, window=None, v_start=None, drift=False) -> Deck:
     """One deck holding every given instance (rows of ``dvt``/``dbeta``/``r_bl``/``r_blb``) as an
     independent copy of the circuit.  ``t_cycle`` (per instance, e.g. the kernel's ``RawReads.tcycle``)
     sets the energy interval and the stop time (their maximum); default: the minimum cycle
     t_rise + t_sense + t_rise + t_precharge.  ``options``: extra/overriding ``.options``; ``tmax``:
     largest time step (default min(t_stop/50, DEFAULT_TMAX)).  ``x``: the binary input of each
     instance for the XNOR circuit.  ``window``: read the outputs this long after
-    the end of the SE ramp (as ``ReadSimulator.run(windows=...)``); default the whole sense window."""
+    the end of the SE ramp (as ``ReadSimulator.run(windows=...)``); default the whole sense window.
+    ``v_start`` (instances x ``sim.tables.node_names``): start every instance from this state (``.ic``) instead
+    of ngspice's operating point.  ``drift``: instead of the read, hold SE low for
+    :data:`arraysim.kernels.transient.DRIFT_T` seconds (with ``v_start``: from that state), see
+    :func:`drift_states`."""
     if model not in MODELS:
         raise ValueError(f"unknown SPICE model family {model!r}; allowed: {', '.join(MODELS)}")
     _check_topology(sim)
@@ -360,7 +381,14 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                                          for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
     if jns:  # the compact deck's junction charges (qj) need the looser Newton tolerance
         options = {**JUNCTION_OPTIONS, **(options or {})}
-    lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read)
+    if v_start is not None:
+        v_start = np.asarray(v_start, dtype=float)
+        if v_start.shape != (n, sim.tables.nv) or not np.all(np.isfinite(v_start)):
+            raise ValueError(f"v_start must hold a finite voltage for each of the {n} instance(s) and each node "
+                             f"{list(sim.tables.node_names)} (got shape {v_start.shape})")
+    if drift:
+        t_stop = DRIFT_T
+    lines = _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read, drift)
     names = [m.name for m in sim.tables.mos]
     cell = "1t1r" if ohmic_blb else "2t2r"
     mult = sim.tables.mos[names.index("ML_BL")].mult
@@ -417,7 +445,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             for j, (xn, bn, jp) in enumerate(jns):
                 lines.append(f"XJ{j}_{k} {_node_ref(xn, k)} {'0' if bn == 'GND' else f'vdd_{k}'} qj "
                              f"pol={_f(jp[0])} c0={_f(jp[1])} mj={_f(jp[2])} pb={_f(jp[3])} cl={_f(jp[4])}")
-            lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
+            lines.append(_start_line(sim, k, vdd, v_start))
     else:
         sa = "pcsa_xnor_sky130" if xnor else "pcsa_sky130"
         keys = _XNOR_KEYS if xnor else _PCSA_KEYS
@@ -459,7 +487,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
             c.append(f"cbl={_f(c_bl)} cblb={_f(c_bl)} cm={_f(c_m)} cmb={_f(c_m)} gmin={_f(gmin)}")
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_sky130 " + " ".join(c))
-            lines.append(f".nodeset v({nd['Q']})={_f(vdd)} v({nd['QB']})={_f(vdd)}")
+            lines.append(_start_line(sim, k, vdd, v_start))
     lines.append(".end")
     return Deck(text="\n".join(lines) + "\n", model=model, n=n, vdd=float(vdd), t_rise=t_rise,
                 t_fall=t_fall, t_stop=t_stop, t_cycle=tc, t_read=t_read)
@@ -565,14 +593,38 @@ def measure(deck: Deck, vecs: dict) -> dict:
     return out
 
 
+def drift_states(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
+                 options=None, x=None, timeout: float | None = 600.0) -> np.ndarray:
+    """The state each instance reaches with SE held low for :data:`arraysim.kernels.transient.DRIFT_T` seconds
+    from the kernel's DC guess (Q = QB = VDD, every other node VDD/2; ``.ic`` on every node): the start state
+    of an instance whose operating point is not precharged, as the kernel's
+    :func:`arraysim.kernels.transient.dc_operating_point` defines it.  Returns (instances x
+    ``sim.tables.node_names``) voltages; raises :class:`arraysim.spice.runner.SpiceError` if the run fails."""
+    from .runner import run
+
+    n = np.atleast_1d(np.asarray(r_bl)).size
+    guess = np.full((n, sim.tables.nv), 0.5 * float(vdd))
+    guess[:, sim.tables.out_nodes] = float(vdd)
+    deck = build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb, model, options=options, x=x,
+                      v_start=guess, drift=True)
+    vecs = run(deck.text, timeout=timeout)
+    return np.array([[float(np.asarray(vecs[f"v({_node_ref(nm, k)})"]).real[-1]) for nm in sim.tables.node_names]
+                     for k in range(n)])
+
+
 def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
              t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
-             progress=None, x=None, window=None) -> dict:
+             progress=None, x=None, window=None, drift=True) -> dict:
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
     t_fall_qb, delay, energy, decision, v_q0, v_qb0`` (:func:`measure`) and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
     that a non-converging instance is reported alone, and an instance that fails alone is retried once
-    with the largest time step cut to ``RETRY_TMAX`` (``retried``: True for those); failures never raise."""
+    with the largest time step cut to ``RETRY_TMAX`` (``retried``: True for those); failures never raise.
+
+    Start state (as the kernel's): ngspice's operating point (``.nodeset`` Q = QB = VDD) where it is precharged
+    (both outputs at least :data:`arraysim.kernels.transient.PRECHARGED` x VDD); an instance whose operating
+    point is not is run again from the state the SE = 0 drift reaches (:func:`drift_states`; ``drift_start``:
+    True for those; ``drift=False``: never)."""
     import time
 
     from .runner import SpiceError, run
@@ -591,11 +643,15 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     t0 = time.perf_counter()
 
     res["retried"] = np.zeros(n, dtype=bool)
+    res["drift_start"] = np.zeros(n, dtype=bool)
+    xs = None if x is None else np.broadcast_to(np.asarray(x), (n,))
+    v_start = np.full((n, sim.tables.nv), np.nan)
 
     def one(idx, tmax=tmax):
+        vs = v_start[idx] if np.all(res["drift_start"][idx]) else None
         deck = build_deck(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
                           ohmic_blb, model, None if t_cycle is None else tc[idx], options, tmax,
-                          None if x is None else np.broadcast_to(np.asarray(x), (n,))[idx], window)
+                          None if xs is None else xs[idx], window, v_start=vs)
         vecs = run(deck.text, timeout=timeout)
         got = measure(deck, vecs)
         for key in got:
@@ -614,15 +670,32 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
             except SpiceError as e1:
                 res["status"][i] = "spice_failed: " + " | ".join(str(e1).splitlines()[:4])
 
-    b = max(1, int(batch))
-    for s in range(0, n, b):
-        idx = np.arange(s, min(n, s + b))
-        try:
-            one(idx)
-        except SpiceError:
-            for i in idx:
-                alone(i, run_first=idx.size > 1)
-        if progress is not None:
-            progress(min(n, s + b), n)
+    def sweep(todo, report):
+        b = max(1, int(batch))
+        for s in range(0, todo.size, b):
+            idx = todo[s:s + b]
+            try:
+                one(idx)
+            except SpiceError:
+                for i in idx:
+                    alone(i, run_first=idx.size > 1)
+            if report and progress is not None:
+                progress(min(n, s + b), n)
+
+    sweep(np.arange(n), True)
+    if drift:
+        redo = np.nonzero((res["status"] == "ok") & ((res["v_q0"] < PRECHARGED * vdd)
+                                                     | (res["v_qb0"] < PRECHARGED * vdd)))[0]
+        for s in range(0, redo.size, max(1, int(batch))):
+            idx = redo[s:s + max(1, int(batch))]
+            try:
+                v_start[idx] = drift_states(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
+                                            ohmic_blb, model, options, None if xs is None else xs[idx], timeout)
+            except SpiceError as e:
+                for i in idx:
+                    res["status"][i] = "spice_failed: SE = 0 drift: " + " | ".join(str(e).splitlines()[:4])
+                continue
+            res["drift_start"][idx] = True
+            sweep(idx, False)
     res["seconds"] = time.perf_counter() - t0
     return res

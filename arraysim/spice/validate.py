@@ -19,16 +19,19 @@ disagreement cannot be expected to agree.  An instance is *metastable* when
 Agreement is reported outside and inside the band separately.  Instances whose SPICE run failed, or
 whose kernel status is not valid, are counted and listed, never dropped.
 
-Not precharged.  A read starts from the precharged state, the DC operating point with SE = 0, in which a
-working sense amplifier holds both outputs at VDD.  Near threshold in the fast-NMOS/slow-PMOS corners and
-cold (SKY130 0.4 V everywhere, 0.6 V at -40 degC ss/fs) the precharge PMOS cannot hold the outputs against
-the latch's NMOS leakage: the latch has several equilibria with SE = 0 (already latched either way, or the
-symmetric saddle), and which one a DC solver returns depends on its path, not on the read.  Where the level
-it sags to is unique it still differs between the simulators, since it balances deep-subthreshold currents
-(no mismatch, 0.6 V, -40 degC, fs: both outputs at 0.342 V in the kernel, 0.220 V in BSIM4).  An instance is
-*not precharged* when either simulator's precharged state has an output below ``PRECHARGE_MIN`` x VDD;
-its decision is compared and reported (``agree_outside_%`` counts it), and the agreement over the
-instances that precharged in both simulators is reported as well (``agree_precharged_%``).
+Not precharged.  A read starts from the precharged state, the DC state with SE = 0, in which a working
+sense amplifier holds both outputs at VDD.  Near threshold in the fast-NMOS/slow-PMOS corners and cold (SKY130
+0.4 V everywhere, 0.6 V at -40 degC ss/fs) the precharge PMOS cannot hold the outputs against the latch's NMOS
+leakage: the latch has several equilibria with SE = 0 (already latched either way, or the symmetric saddle),
+and which one a DC solver returns depends on its path, not on the circuit.  Both simulators therefore start
+such an instance from the state the circuit itself reaches with SE held low from Q = QB = VDD (the kernel:
+:func:`arraysim.kernels.transient.dc_operating_point`; ngspice: a second run from that drift,
+:func:`arraysim.spice.netlist.drift_states`, column ``drift_start_spice``).  Before stop 22 each took its
+solver's operating point, and all 17 decision misses in 3,055 instances were such instances.  Where the level
+the outputs sag to balances deep-subthreshold currents it still differs between the simulators by mV.  An
+instance is *not precharged* when either simulator's start state has an output below ``PRECHARGE_MIN`` x VDD;
+its decision is compared and reported (``agree_outside_%`` counts it), and the agreement over the instances
+that precharged in both simulators is reported as well (``agree_precharged_%``).
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..devices.rram import Programming
+from ..kernels.transient import PRECHARGED
 from ..montecarlo.engine import VALID_STATUS, STATUS_TEXT
 from ..montecarlo.driver import check_readout, make_grid
 from ..montecarlo.readout import decode_binary, sense_delay
@@ -49,7 +53,7 @@ from .netlist import MODELS, simulate
 
 META_DVT = 1e-4  # V
 META_VBAND = 0.05  # fraction of VDD
-PRECHARGE_MIN = 0.9  # fraction of VDD: an output below it in the precharged (SE = 0 DC) state: not precharged
+PRECHARGE_MIN = PRECHARGED  # fraction of VDD: an output below it in the start (SE = 0) state: not precharged
 DEFAULT_BATCH = {"compact": 1, "sky130": 4}
 """Instances per ngspice deck (measured, ngspice 39, one process: compact 1.27 instances/s with 1 per deck,
 0.42/s with 5; sky130 2.41/s with 1, 3.17/s with 4, 1.78/s with 10 -- the PDK include's load time is shared,
@@ -59,7 +63,7 @@ COLUMNS = ("vdd", "temp", "corner", "index", "weight", "x", "expected", "r_bl", 
            "metastable", "decision_kernel", "decision_spice", "agree", "delay_kernel", "delay_spice",
            "delay_err", "energy_kernel", "energy_spice", "energy_err", "v_q_kernel", "v_qb_kernel",
            "v_q_spice", "v_qb_spice", "t_cycle", "v_q_pre_kernel", "v_qb_pre_kernel", "v_q_pre_spice",
-           "v_qb_pre_spice", "not_precharged")
+           "v_qb_pre_spice", "not_precharged", "drift_start_spice")
 
 
 @dataclass
@@ -161,6 +165,10 @@ class Validation:
             tk, ts = max(self.kernel_seconds, 1e-9), max(self.spice_seconds, 1e-9)
             lines.append(f"time: kernel {tk:.3g} s ({n / tk:.4g} samples/s, incl. compilation on first use), "
                          f"SPICE {ts:.3g} s ({n / ts:.4g} samples/s)")
+        nd = sum(bool(r.get("drift_start_spice")) for r in self.rows)
+        if nd:
+            lines.append(f"{nd} instance(s) not precharged at ngspice's operating point, started from the SE = 0 "
+                         "drift in both simulators")
         if self.n_spice_retried:
             lines.append(f"{self.n_spice_retried} SPICE run(s) failed at the default largest time step and "
                          "succeeded on the retry with 0.1 ns")
@@ -264,6 +272,24 @@ def drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
         yield vdd, temp, corner, inst, x
 
 
+def condition_instances(sim, condition, samples, vdds, temps, corners, seed, readout="binary", cell="2t2r",
+                        prog: Programming | None = None, p_zero: float | None = None):
+    """The instances (and XNOR inputs, else None) that :func:`validate` with these arguments draws for one
+    ``condition`` = (vdd, temp, corner): to re-run an instance a validate table lists (its ``index`` is the row).
+    ``sim`` must be the simulator validate used (its circuit sets the XNOR draw)."""
+    readout = Readout.parse(readout)
+    if p_zero is None:
+        p_zero = 1.0 / 3.0 if readout == Readout.TERNARY else 0.0
+    conds = list(itertools.product([float(v) for v in vdds], [float(t) for t in temps],
+                                   [Corner.parse(c).value for c in corners]))
+    want = (float(condition[0]), float(condition[1]), Corner.parse(condition[2]).value)
+    for vdd, temp, corner, inst, x in drawn_instances(sim, samples, conds, seed, prog or Programming(),
+                                                      Cell.parse(cell), readout, p_zero):
+        if (vdd, temp, corner) == want:
+            return inst, x
+    raise ValueError(f"condition {condition} gets no instance of {samples} over {len(conds)} conditions")
+
+
 def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("tt",), seed=0,
              cell="2t2r", prog: Programming | None = None, batch: int | None = None, sim=None, progress=None,
              timeout: float | None = 600.0, readout="binary", window: float | None = None,
@@ -343,7 +369,8 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                 "v_q_pre_kernel": float(raw.v_pre[k, 0]), "v_qb_pre_kernel": float(raw.v_pre[k, 1]),
                 "v_q_pre_spice": float(sp["v_q0"][k]), "v_qb_pre_spice": float(sp["v_qb0"][k]),
                 "not_precharged": bool(np.any(np.array([raw.v_pre[k, 0], raw.v_pre[k, 1], sp["v_q0"][k],
-                                                         sp["v_qb0"][k]]) < PRECHARGE_MIN * vdd))})
+                                                         sp["v_qb0"][k]]) < PRECHARGE_MIN * vdd)),
+                "drift_start_spice": bool(sp["drift_start"][k])})
         done += n
         if progress is not None:
             progress(done, samples)

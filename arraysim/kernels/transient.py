@@ -53,9 +53,9 @@ PRECHARGED = 0.9
 """DC start: Newton's point is taken only where every output is at least this fraction of VDD (else the drift decides)."""
 DRIFT_T = 10.0
 """DC start: how long [s] SE is held low from the guess when the drift decides (the scipy reference's relaxation)."""
-DRIFT_RTOL = 1e-5
-DRIFT_ATOL = 1e-7
-"""DC drift: local error tolerance [V] (relative, absolute) of its implicit Euler steps."""
+DRIFT_RTOL = 1e-4
+DRIFT_ATOL = 1e-6
+"""DC drift: local error tolerance [V] (relative, absolute) of its Rosenbrock steps."""
 RAMP_SUB = 8  # steps at least per SE ramp when clocked devices carry channel charge (simulate_read)
 _E32 = 6.0 + math.sqrt(2.0)
 
@@ -435,81 +435,112 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
     """Follow ``M(V) dV/dt = f(V)`` with SE held low from ``v`` (which receives the end state) for ``t_relax``
     seconds or until the state is at rest (its speed times the time left below 1e-9 V).
 
-    Linearly implicit Euler ``(M/h - J) dV = f`` (L-stable: steps of seconds where the circuit has settled), the
-    local error ``h/2 |z_1 - z_0|`` (z = M^-1 f at the step's ends) held below :data:`DRIFT_ATOL` +
+    The Rosenbrock 2(3) W-method of :func:`simulate_read` with SE constant (stages with ``W = M_0 - h d J_0`` and
+    the right-hand side ``M_0 M(y)^-1 f(y)``), its embedded error held below :data:`DRIFT_ATOL` +
     :data:`DRIFT_RTOL` |V| and no node moving more than 5 % of VDD in a step: the step stays short where the
-    state moves (a latch leaving a saddle) and grows where it rests.  False if the steps run out or shrink below
-    1e-18 s."""
-    f = np.empty(nv)
-    J = np.empty((nv, nv))
+    state moves (a latch leaving its saddle) and grows to seconds where it rests.  False if the steps run out or
+    shrink below 1e-18 s."""
+    f0 = np.empty(nv)
+    J0 = np.empty((nv, nv))
     f1 = np.empty(nv)
-    J1 = np.empty((nv, nv))
+    f2 = np.empty(nv)
+    J2 = np.empty((nv, nv))
     T = np.empty(nv)
     gq = np.empty(nv)
-    M = np.empty((nv, nv))
-    M1 = np.empty((nv, nv))
+    M0 = np.empty((nv, nv))
+    M2 = np.empty((nv, nv))
     b = np.empty(nv)
     Ms = np.empty((nv, nv))
     W = np.empty((nv, nv))
     piv = np.empty(nv, dtype=np.int64)
-    z0 = np.empty(nv)
-    z1 = np.empty(nv)
-    dv = np.empty(nv)
-    vn = np.empty(nv)
+    pivm = np.empty(nv, dtype=np.int64)
+    k1 = np.empty(nv)
+    k2 = np.empty(nv)
+    k3 = np.empty(nv)
+    ck = np.empty(nv)
+    y1 = np.empty(nv)
+    ynew = np.empty(nv)
+    z = np.empty(nv)
     _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
-          gmin, ut, vfix, se_idx, vdd_idx, True, f, J, T, gq)
+          gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, T, gq)
     _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
-             se_idx, vdd_idx, cmat, bse, M, b)
-    if not _mass_solve(M, f, b, 0.0, Ms, piv, z0):
+             se_idx, vdd_idx, cmat, bse, M0, b)
+    if not _mass_solve(M0, f0, b, 0.0, Ms, pivm, z):
         return False
+    speed = 0.0
+    for i in range(nv):
+        speed = max(speed, abs(z[i]))
+    dv_max = 0.05 * max(vdd, 0.1)
     t = 0.0
     h = 1e-12
     for it in range(max_steps):
-        zmax = 0.0
-        for i in range(nv):
-            zmax = max(zmax, abs(z0[i]))
-        if t >= t_relax or zmax * (t_relax - t) < 1e-9:
+        if t >= t_relax or speed * (t_relax - t) < 1e-9:
             return True
-        h = min(h, t_relax - t)
-        if h < 1e-18:
+        hs = min(h, t_relax - t)
+        if hs < 1e-18:
             return False
+        hd = hs * _D
         for i in range(nv):
-            dv[i] = f[i]
             for j in range(nv):
-                W[i, j] = M[i, j] / h - J[i, j]
+                W[i, j] = M0[i, j] - hd * J0[i, j]
         if not _lu_factor(W, piv):
-            h *= 0.25
+            h = 0.5 * hs
             continue
-        _lu_solve(W, piv, dv)
-        dmax = 0.0
         for i in range(nv):
-            vn[i] = v[i] + dv[i]
-            dmax = max(dmax, abs(dv[i]))
-        if dmax > 0.05 * max(vdd, 0.1):
-            h *= 0.25
+            k1[i] = f0[i]
+        _lu_solve(W, piv, k1)
+        for i in range(nv):
+            y1[i] = v[i] + 0.5 * hs * k1[i]
+        _eval(y1, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
+              gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, T, gq)
+        _charges(y1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut,
+                 vfix, se_idx, vdd_idx, cmat, bse, M2, b)
+        if not _mass_solve(M2, f1, b, 0.0, Ms, pivm, z):
+            h = 0.5 * hs
             continue
-        _eval(vn, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
-              gmin, ut, vfix, se_idx, vdd_idx, True, f1, J1, T, gq)
-        _charges(vn, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut,
-                 vfix, se_idx, vdd_idx, cmat, bse, M1, b)
-        if not _mass_solve(M1, f1, b, 0.0, Ms, piv, z1):
-            h *= 0.25
+        _matvec(M0, z, f1)
+        _matvec(M0, k1, ck)
+        for i in range(nv):
+            k2[i] = f1[i] - ck[i]
+        _lu_solve(W, piv, k2)
+        for i in range(nv):
+            k2[i] += k1[i]
+            ynew[i] = v[i] + hs * k2[i]
+        _eval(ynew, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
+              gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, T, gq)
+        _charges(ynew, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut,
+                 vfix, se_idx, vdd_idx, cmat, bse, M2, b)
+        if not _mass_solve(M2, f2, b, 0.0, Ms, pivm, z):
+            h = 0.5 * hs
             continue
+        _matvec(M0, k2, k3)
+        for i in range(nv):
+            k3[i] = -_E32 * (k3[i] - f1[i]) - 2.0 * (ck[i] - f0[i])
+        _matvec(M0, z, ck)  # M0 M(ynew)^-1 f(ynew) (ck no longer needed)
+        for i in range(nv):
+            k3[i] += ck[i]
+        _lu_solve(W, piv, k3)
         err = 0.0
+        dv = 0.0
         for i in range(nv):
-            err = max(err, 0.5 * h * abs(z1[i] - z0[i]) / (DRIFT_ATOL + DRIFT_RTOL * abs(vn[i])))
+            e = hs / 6.0 * abs(k1[i] - 2.0 * k2[i] + k3[i])
+            err = max(err, e / (DRIFT_ATOL + DRIFT_RTOL * max(abs(v[i]), abs(ynew[i]))))
+            dv = max(dv, abs(ynew[i] - v[i]))
+        if dv > dv_max:
+            err = max(err, (dv / dv_max) ** 3)
         if err > 1.0:
-            h *= max(0.2, 0.9 / math.sqrt(err))
+            h = hs * max(0.2, 0.8 * err ** (-1.0 / 3.0))
             continue
-        t += h
+        t += hs
+        speed = 0.0
         for i in range(nv):
-            v[i] = vn[i]
-            f[i] = f1[i]
-            z0[i] = z1[i]
+            v[i] = ynew[i]
+            f0[i] = f2[i]
+            speed = max(speed, abs(z[i]))
             for j in range(nv):
-                J[i, j] = J1[i, j]
-                M[i, j] = M1[i, j]
-        h *= min(4.0, 0.9 / math.sqrt(max(err, 1e-12)))
+                J0[i, j] = J2[i, j]
+                M0[i, j] = M2[i, j]
+        h = hs * (5.0 if err < 1e-12 else min(5.0, max(0.2, 0.8 * err ** (-1.0 / 3.0))))
     return False
 
 

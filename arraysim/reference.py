@@ -709,7 +709,10 @@ class ReferenceCircuit:
         return np.linalg.solve(jac, -f0)
 
     def dc_operating_point(self, t_relax: float = 10.0, vtol: float = 1e-9) -> np.ndarray:
-        """DC state with SE = 0: pseudo-transient relaxation, then root polishing, then verification."""
+        """Start state with SE = 0: the circuit's own drift from the kernel's guess (Q = QB = VDD, every other node
+        VDD/2) over ``t_relax`` (stiff BDF), then root polishing, then verification -- the definition that the
+        kernel's :func:`arraysim.kernels.transient.dc_operating_point` takes a Newton shortcut to where the
+        precharged state exists and is stable."""
         v = self.initial_guess()
         y0 = np.append(v, 0.0)
         sol = solve_ivp(lambda t, y: self.rhs(t, y, se_const=0.0), (0.0, t_relax), y0, method="BDF",

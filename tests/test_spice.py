@@ -361,6 +361,29 @@ def test_not_precharged_instances_start_from_the_drift_in_both_simulators():
     assert not np.any(op["drift_start"])
 
 
+def test_drift_also_runs_a_precharged_instance_from_the_drift_to_the_same_state():
+    """``simulate(drift_also=...)`` (validate passes the instances whose kernel start is not precharged): an
+    instance whose operating point is precharged and stable, run from the SE = 0 drift instead, starts where
+    the operating point is (the drift from Q = QB = VDD ends there) and reads the same."""
+    from arraysim.api import simulator
+    from arraysim.spice.netlist import simulate
+
+    sim = simulator("generic130", iv_tables=False)
+    m = len(sim.tables.mos)
+    rng = np.random.default_rng(5)
+    dvt, dbeta = rng.normal(0, 0.01, (2, m)), np.zeros((2, m))
+    args = (sim, 0.8, 27.0, "tt", dvt, dbeta, [8e3, 6e4], [6e4, 8e3])
+    op = simulate(*args, model="compact", batch=2)
+    dr = simulate(*args, model="compact", batch=2, drift_also=[True, False])
+    assert np.all(op["status"] == "ok") and np.all(dr["status"] == "ok"), (op["status"], dr["status"])
+    assert not np.any(op["drift_start"]) and list(dr["drift_start"]) == [True, False]
+    assert np.all(op["v_q0"] > 0.79) and np.all(op["v_qb0"] > 0.79)
+    np.testing.assert_allclose(dr["v_q0"], op["v_q0"], atol=1e-4)
+    np.testing.assert_allclose(dr["v_qb0"], op["v_qb0"], atol=1e-4)
+    np.testing.assert_array_equal(dr["decision"], op["decision"])
+    np.testing.assert_allclose(dr["delay"], op["delay"], rtol=1e-3)
+
+
 def test_deck_start_state_and_drift_deck():
     """``v_start`` starts every instance from the given state (``.ic`` on every node, no ``.nodeset``);
     ``drift=True`` holds SE at 0 V for DRIFT_T; a start state of the wrong shape is refused."""

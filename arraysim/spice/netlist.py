@@ -628,7 +628,7 @@ def drift_states(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fa
 
 def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False, model="compact",
              t_cycle=None, batch: int = 1, timeout: float | None = 600.0, options=None, tmax=None,
-             progress=None, x=None, window=None, drift=True) -> dict:
+             progress=None, x=None, window=None, drift=True, drift_also=None) -> dict:
     """Run instances through ngspice, ``batch`` copies per deck.  Returns arrays ``v_q, v_qb, t_fall_q,
     t_fall_qb, delay, energy, decision, v_q0, v_qb0`` (:func:`measure`) and ``status`` (``'ok'`` or the failure, one line) and
     ``seconds`` (wall time of the ngspice runs).  A deck that fails is retried one instance at a time so
@@ -638,7 +638,11 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     Start state (as the kernel's): ngspice's operating point (``.nodeset`` Q = QB = VDD) where it is precharged
     (both outputs at least :data:`arraysim.kernels.transient.PRECHARGED` x VDD); an instance whose operating
     point is not is run again from the state the SE = 0 drift reaches (:func:`drift_states`; ``drift_start``:
-    True for those; ``drift=False``: never)."""
+    True for those; ``drift=False``: never).  ``drift_also``: (instances,) bool, instances to run from the drift
+    even where ngspice's operating point is precharged -- e.g. those whose start the kernel found not
+    precharged: from Q = QB = VDD the drift ends at the precharged point where that point is the stable one
+    reached, so drifting more instances than needed only costs time, and both simulators then start from
+    the state the definition gives for their own circuit."""
     import time
 
     from .runner import SpiceError, run
@@ -698,8 +702,10 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
 
     sweep(np.arange(n), True)
     if drift:
+        also = np.zeros(n, dtype=bool) if drift_also is None else np.broadcast_to(
+            np.asarray(drift_also, dtype=bool), (n,))
         redo = np.nonzero((res["status"] == "ok") & ((res["v_q0"] < PRECHARGED * vdd)
-                                                     | (res["v_qb0"] < PRECHARGED * vdd)))[0]
+                                                     | (res["v_qb0"] < PRECHARGED * vdd) | also))[0]
         for s in range(0, redo.size, max(1, int(batch))):
             idx = redo[s:s + max(1, int(batch))]
             try:

@@ -169,8 +169,8 @@ class Validation:
                          f"SPICE {ts:.3g} s ({n / ts:.4g} samples/s)")
         nd = sum(bool(r.get("drift_start_spice")) for r in self.rows)
         if nd:
-            lines.append(f"{nd} instance(s) not precharged at ngspice's operating point, started from the SE = 0 "
-                         "drift in both simulators")
+            lines.append(f"{nd} instance(s) not precharged at ngspice's operating point or the kernel's start, "
+                         "started from the SE = 0 drift in both simulators")
         if self.n_spice_retried:
             lines.append(f"{self.n_spice_retried} SPICE run(s) failed at the default largest time step and "
                          "succeeded on the retry with 0.1 ns")

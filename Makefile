@@ -1,6 +1,8 @@
 # arraysim: the README's two commands are `make sweep` (main job) and `make test` (test suite).
 PYTHON ?= python3
 OUT ?= out
+# test workers (pytest-xdist): one per core; the SPICE tests are single-threaded ngspice runs
+PYTEST_WORKERS ?= auto
 
 .PHONY: install install-spice install-nn sweep test bench
 
@@ -30,7 +32,7 @@ sweep: install
 	  --plot $(OUT)/ber_vs_vdd.png
 
 test: install-spice install-nn
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n $(PYTEST_WORKERS)
 
 bench: install
 	$(PYTHON) benchmarks/bench_kernel.py

@@ -702,8 +702,7 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
 
     sweep(np.arange(n), True)
     if drift:
-        also = np.zeros(n, dtype=bool) if drift_also is None else np.broadcast_to(
-            np.asarray(drift_also, dtype=bool), (n,))
+        also = np.broadcast_to(np.asarray(False if drift_also is None else drift_also, dtype=bool), (n,))
         redo = np.nonzero((res["status"] == "ok") & ((res["v_q0"] < PRECHARGED * vdd)
                                                      | (res["v_qb0"] < PRECHARGED * vdd) | also))[0]
         for s in range(0, redo.size, max(1, int(batch))):

@@ -341,9 +341,10 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
         kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd, threshold)
         kdel = sense_delay(raw.tcross)
         kok = np.isin(raw.status, VALID_STATUS)
+        k_low = np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1)  # the kernel's start is not precharged
         sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
                       model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
-                      x=x, window=window, drift_also=np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1))
+                      x=x, window=window, drift_also=k_low)
         sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
         val.spice_seconds += sp["seconds"]
         # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0
@@ -370,8 +371,8 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                 "t_cycle": float(raw.tcycle[k]),
                 "v_q_pre_kernel": float(raw.v_pre[k, 0]), "v_qb_pre_kernel": float(raw.v_pre[k, 1]),
                 "v_q_pre_spice": float(sp["v_q0"][k]), "v_qb_pre_spice": float(sp["v_qb0"][k]),
-                "not_precharged": bool(np.any(np.array([raw.v_pre[k, 0], raw.v_pre[k, 1], sp["v_q0"][k],
-                                                         sp["v_qb0"][k]]) < PRECHARGE_MIN * vdd)),
+                "not_precharged": bool(k_low[k] or sp["v_q0"][k] < PRECHARGE_MIN * vdd
+                                       or sp["v_qb0"][k] < PRECHARGE_MIN * vdd),
                 "drift_start_spice": bool(sp["drift_start"][k])})
         done += n
         if progress is not None:

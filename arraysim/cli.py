@@ -318,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--charge-tables", action=argparse.BooleanOptionalAction, dest="charge_tables", default=None,
                    help="the kernel with the tables' intrinsic charges of the foundry model (design option "
                         "charge_tables; default: on where the tables hold them)")
+    v.add_argument("--spice-option", dest="spice_option", nargs="+", action="extend", metavar="NAME=VALUE",
+                   help="ngspice .options of the read decks over the family's (e.g. chgtol=1e-14 to see the "
+                        "referee's own sensitivity); allowed names: reltol abstol vntol chgtol trtol method maxord "
+                        "gmin itl1 itl4.  The SE = 0 drift decks keep their own tolerances")
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("info", parents=[common], help="technology, device and circuit parameters",
@@ -605,7 +609,16 @@ def cmd_validate(args) -> int:
     out = _check_out_path(args.out, (".csv",), "output file") if args.out else None
     plot = _check_out_path(args.plot, PLOT_FORMATS, "plot file") if args.plot else None
     summary = out.with_name(out.stem + "_summary.csv") if out is not None else None
-    _no_duplicates([p for p in (out, plot, summary) if p is not None])
+    meta_path = out.with_name(out.stem + "_meta.json") if out is not None else None
+    _no_duplicates([p for p in (out, plot, summary, meta_path) if p is not None])
+    spice_options = {}
+    for item in args.spice_option or []:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"--spice-option takes NAME=VALUE, got {item!r}")
+        spice_options[name.strip()] = value.strip()
+    from .spice.netlist import check_spice_options
+    spice_options = check_spice_options(spice_options)  # before any work
     from .spice.runner import SpiceUnavailable, ngspice_available
     from .spice.validate import technology_for, validate
     from .api import simulator
@@ -628,7 +641,8 @@ def cmd_validate(args) -> int:
             return 1
     val = validate(model=model, samples=samples, vdds=vdds, temps=temps, corners=corners, seed=seed,
                    cell=cell, batch=batch, readout=readout, window=window, threshold=threshold, p_zero=p_zero,
-                   sim=sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr))
+                   sim=sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr),
+                   spice_options=spice_options)
     print(val.to_text(), flush=True)
     try:
         if out is not None:
@@ -639,7 +653,12 @@ def cmd_validate(args) -> int:
                 w = _csv.DictWriter(fh, fieldnames=list(rows[0]))
                 w.writeheader()
                 w.writerows(rows)
-            print(f"{PROG}: wrote {out} and {summary}", file=sys.stderr)
+            import json as _json
+            meta = dict(val.meta, kernel_seconds=val.kernel_seconds, spice_seconds=val.spice_seconds,
+                        n_spice_retried=val.n_spice_retried)
+            with open(meta_path, "w") as fh:
+                _json.dump(meta, fh, indent=1)
+            print(f"{PROG}: wrote {out}, {summary} and {meta_path}", file=sys.stderr)
         if plot is not None:
             val.plot(plot)
             print(f"{PROG}: wrote {plot}", file=sys.stderr)

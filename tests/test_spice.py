@@ -260,9 +260,20 @@ def test_cli_validate(tmp_path, capsys):
     from arraysim.cli import main
 
     out = tmp_path / "v.csv"
-    assert main(["validate", "--samples", "2", "--vdd", "0.8", "--seed", "1", "--out", str(out)]) == 0
+    assert main(["validate", "--samples", "2", "--vdd", "0.8", "--seed", "1", "--out", str(out),
+                 "--spice-option", "reltol=2e-5", "METHOD=trap"]) == 0
     assert out.exists() and (tmp_path / "v_summary.csv").exists()
     assert "compact family, technology generic130" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "v_meta.json").read_text())  # provenance of the run
+    assert meta["seed"] == 1 and meta["samples"] == 2 and meta["vdd"] == [0.8] and meta["model"] == "compact"
+    assert meta["spice_options"]["reltol"] == 2e-5 and meta["spice_options"]["trtol"] == 1  # given over defaults
+    assert meta["spice_options_given"] == {"reltol": 2e-5, "method": "trap"} and meta["ngspice"].startswith("ngspice")
+    # a bad SPICE option: a usage error naming what is allowed, before any work, no file
+    for bad, msg in (("chgtol", "NAME=VALUE"), ("bogus=1", "allowed: reltol"), ("reltol=-1", "positive"),
+                     ("method=euler", "trap or gear"), ("maxord=2.5", "integer")):
+        assert main(["validate", "--samples", "1", "--spice-option", bad, "--out", str(tmp_path / "b.csv")]) == 2
+        assert msg in capsys.readouterr().err
+        assert not (tmp_path / "b.csv").exists()
     assert main(["validate", "--model", "nonsense"]) == 2
     # --technology: the compact deck with another technology's equations (sky130: junction law, body law,
     # two slope factors, overlap coupling, channel charge); an unknown name is a usage error before any work
@@ -484,6 +495,22 @@ def test_validate_xnor_and_ternary_readouts():
         else:
             assert 0 in {r["weight"] for r in v.rows}  # p_zero = 1/3: zero weights are drawn
             assert all(r["expected"] == r["weight"] for r in v.rows)
+
+
+def test_spice_options_reach_the_read_deck():
+    """validate's spice_options are the read decks' .options over the family's (checked and normalised)."""
+    from arraysim.api import simulator
+    from arraysim.spice.netlist import build_deck, check_spice_options, deck_options
+
+    sim = simulator()
+    m = len(sim.transistor_names)
+    opts = check_spice_options({" RelTol ": "2e-5", "maxord": "2"})
+    assert opts == {"reltol": 2e-5, "maxord": 2}
+    deck = build_deck(sim, 0.8, 27.0, "tt", np.zeros((1, m)), np.zeros((1, m)), [7e3], [1e5], options=opts)
+    line = [x for x in deck.text.splitlines() if x.startswith(".options")][0]
+    assert "reltol=2e-05" in line and "maxord=2" in line and "chgtol=1e-20" in line  # the compact family's rest
+    assert deck_options("sky130", {"chgtol": 1e-14})["chgtol"] == 1e-14
+    assert deck_options("sky130")["chgtol"] == 1e-17 and deck_options("sky130")["method"] == "gear"
 
 
 def test_ternary_zero_read_in_spice():

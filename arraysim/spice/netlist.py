@@ -100,6 +100,46 @@ JUNCTION_OPTIONS = {"abstol": 1e-12}
 stopped at the end of the SE ramp ("timestep too small" at the ``qj`` branch currents; 3 of 6 SKY130-technology
 instances), and ngspice's own behavioural capacitor (``C='expr'``) and a ``ddt()`` form behaved the same or ran
 3x slower.  A Newton tolerance, not the time-step control (see above)."""
+SPICE_OPTION_NAMES = ("reltol", "abstol", "vntol", "chgtol", "trtol", "method", "maxord", "gmin", "itl1", "itl4")
+"""The ngspice ``.options`` a user may override in the read decks (``arraysim validate --spice-option``)."""
+
+
+def check_spice_options(options) -> dict:
+    """``options`` (name -> value, or None) checked and normalised: names from :data:`SPICE_OPTION_NAMES`
+    (case-insensitive); ``method`` trap or gear; ``maxord`` an integer 1..6 (gear) ; ``itl1``/``itl4`` integers
+    >= 1; every other value a positive number.  Raises ValueError saying what was wrong and what is allowed."""
+    out = {}
+    for name, value in dict(options or {}).items():
+        key = str(name).strip().lower()
+        if key not in SPICE_OPTION_NAMES:
+            raise ValueError(f"unknown SPICE option {name!r}; allowed: {', '.join(SPICE_OPTION_NAMES)}")
+        if key == "method":
+            v = str(value).strip().lower()
+            if v not in ("trap", "gear"):
+                raise ValueError(f"SPICE option method must be trap or gear, got {value!r}")
+            out[key] = v
+            continue
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"SPICE option {key} must be a number, got {value!r}") from None
+        if key in ("maxord", "itl1", "itl4"):
+            lo, hi = (1, 6) if key == "maxord" else (1, 10**6)
+            if x != int(x) or not lo <= x <= hi:
+                raise ValueError(f"SPICE option {key} must be an integer in {lo}..{hi}, got {value!r}")
+            out[key] = int(x)
+        else:
+            if not (x > 0 and math.isfinite(x)):
+                raise ValueError(f"SPICE option {key} must be a positive number, got {value!r}")
+            out[key] = x
+    return out
+
+
+def deck_options(model: str, options=None) -> dict:
+    """The ``.options`` a read deck of family ``model`` runs with: the family's defaults and ``options``."""
+    return {**(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS), **check_spice_options(options)}
+
+
 DEFAULT_TMAX = 1e-9  # largest time step [s] (capped further at t_stop / 50)
 RETRY_TMAX = 1e-10
 """Largest time step of the one retry of an instance whose run failed (measured: 3 of 450 SKY130
@@ -317,7 +357,7 @@ def _check_topology(sim):
 def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read=None,
             drift=False):
     opts = dict(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS)
-    opts.update(options or {})
+    opts.update(options or {})  # internal callers also pass JUNCTION_OPTIONS / DRIFT_OPTIONS here
     lines = [f"* arraysim read instances ({model} family), VDD={_f(vdd)} V, T={_f(temp_c)} C, "
              f"corner={corner}, {n} instance(s)" + (", SE = 0 drift" if drift else ""),
              f".temp {_f(temp_c)}",
@@ -648,7 +688,8 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
     even where ngspice's operating point is precharged -- e.g. those whose start the kernel found not
     precharged: from Q = QB = VDD the drift ends at the precharged point where that point is the stable one
     reached, so drifting more instances than needed only costs time, and both simulators then start from
-    the state the definition gives for their own circuit."""
+    the state the definition gives for their own circuit.  ``options`` (see :func:`build_deck`) apply to the read
+    decks; the drift decks keep :data:`DRIFT_OPTIONS`."""
     import time
 
     from .runner import SpiceError, run
@@ -715,7 +756,7 @@ def simulate(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=False,
             idx = redo[s:s + max(1, int(batch))]
             try:
                 v_start[idx] = drift_states(sim, vdd, temp_c, corner, dvt[idx], dbeta[idx], r_bl[idx], r_blb[idx],
-                                            ohmic_blb, model, options, None if xs is None else xs[idx], timeout)
+                                            ohmic_blb, model, None, None if xs is None else xs[idx], timeout)
             except SpiceError as e:
                 for i in idx:
                     res["status"][i] = "spice_failed: SE = 0 drift: " + " | ".join(str(e).splitlines()[:4])

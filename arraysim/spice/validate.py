@@ -38,6 +38,7 @@ that precharged in both simulators is reported as well (``agree_precharged_%``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ from ..montecarlo.driver import check_readout, make_grid
 from ..montecarlo.readout import decode_binary, sense_delay
 from ..montecarlo.sampling import draw_instances
 from ..options import ALL_VARIABILITY, Cell, Corner, Readout
-from .netlist import MODELS, simulate
+from .netlist import MODELS, check_spice_options, deck_options, simulate
 
 META_DVT = 1e-4  # V
 META_VBAND = 0.05  # fraction of VDD
@@ -80,6 +81,8 @@ class Validation:
     spice_seconds: float = 0.0
     n_spice_retried: int = 0
     """Instances whose ngspice run succeeded only on the retry with a 0.1 ns largest step."""
+    meta: dict = field(default_factory=dict)
+    """Provenance: seed, samples, conditions, readout, SPICE options, versions (:func:`validate` fills it)."""
 
     # ---------------------------------------------------------------------------------------------
     def summary(self, rows=None) -> dict:
@@ -295,7 +298,7 @@ def condition_instances(sim, condition, samples, vdds, temps, corners, seed, rea
 def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("tt",), seed=0,
              cell="2t2r", prog: Programming | None = None, batch: int | None = None, sim=None, progress=None,
              timeout: float | None = 600.0, readout="binary", window: float | None = None,
-             threshold: float = 0.5, p_zero: float | None = None) -> Validation:
+             threshold: float = 0.5, p_zero: float | None = None, spice_options=None) -> Validation:
     """Draw ``samples`` instances over the conditions, run kernel and ngspice, compare.
 
     ``readout``: "binary" (the plain PCSA), "xnor" (the XNOR circuit; each instance also gets a random
@@ -304,7 +307,9 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     the SE ramp (default the whole sense window); ``threshold``: an output is low below threshold*VDD.
     The decision compared is the decoded read value of both simulators' output voltages at that
     instant (+1, -1, 0 = both high, 2 = both low).  With ``model="compact"`` the kernel runs the compact
-    model for every transistor (``PCSADesign.iv_tables`` off), as the deck does."""
+    model for every transistor (``PCSADesign.iv_tables`` off), as the deck does.  ``spice_options``: ngspice
+    ``.options`` of the read decks over the family's (:func:`arraysim.spice.netlist.check_spice_options`; the SE = 0
+    drift decks keep theirs).  The result's ``meta`` records the run's parameters and versions."""
     import time
 
     from ..api import simulator
@@ -324,11 +329,22 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                                    [Corner.parse(c).value for c in corners]))
     if samples < 1:
         raise ValueError("samples must be >= 1")
+    spice_options = check_spice_options(spice_options)
     grid = make_grid(list(vdds), list(temps), list(corners), programming=[prog], cell=[cell])
     win, p_zero = check_readout(grid, sim, readout, None if window is None else [window], threshold, p_zero)
     window = None if window is None else float(win[0])
     val = Validation(model=model, technology=sim.tech.name, readout=readout.value, window=window,
                      threshold=float(threshold))
+    from .. import __version__
+    from .runner import ngspice_version
+    val.meta = {"arraysim_version": __version__, "ngspice": ngspice_version(), "model": model,
+                "technology": sim.tech.name, "seed": int(seed), "samples": int(samples),
+                "vdd": [float(v) for v in vdds], "temp": [float(t) for t in temps],
+                "corner": [Corner.parse(c).value for c in corners],
+                "cell": cell.value, "programming": dataclasses.asdict(prog),
+                "readout": readout.value, "window_s": window, "threshold": float(threshold), "p_zero": p_zero,
+                "batch": batch, "spice_options": deck_options(model, spice_options),
+                "spice_options_given": spice_options}
     done = 0
     for vdd, temp, corner, inst, x in drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
         n = inst.r_bl.size
@@ -344,7 +360,7 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
         k_low = np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1)  # the kernel's start is not precharged
         sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
                       model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
-                      x=x, window=window, drift_also=k_low)
+                      x=x, window=window, drift_also=k_low, options=spice_options or None)
         sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
         val.spice_seconds += sp["seconds"]
         # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0

@@ -611,14 +611,8 @@ def cmd_validate(args) -> int:
     summary = out.with_name(out.stem + "_summary.csv") if out is not None else None
     meta_path = out.with_name(out.stem + "_meta.json") if out is not None else None
     _no_duplicates([p for p in (out, plot, summary, meta_path) if p is not None])
-    spice_options = {}
-    for item in args.spice_option or []:
-        name, sep, value = str(item).partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"--spice-option takes NAME=VALUE, got {item!r}")
-        spice_options[name.strip()] = value.strip()
-    from .spice.netlist import check_spice_options
-    spice_options = check_spice_options(spice_options)  # before any work
+    from .spice.netlist import parse_spice_options
+    spice_options = parse_spice_options(args.spice_option)  # before any work
     from .spice.runner import SpiceUnavailable, ngspice_available
     from .spice.validate import technology_for, validate
     from .api import simulator

@@ -23,13 +23,6 @@ import time
 import numpy as np
 
 
-def _value(text):
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--samples", type=int, default=75)
@@ -41,18 +34,17 @@ def main(argv=None):
     p.add_argument("--tmax", type=float, default=2e-11, help="largest time step of the reference runs [s]")
     p.add_argument("--out", default=None, help="also write the printed report to this file")
     a = p.parse_args(argv)
-    opts = {}
-    for item in a.option:
-        name, sep, val = item.partition("=")
-        if not sep or not name:
-            p.error(f"--option takes name=value, got {item!r}")
-        opts[name.strip().lower()] = _value(val.strip())
+    from arraysim.spice.netlist import parse_spice_options
+    try:
+        opts = parse_spice_options(a.option)
+    except ValueError as e:
+        p.error(str(e))
 
     from arraysim.api import simulator
     from arraysim.devices.rram import Programming
     from arraysim.montecarlo.readout import sense_delay
     from arraysim.options import Cell, Readout
-    from arraysim.spice.netlist import SKY130_OPTIONS, simulate
+    from arraysim.spice.netlist import deck_options, simulate
     from arraysim.spice.runner import ngspice_version
     from arraysim.spice.validate import PRECHARGE_MIN, drawn_instances
 
@@ -83,7 +75,7 @@ def main(argv=None):
                          e0 / raw.energy[k] - 1, e1 / raw.energy[k] - 1))
         print(f"{vdd} V {temp} degC {corner}: done ({len(rows)} resolved reads so far)", flush=True)
 
-    used = dict(SKY130_OPTIONS, **opts)
+    used = deck_options("sky130", opts)
     out = [f"ngspice's own time-step error, SKY130 read decks ({ngspice_version()}), {a.samples} instances "
            f"(seed {a.seed}) over VDD {a.vdd} x {a.temp} degC x {a.corner}",
            "options: " + " ".join(f"{k}={v}" for k, v in used.items()) + f"; reference: the same with tmax {a.tmax:g} s",

@@ -1,9 +1,10 @@
 """Compiled device equations: the EKV-family MOSFET and the RRAM I-V law.
 
 Private module: plain floats in, floats out.  The kernels here and in :mod:`arraysim.kernels.transient` are
-compiled with numba's ``error_model="numpy"``: a float division by zero gives inf/NaN instead of a checked
-exception (the checks cost ~3 % of a read; every divisor on a valid input is non-zero, and a step whose error
-estimate is NaN is rejected, so a NaN ends as a non-converged status, never as a result).  The same equations are written independently in plain
+compiled by :data:`jit`, numba's ``njit`` with ``error_model="numpy"``: a float division by zero gives inf/NaN
+instead of a checked exception (the checks cost ~3 % of a read; every divisor on a valid input is non-zero, and
+a step whose error estimate is NaN is rejected, so a NaN ends as a non-converged status, never as a result).
+The same equations are written independently in plain
 Python in :mod:`arraysim.reference` (the slow reference) and in SPICE behavioural form later; tests check
 all of them against each other.
 
@@ -66,14 +67,18 @@ its conductances are then equal to those of the mirrored NMOS (see ``mos_eval``)
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numba as nb
 
+jit = functools.partial(nb.njit, cache=True, error_model="numpy")
+"""The decorator of every read kernel (module docstring); keyword arguments add to it (``inline``, ``parallel``)."""
+
 EPS_VDS = 0.01  # V, smoothing of |V_DS| in the DIBL and channel-length-modulation terms
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _softplus_half(x):
     """Return (ln(1 + e^(x/2)), sigmoid(x/2)) without overflow."""
     h = 0.5 * x
@@ -90,7 +95,7 @@ def _softplus_half(x):
     return math.log1p(e), e / (1.0 + e)
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def body_shift(v, kbody, gamma, phi):
     """K(V) = kbody V + gamma (sqrt(phi + V) - sqrt(phi)) and dK/dV (tangent continuation below
     phi + V = phi / 4)."""
@@ -103,7 +108,7 @@ def body_shift(v, kbody, gamma, phi):
     return kbody * v + gamma * (r0 + 0.5 * (u - u0) / r0 - math.sqrt(phi)), kbody + 0.5 * gamma / r0
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, dv0, ut):
     """NMOS-frame drain current and its partial derivatives (bulk at 0 V).
 
@@ -183,7 +188,7 @@ def ekv_nframe(vg, vd, vs, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsa
     return i, g_g, g_d, g_s
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi, kbody, vsat, ns, tau, dv0, ut):
     """Current into the drain terminal and (dI/dvd, dI/dvg, dI/dvs, dI/dvb).
 
@@ -202,7 +207,7 @@ def mos_eval(polarity, vd, vg, vs, vb, vt, ispec, n, theta, lam, eta, gamma, phi
     return i, gd, gg, gs, -(gd + gg + gs)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def rram_eval(v, r, vnl):
     """Current through an RRAM device (a -> b) at voltage ``v`` and dI/dv.
 
@@ -218,7 +223,7 @@ def rram_eval(v, r, vnl):
 # --------------------------------------------------------------------------------------------------
 # tabulated channel current (arraysim.cmos.ivtables: grid, F, padding, interpolation statement)
 # --------------------------------------------------------------------------------------------------
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _cr_weights(t):
     """Catmull-Rom weights of the points i-1, i, i+1, i+2 at fraction ``t`` of the cell (i, i+1), and their
     derivatives with respect to t."""
@@ -229,7 +234,7 @@ def _cr_weights(t):
             0.5 * (-9.0 * t2 + 8.0 * t + 1.0), 0.5 * (3.0 * t2 - 2.0 * t))
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _cell(x, n_pad):
     """(clamped coordinate, cell index i in the unpadded grid, fraction) for index coordinate ``x`` on an
     axis whose padded length is ``n_pad`` (unpadded points 0 .. n_pad - 3)."""
@@ -238,7 +243,7 @@ def _cell(x, n_pad):
     return c, i, c - i
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _pt(tf, k, mix):
     """Sample ``k`` of the combined array ``tf[k] + c1 tf[k + d1] + c2 tf[k + d2]`` (``mix = (d1, d2, c1,
     c2)``: F with its threshold-shift terms; ``None``: ``tf[k]`` alone, the branch pruned at compile time)."""
@@ -247,7 +252,7 @@ def _pt(tf, k, mix):
     return tf[k] + mix[2] * tf[k + mix[0]] + mix[3] * tf[k + mix[1]]
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _row(tf, k, w, mix):
     """Catmull-Rom along V_GS of the 4 points from ``tf[k]``: (value, d/dx) with weights ``w`` (8-tuple)."""
     p0 = _pt(tf, k, mix)
@@ -257,7 +262,7 @@ def _row(tf, k, w, mix):
     return w[0] * p0 + w[1] * p1 + w[2] * p2 + w[3] * p3, w[4] * p0 + w[5] * p1 + w[6] * p2 + w[7] * p3
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _plane(tf, k, ng, wg, wd, mix):
     """One V_SB plane of the 4x4x4 block: contracted over V_GS (weights ``wg``) and V_DS (``wd``), from
     ``tf[k]`` with rows ``ng`` apart: (value, d/dxg, d/dxd, d2/dxg dxd)."""
@@ -269,7 +274,7 @@ def _plane(tf, k, ng, wg, wd, mix):
             wd[4] * s0 + wd[5] * s1 + wd[6] * s2 + wd[7] * s3, wd[4] * t0 + wd[5] * t1 + wd[6] * t2 + wd[7] * t3)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def table_f(tf, meta, vgs, vds, vsb):
     """``F`` of a padded table (``tf``: every table flattened, ``meta``: this table's row of
     ``arraysim.cmos.ivtables.META_COLS``) at (V_GS, V_DS >= 0, V_SB) and its partial derivatives
@@ -278,7 +283,7 @@ def table_f(tf, meta, vgs, vds, vsb):
     return table_f_shifted(tf, meta, vgs, vds, vsb, 0.0)
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def table_f_shifted(tf, meta, vgs, vds, vsb, dvt):
     """As :func:`table_f` for ``F + dvt H + dvt^2 H2 / 2`` (H, H2: the table's threshold-shift response;
     ``F`` alone for ``dvt`` = 0 or a table without one): the three arrays are combined point by point before
@@ -291,7 +296,7 @@ def table_f_shifted(tf, meta, vgs, vds, vsb, dvt):
     return _interp(tf, meta, off, mix, vgs, vds, vsb)
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _interp(tf, meta, off, mix, vgs, vds, vsb):
     """The interpolation of :func:`table_f_shifted` of the padded array at ``tf[off]`` on the grid of ``meta``
     (``mix``: see :func:`_pt`): (value, d/dV_GS, d/dV_DS, d/dV_SB)."""
@@ -336,7 +341,7 @@ def _interp(tf, meta, off, mix, vgs, vds, vsb):
     return f, fg / meta[5], fd / (meta[7] * 2.0 * u), fb / meta[10]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _table_g(tf, meta, vgs, vds, vsb, dvt, bfac, ut):
     """Forward channel current ``G = bfac exp(F + dvt H + dvt^2 H2 / 2) (1 - exp(-V_DS / U_T))`` (V_DS >= 0;
     ``vgs`` already shifted by ``dvt``; H, H2: the table's threshold-shift response, where it has one) and
@@ -349,7 +354,7 @@ def _table_g(tf, meta, vgs, vds, vsb, dvt, bfac, ut):
     return g, g * fg, g * fd + e * x / ut, g * fb
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def table_nframe(vg, vd, vs, dvt, bfac, ut, tf, meta):
     """NMOS-frame drain current of a tabulated device (bulk at 0 V) and ``(di/dvg, di/dvd, di/dvs)``:
     ``bfac I_ch(V_GS - dvt, V_DS, V_SB)`` (with the table's threshold-shift response, :func:`_table_g`), drain
@@ -361,7 +366,7 @@ def table_nframe(vg, vd, vs, dvt, bfac, ut, tf, meta):
     return -g, -gg, gg + gd - gb, -gd
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def mos_table_eval(polarity, vd, vg, vs, vb, dvt, bfac, ut, tf, meta):
     """As :func:`mos_eval` for a tabulated device: current into the drain and (dI/dvd, dI/dvg, dI/dvs,
     dI/dvb); ``dvt`` the threshold-magnitude shift and ``bfac`` the current factor of the instance."""
@@ -378,7 +383,7 @@ VF_LIN = 0.8
 iterate far into forward bias must not overflow (the circuit's junctions stay within ~0.2 V of zero)."""
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def junction_table_eval(tf, meta, vf, ut):
     """Diode current of one tabulated junction at forward bias ``vf`` and dJ/dvf (``meta``: the table row,
     ``arraysim.cmos.ivtables.META_COLS``): ``J = exp(fj(vf)) (exp(vf / U_T) - 1)``, ``fj`` by 1-D Catmull-Rom
@@ -403,7 +408,7 @@ def junction_table_eval(tf, meta, vf, ut):
     return j, dj
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def table_charges(tf, meta, vgs, vds, vsb, out):
     """Intrinsic charges of a tabulated device (NMOS frame, V_DS >= 0): ``out[k] = (Q, dQ/dV_GS, dQ/dV_DS,
     dQ/dV_SB)`` for k = gate, drain, source (``meta[17]``: the offset of qg, followed by qd and qs)."""
@@ -417,7 +422,7 @@ def table_charges(tf, meta, vgs, vds, vsb, out):
         out[k, 3] = qb
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def mos_table_charges(polarity, vd, vg, vs, vb, dvt, tf, meta, qa, q, dq):
     """Terminal charges of a tabulated device [C]: ``q[x]`` for x = drain, gate, source, bulk (they sum to zero)
     and ``dq[x, y] = dq_x / dV_y`` [F] (``qa``: (3, 4) scratch).  The table's charges at ``(V_GS - dvt, V_DS,

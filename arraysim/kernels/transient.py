@@ -40,7 +40,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .devices import junction_table_eval, mos_eval, mos_table_charges, mos_table_eval, rram_eval
+from .devices import jit, junction_table_eval, mos_eval, mos_table_charges, mos_table_eval, rram_eval
 
 ST_OK = 0
 ST_DC_FAIL = 1
@@ -60,7 +60,7 @@ RAMP_SUB = 8  # steps at least per SE ramp when clocked devices carry channel ch
 _E32 = 6.0 + math.sqrt(2.0)
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _se_wave(t, vdd, t_r, t_fall):
     """SE value and slope on the segment that starts at ``t`` (right derivative)."""
     if t < 0.0:
@@ -74,7 +74,7 @@ def _se_wave(t, vdd, t_r, t_fall):
     return 0.0, 0.0
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _nodev(nd, v, nv, se_idx, se, vfix):
     if nd < nv:
         return v[nd]
@@ -83,7 +83,7 @@ def _nodev(nd, v, nv, se_idx, se, vfix):
     return vfix[nd - nv]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
           gmin, ut, vfix, se_idx, vdd_idx, want_jac, f, J, T, gq):
     """KCL residual ``f`` (current into each unknown node) and the VDD-rail current.
@@ -206,7 +206,7 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
     return ivdd, tq
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def n_table_charges(tabs):
     """Number of transistors whose intrinsic charges come from their table (a table row with charges)."""
     k = 0
@@ -217,7 +217,7 @@ def n_table_charges(tabs):
     return k
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
              se_idx, vdd_idx, cmat, bse, M, b):
     """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
@@ -329,7 +329,7 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
     return qvdd
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _mass_solve(M, f, b, dse, Ms, piv, z):
     """``z := M^-1 (f + b dSE/dt)``, ``M`` kept (``Ms``, ``piv``: scratch); False if ``M`` is singular."""
     n = M.shape[0]
@@ -343,7 +343,7 @@ def _mass_solve(M, f, b, dse, Ms, piv, z):
     return True
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _lu_factor(A, piv):
     n = A.shape[0]
     for k in range(n):
@@ -371,7 +371,7 @@ def _lu_factor(A, piv):
     return True
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _lu_solve(A, piv, b):
     n = A.shape[0]
     for k in range(n):
@@ -392,7 +392,7 @@ def _lu_solve(A, piv, b):
         b[i] = s / A[i, i]
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
                        vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, out_nodes,
                        max_iter=200, vtol=1e-10):
@@ -429,7 +429,7 @@ def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, is
     return 2
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, gmin,
           ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, max_steps=20000):
     """Follow ``M(V) dV/dt = f(V)`` with SE held low from ``v`` (which receives the end state) for ``t_relax``
@@ -544,7 +544,7 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
     return False
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
                vnl, gmin, ut, vfix, se_idx, vdd_idx, max_iter, vtol):
     """Damped Newton on the SE = 0 KCL from ``v`` (which receives the result; steps limited to 10 % of VDD).
@@ -581,7 +581,7 @@ def _newton_dc(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tab
     return 0.0
 
 
-@nb.njit(cache=True, error_model="numpy", inline="always")
+@jit(inline="always")
 def _matvec(A, x, out):
     n = x.shape[0]
     for i in range(n):
@@ -591,7 +591,7 @@ def _matvec(A, x, out):
         out[i] = acc
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def _hermite_cross(t0, h, y0, y1, d0, d1, level):
     """Time in [t0, t0+h] where the cubic Hermite interpolant crosses ``level`` (bisection)."""
     lo = 0.0
@@ -609,7 +609,7 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
     return t0 + 0.5 * (lo + hi) * h
 
 
-@nb.njit(cache=True, error_model="numpy")
+@jit
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                   bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
@@ -914,7 +914,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     return ST_PRECHARGE_INCOMPLETE, qt, steps, nrec, t
 
 
-@nb.njit(cache=True, error_model="numpy", parallel=True)
+@jit(parallel=True)
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                    bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
                    t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,

@@ -106,7 +106,7 @@ SPICE_OPTION_NAMES = ("reltol", "abstol", "vntol", "chgtol", "trtol", "method", 
 
 def check_spice_options(options) -> dict:
     """``options`` (name -> value, or None) checked and normalised: names from :data:`SPICE_OPTION_NAMES`
-    (case-insensitive); ``method`` trap or gear; ``maxord`` an integer 1..6 (gear) ; ``itl1``/``itl4`` integers
+    (case-insensitive); ``method`` trap or gear; ``maxord`` an integer 1..6 (gear); ``itl1``/``itl4`` integers
     >= 1; every other value a positive number.  Raises ValueError saying what was wrong and what is allowed."""
     out = {}
     for name, value in dict(options or {}).items():
@@ -133,6 +133,18 @@ def check_spice_options(options) -> dict:
                 raise ValueError(f"SPICE option {key} must be a positive number, got {value!r}")
             out[key] = x
     return out
+
+
+def parse_spice_options(items) -> dict:
+    """``NAME=VALUE`` strings (``arraysim validate --spice-option``) as checked options
+    (:func:`check_spice_options`); ValueError for an item without ``=`` or a name."""
+    options = {}
+    for item in items or []:
+        name, sep, value = str(item).partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"a SPICE option is NAME=VALUE, got {item!r}")
+        options[name.strip()] = value.strip()
+    return check_spice_options(options)
 
 
 def deck_options(model: str, options=None) -> dict:
@@ -356,8 +368,7 @@ def _check_topology(sim):
 
 def _header(sim, model, vdd, temp_c, corner, n, t_rise, t_fall, t_stop, options, tmax, t_read=None,
             drift=False):
-    opts = dict(DEFAULT_OPTIONS if model == "compact" else SKY130_OPTIONS)
-    opts.update(options or {})  # internal callers also pass JUNCTION_OPTIONS / DRIFT_OPTIONS here
+    opts = {**deck_options(model), **(options or {})}  # also JUNCTION_OPTIONS / DRIFT_OPTIONS (internal callers)
     lines = [f"* arraysim read instances ({model} family), VDD={_f(vdd)} V, T={_f(temp_c)} C, "
              f"corner={corner}, {n} instance(s)" + (", SE = 0 drift" if drift else ""),
              f".temp {_f(temp_c)}",

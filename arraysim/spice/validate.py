@@ -360,7 +360,7 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
         k_low = np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1)  # the kernel's start is not precharged
         sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
                       model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
-                      x=x, window=window, drift_also=k_low, options=spice_options or None)
+                      x=x, window=window, drift_also=k_low, options=spice_options)
         sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
         val.spice_seconds += sp["seconds"]
         # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0

@@ -19,12 +19,13 @@ def simulator(technology="generic130", rows: int | None = None, v_wl: float | No
               design: PCSADesign | None = None, rram: RRAMParams | None = None,
               tolerances: Tolerances | None = None, overlap_coupling: bool | None = None,
               channel_charge: bool | None = None, junction_charge: bool | None = None,
-              iv_tables: bool | None = None, charge_tables: bool | None = None) -> ReadSimulator:
+              iv_tables: bool | None = None, charge_tables: bool | None = None,
+              overlap_charge: bool | None = None) -> ReadSimulator:
     """A :class:`ReadSimulator` with the given technology and (optionally) a changed design
     (``overlap_coupling``: see :attr:`PCSADesign.overlap_coupling`; it sets ``channel_charge`` too unless
     that is given: see :attr:`PCSADesign.channel_charge`; ``junction_charge``: see
     :attr:`PCSADesign.junction_charge`; ``iv_tables``: see :attr:`PCSADesign.iv_tables`; ``charge_tables``: see
-    :attr:`PCSADesign.charge_tables`)."""
+    :attr:`PCSADesign.charge_tables`; ``overlap_charge``: see :attr:`PCSADesign.overlap_charge`)."""
     d = design if design is not None else PCSADesign.for_technology(get_technology(technology))
     if rows is not None:
         d = d.with_(rows=int(rows))
@@ -36,6 +37,8 @@ def simulator(technology="generic130", rows: int | None = None, v_wl: float | No
         d = d.with_(channel_charge=bool(channel_charge))
     if junction_charge is not None:
         d = d.with_(junction_charge=bool(junction_charge))
+    if overlap_charge is not None:
+        d = d.with_(overlap_charge=bool(overlap_charge))
     if iv_tables is not None:
         d = d.with_(iv_tables=bool(iv_tables))
     if charge_tables is not None:

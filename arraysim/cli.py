@@ -150,6 +150,7 @@ def _simulator(args):
     return simulator(args.technology, rows=rows, v_wl=v_wl,
                      overlap_coupling=getattr(args, "overlap_coupling", None),
                      junction_charge=getattr(args, "junction_charge", None),
+                     overlap_charge=getattr(args, "overlap_charge", None),
                      iv_tables=getattr(args, "iv_tables", None),
                      charge_tables=getattr(args, "charge_tables", None))
 
@@ -205,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drain/source junctions with the technology's voltage-dependent junction law (sky130) "
                         "instead of the constant charge-averaged capacitance (default: on; technologies "
                         "without a law, e.g. generic130, are not affected)")
+    g.add_argument("--overlap-charge", action=argparse.BooleanOptionalAction, dest="overlap_charge",
+                   default=None,
+                   help="with --overlap-coupling, gate overlaps with the technology's bias-dependent overlap law "
+                        "(sky130: BSIM4's) instead of the constant cov*W (default: on; technologies without a "
+                        "law, e.g. generic130, are not affected)")
     g.add_argument("--iv-tables", action=argparse.BooleanOptionalAction, dest="iv_tables", default=None,
                    help="transistors take their DC channel current from the technology's tables of the foundry "
                         "model (sky130: BSIM4) where it has them, instead of the compact model's equation "
@@ -311,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
                    default=None,
                    help="the kernel (and the compact deck) with the technology's voltage-dependent junction "
                         "law (design option junction_charge; default: on)")
+    v.add_argument("--overlap-charge", action=argparse.BooleanOptionalAction, dest="overlap_charge",
+                   default=None,
+                   help="the kernel (and the compact deck) with the technology's bias-dependent gate overlap law "
+                        "(design option overlap_charge; default: on)")
     v.add_argument("--iv-tables", action=argparse.BooleanOptionalAction, dest="iv_tables", default=None,
                    help="the kernel with the technology's DC current tables of the foundry model (design option "
                         "iv_tables; default: on with --model sky130; always off with --model compact, whose deck "
@@ -621,7 +631,7 @@ def cmd_validate(args) -> int:
     if model == "compact" and args.iv_tables:
         raise ValueError("--iv-tables needs --model sky130: the compact deck carries the compact model's equations")
     sim = simulator(tech, overlap_coupling=args.overlap_coupling,  # is not registered / an unknown name
-                    junction_charge=args.junction_charge,
+                    junction_charge=args.junction_charge, overlap_charge=args.overlap_charge,
                     iv_tables=False if model == "compact" else args.iv_tables,
                     charge_tables=args.charge_tables)
     check_readout(make_grid(vdds, temps, corners, cell=[cell]), sim, readout,

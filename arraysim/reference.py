@@ -64,6 +64,11 @@ again from the model statements:
   ``v_R = p (V_x - V_b)``, ``Q_j`` the integral of ``cj0 W (1 + v_R/pb)^-mj`` (forward bias: of its tangent-slope
   extension), added to ``q`` above and differentiated the same way (``C`` holds the constant ``cj W``); at the
   read temperature ``cj0 (1 + tcj dT)`` and ``pb - tpb dT`` (dT from 27 degC).
+* **Overlap charges** (``PCSADesign.overlap_charge`` with ``overlap_coupling``; every drain/source side of a
+  transistor whose parameter set has an overlap law, ``cgdo > 0``, unless both its nodes are fixed) -- the gate
+  side holds ``p Q_ov(p (V_g - V_x)) - cov W (V_g - V_x)`` (BSIM4's ``qgdo``,
+  :meth:`arraysim.cmos.params.MosParams.overlap_charge`; ``C`` holds the constant ``cov W``), the other side its
+  negative; differentiated the same way.
 
   Fixed nodes: GND = 0, VDD = vdd, WL = the design's word-line voltage, SE = the piecewise-linear
   sense-enable waveform (0 -> VDD over ``t_rise`` from t = 0, high until ``t_fall = t_rise + t_sense``,
@@ -96,7 +101,7 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from scipy.optimize import root
 
-from .circuits.pcsa import DESIGN_DEVICES, junction_sites, junctions
+from .circuits.pcsa import DESIGN_DEVICES, device_params, junction_sites, junctions, transistors
 
 
 __all__ = ["ekv_drain_current", "mos_current", "rram_current", "ReferenceCircuit", "reference_read",
@@ -500,7 +505,20 @@ class ReferenceCircuit:
                     cj0, mj, pb = p.junction_law_at(temp_c + 273.15)  # at the read temperature
                     self.jn.append((self._ext_index[node], self._ext_index[bulk], float(p.polarity), cj0 * w,
                                     mj, pb, p.cj * w))
-        self.charged = bool(self.qch or self.jn or self.tabq)  # state-dependent mass matrix
+        # gate overlap charges: (gate, side, polarity, the device's parameter set, W mult, constant part in cmat)
+        # (from the transistor list and parameter sets, not from the kernel's table; sides between two fixed
+        # nodes left out, as the kernel does)
+        self.ov = []
+        d = sim.design
+        if d.overlap_coupling and d.overlap_charge:
+            for m in transistors(d, sim.circuit):
+                p = device_params(sim.tech, m, corner)
+                if p.overlap_law():
+                    for x in (m.d, m.s):
+                        if m.g in names or x in names:
+                            self.ov.append((self._ext_index[m.g], self._ext_index[x], float(p.polarity), p,
+                                            m.size.w * m.mult, device_params(sim.tech, m).cov * m.size.w * m.mult))
+        self.charged = bool(self.qch or self.jn or self.tabq or self.ov)  # state-dependent mass matrix
         self.diagonal = bool(np.all(cmat == np.diag(self.cap))) and not np.any(self.bse) and not self.charged
         self.cinv = None if self.diagonal else np.linalg.inv(cmat)
         self.c_ref = float(self.cap.sum())
@@ -605,6 +623,25 @@ class ReferenceCircuit:
                 qvdd -= q
         return qn, qvdd
 
+    def overlap_charge(self, v, se):
+        """(charge [C] the overlap law adds at every unknown node beyond ``cmat``'s constant part, charge at the
+        VDD-rail terminals) for one state ``v`` (nv,): the gate side of an overlap at ``v_gx = V_g - V_x`` holds
+        ``p Q_ov(p v_gx)`` (:meth:`arraysim.cmos.params.MosParams.overlap_charge`, BSIM4's ``qgdo``), the other
+        side its negative; ``cmat`` already has ``cc v_gx``."""
+        vext = self._vext(np.asarray(v, dtype=float)[:, None], se)[:, 0]
+        i_vdd = self._ext_index["VDD"]
+        qn = np.zeros(self.nv)
+        qvdd = 0.0
+        for g, x, pol, par, w, cc in self.ov:
+            vgx = vext[g] - vext[x]
+            q = pol * float(par.overlap_charge(pol * vgx, w)) - cc * vgx
+            for node, qq in ((g, q), (x, -q)):
+                if node < self.nv:
+                    qn[node] += qq
+                elif node == i_vdd:
+                    qvdd += qq
+        return qn, qvdd
+
     def table_charge(self, v, se):
         """(charge [C] of the tabulated-charge devices' terminals at every unknown node, charge at their VDD-rail
         terminals) for one state ``v`` (nv,), or for states (nv, k) with ``se`` a float or (k,) (then (nv, k),
@@ -640,6 +677,9 @@ class ReferenceCircuit:
         if self.jn:
             qj, qjv = self.junction_charge(v)
             qn, qv = qn + qj, qv + qjv
+        if self.ov:
+            qo, qov = self.overlap_charge(v, se)
+            qn, qv = qn + qo, qv + qov
         return qn, qv
 
     def mass(self, v, se):
@@ -667,6 +707,8 @@ class ReferenceCircuit:
         qn = self.channel_charge(v, se)[0] if self.qch else np.zeros(self.nv)
         if self.jn:
             qn = qn + self.junction_charge(v)[0]
+        if self.ov:
+            qn = qn + self.overlap_charge(v, se)[0]
         return qn
 
     def rhs(self, t, y, se_const=None, se_slope=0.0):

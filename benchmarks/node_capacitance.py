@@ -48,7 +48,8 @@ def main(argv=None):
         v = np.array([st[n] for n in names])
         M = np.empty((t.nv, t.nv))
         _charges(v, se, t.nv, t.mos_nodes, t.mos_pol, sim.mos_par_at(T, c), t.mos_mult, sim.nominal_elements(T, c)[0],
-                 sim.tabs_at(T, c), *sim.qch_at(c), *sim.jn_at(c, T), thermal_voltage(celsius_to_kelvin(T)),
+                 sim.tabs_at(T, c), *sim.qch_at(c), *sim.jn_at(c, T), *sim.ov_at(c),
+                 thermal_voltage(celsius_to_kelvin(T)),
                  sim._vfix(vdd, None), t.se_idx, t.vdd_idx, sim.cmat_at(c), sim.bse, M, np.empty(t.nv))
         deck = build_deck(sim, vdd, T, c, z, z, [10.0], [10.0], False, "sky130", np.array([40e-9]))
         text = re.sub(r"VSE se 0 PWL\([^)]*\)", f"VSE se 0 {se}", deck.text)

@@ -36,7 +36,8 @@ def binned_tech():
     temperature coefficients tcj, tpb; the other devices the constant cj);
     the PMOS and access-transistor bins carry junction shunts (gjun; 31 unselected cells make it visible); the
     discharge-NMOS bin carries velocity saturation (vsat), the PMOS bin two slope factors (n_strong, tau); the PMOS
-    and access-transistor bins the square-root DIBL law (dibl_v0), the other devices the linear one.
+    and access-transistor bins the square-root DIBL law (dibl_v0), the other devices the linear one; the PMOS
+    and access-transistor bins a bias-dependent overlap law (cgdo, cgdl, ckappa; with overlap_coupling).
     Own parameter sets at a corner (DeviceBin.corner_params): the discharge NMOS at fs (the technology's fs
     shift, with its slope-factor factor, applies on top) and the PMOS at ff (the bin lists no ff shift).
     Used to check that every consumer of transistor parameters follows the bins and the body law."""
@@ -53,7 +54,8 @@ def binned_tech():
                               t_corr=((-40.0, 0.02, 1.1, 1.08), (125.0, -0.015, 0.93, 0.95)))
     pre = dataclasses.replace(g.pmos, vt0=0.38, n=2.4, n_strong=1.5, tau=2.0, gamma=0.4, phi=0.8,
                               kbody=-0.1, theta=1.3, lam=0.15, eta=0.04, dibl_v0=0.01, cov=0.4 * fF / um, gjun=1e-12,
-                              cinv=1.3 * g.pmos.cox, cj0=1.35 * g.pmos.cj, mj=0.46, pb=0.88, tcj=5e-4, tpb=1.1e-3)
+                              cinv=1.3 * g.pmos.cox, cj0=1.35 * g.pmos.cj, mj=0.46, pb=0.88, tcj=5e-4, tpb=1.1e-3,
+                              cgdo=0.33 * fF / um, cgdl=0.12 * fF / um, ckappa=0.8)
     bins = (
         DeviceBin("nmos", 1.0 * um, 0.13 * um, dis,
                   ((Corner.FF, DeviceShift(-0.06, 1.12, 1.0, 1.1)), (Corner.SS, DeviceShift(0.06, 0.9))),
@@ -65,7 +67,8 @@ def binned_tech():
         DeviceBin("nmos_thick", 0.6 * um, 0.5 * um,
                   dataclasses.replace(g.nmos_thick, vt0=0.58, n=1.55, lam=0.05, eta=0.02, cj=1.0 * fF / um,
                                       cj0=1.2 * fF / um, mj=0.19, pb=0.43, gamma=0.64, phi=0.74, kbody=-0.06,
-                                      gjun=5e-12, dibl_v0=0.005),
+                                      gjun=5e-12, dibl_v0=0.005, cgdo=0.27 * fF / um, cgdl=0.05 * fF / um,
+                                      ckappa=0.6),
                   ((Corner.FS, DeviceShift(-0.03, 1.05)),)),
     )
     nmos = dataclasses.replace(g.nmos, gamma=0.7, phi=0.8, kbody=-0.18)

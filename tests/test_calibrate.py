@@ -139,6 +139,49 @@ def test_fit_junction_temperature_recovers_known_coefficients():
         C.fit_junction_temperature((c0, mj, pb), [(27.0, vr, data[0][2])])
 
 
+def test_fit_overlap_law_recovers_a_known_law():
+    """BSIM4's overlap law (MosParams.overlap_cap) fitted to its own values returns its parameters; a constant
+    capacitance gives no bias-dependent part; too few or non-positive data are refused."""
+    v = -np.linspace(0.0, 1.8, 9)
+    p = get_technology("generic130").nmos
+    law = dataclasses.replace(p, cgdo=2.75e-10, cgdl=4.5e-11, ckappa=0.6)
+    got = C.fit_overlap_law(v, law.overlap_cap(v, 0.6e-6))
+    assert got[:3] == pytest.approx((2.75e-10 * 0.6e-6, 4.5e-11 * 0.6e-6, 0.6), rel=1e-4) and got[3] < 1e-7
+    flat = C.fit_overlap_law(v, np.full(9, 1.5e-16))
+    assert flat[0] == pytest.approx(1.5e-16, rel=1e-9) and flat[1:3] == (0.0, 0.6) and flat[3] < 1e-9
+    with pytest.raises(ValueError, match="four positive"):
+        C.fit_overlap_law(v[:3], [1e-16] * 3)
+    with pytest.raises(ValueError, match="four positive"):
+        C.fit_overlap_law(v, np.r_[0.0, np.full(8, 1e-16)])
+
+
+@pytest.mark.spice
+@needs_pdk
+@needs_ngspice
+def test_overlap_law_of_the_thick_nmos_is_the_cards():
+    """The overlap capacitance of SKY130's thick NMOS (AC gate-drain capacitance minus BSIM4's intrinsic cgd, at
+    V_GD = 0 .. -1.8 V) follows the capmod-2 law; the fit returns the card's own cgdo and cgdl (read from the
+    tt card) and ckappad 0.6, and the shipped sky130 technology carries them; the core NMOS has a constant
+    overlap (its card has no bias-dependent part) and no cgdl."""
+    import re
+    src = C.sky130_source()
+    thick = next(d for d in src.devices if d.family == "nmos_thick")
+    w, l = thick.sizes[0]
+    v, c = C._overlap_caps(src, thick, w, l, 27.0)
+    assert v[0] == 0.0 and v[-1] == pytest.approx(-1.8) and np.all(np.diff(c) < 0)  # largest undepleted
+    cgdo, cgdl, kap, err = C.fit_overlap_law(v, c)
+    cards = sorted((pdk.find_sky130() / "cells" / "nfet_g5v0d10v5").glob("*tt*.spice"))
+    text = "".join(f.read_text() for f in cards)
+    card = {k: float(re.search(rf"\+ {k} = ([-+0-9.e]+)", text).group(1)) for k in ("cgdo", "cgdl")}
+    assert err < 1e-4
+    assert (cgdo / w, cgdl / w, kap) == pytest.approx((card["cgdo"], card["cgdl"], 0.6), rel=1e-3)
+    p = get_technology("sky130").device("nmos_thick", w, l)
+    assert (p.cgdo, p.cgdl, p.ckappa) == pytest.approx((cgdo / w, cgdl / w, kap), rel=1e-5)
+    assert p.overlap_cap(-0.9, w) == pytest.approx(p.cov * w, rel=2e-3)  # cov: the law at -VDD/2
+    n = get_technology("sky130").device("nmos", 0.6e-6, 0.15e-6)
+    assert n.overlap_law() and n.cgdl == 0.0 and n.cgdo == pytest.approx(n.cov, rel=1e-6)
+
+
 def test_fit_junction_law_recovers_a_known_law():
     """The least-squares fit on log C returns the parameters of data drawn from the law itself, and reports
     the misfit of data that do not follow it."""

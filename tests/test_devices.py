@@ -617,7 +617,7 @@ def test_junction_shunts_set_the_precharged_bit_line(binned_tech):
         assert dc_operating_point(v, 1.2, t.nv, t.mos_nodes, t.mos_pol, s.mos_par, t.mos_mult, vt0, isp0,
                                   s.tabs_at(27.0, "tt"), t.rr_nodes, r, vnl, s.design.gmin, thermal_voltage(celsius_to_kelvin(27.0)),
                                   s._vfix(1.2, None), t.se_idx, t.vdd_idx, s.cmat, s.bse, *s.qch_at("tt"),
-                                  *s.jn_at("tt", 27.0), t.out_nodes) == 1
+                                  *s.jn_at("tt", 27.0), *s.ov_at("tt"), t.out_nodes) == 1
         f, _ = ReferenceCircuit(s, 1.2, 27.0, "tt", 7e3, 60e3).currents(v, 0.0)
         assert np.max(np.abs(f)) < 1e-14  # A; the shunt current on BL is ~1e-10 A
         return v[t.node_names.index("BL")], s

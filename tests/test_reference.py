@@ -299,8 +299,9 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     (``_charges``) equal the reference's charges differentiated numerically, over states from off through
     weak to strong inversion of the clocked devices, with the junction charges of the binned technology's
     PMOS and access devices (reverse and slightly forward biased: nodes from -0.05 V to VDD + 0.05 V; at
-    85 degC, where the PMOS law has moved with its temperature coefficients); and on sky130, whose transistors
-    carry their tables' intrinsic charges (the stamping of ``dq/dV`` of all four terminals)."""
+    85 degC, where the PMOS law has moved with its temperature coefficients) and the overlap laws of the same
+    devices (gate-side and side-side stamps, coupling to SE); and on sky130, whose transistors carry their
+    tables' intrinsic charges (the stamping of ``dq/dV`` of all four terminals) and BSIM4's overlap laws."""
     from arraysim.reference import ReferenceCircuit
     s = _charge_sim(binned_tech)
     vdd, temp_c, corner = 1.2, 85.0, "ff"  # away from 27 degC: the PMOS bin's law moves with tcj, tpb
@@ -313,13 +314,15 @@ def test_channel_charge_derivatives_match_finite_differences(binned_tech):
     assert not np.allclose(jp, s.jn_at(corner)[1])
     assert qi.size == 5 and np.all(qc > 0)
     assert len(ref.jn) > jn.shape[0] > 0 and np.all(jp[:, 1] > 0)  # the kernel's table merges junctions
+    on, op = s.ov_at(corner)  # the PMOS (precharge, cross-coupled) and access devices' overlap laws
+    assert len(ref.ov) >= on.shape[0] > 0 and np.all(op[:, 1:4] > 0)
     assert _mass_agrees(s, ref, vdd, temp_c, corner, rng) >= 5
     # the same for sky130, whose every transistor takes its intrinsic charges from its table (and the junction law)
     s = ReadSimulator("sky130")
     dvt = s.mismatch_sigmas()[0] * rng.standard_normal(len(s.tables.mos))
     for vdd, temp_c, corner in ((0.8, -40.0, "fs"), (1.8, 85.0, "ss")):
         ref = ReferenceCircuit(s, vdd, temp_c, corner, 8e3, 60e3, dvt=dvt)
-        assert ref.tabq and not ref.qch
+        assert ref.tabq and not ref.qch and ref.ov
         assert _mass_agrees(s, ref, vdd, temp_c, corner, rng) >= 5
 
 
@@ -340,8 +343,8 @@ def _mass_agrees(s, ref, vdd, temp_c, corner, rng) -> int:
     for se in (0.0, 0.3 * vdd / 1.2, 0.55 * vdd / 1.2, 0.8 * vdd / 1.2, vdd):
         for _ in range(4):
             v = rng.uniform(-0.05, vdd + 0.05, nv)
-            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, t.mos_mult, ref.vt, tabs, qi, qc, jn, jp, ref.ut,
-                          vfix, t.se_idx, t.vdd_idx, ref.cmat, ref.bse, M, b)
+            qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, t.mos_mult, ref.vt, tabs, qi, qc, jn, jp,
+                          *s.ov_at(corner), ref.ut, vfix, t.se_idx, t.vdd_idx, ref.cmat, ref.bse, M, b)
             Mr, br = ref.mass(v, se)
             scale = np.max(np.abs(Mr - ref.cmat)) + 1e-18
             assert np.max(np.abs(M - Mr)) <= 1e-6 * scale + 1e-22, (se, v)
@@ -497,7 +500,7 @@ def test_dc_start_rejects_a_saddle_and_follows_the_drift():
     for _ in range(2):
         v = guess.copy()
         code = dc_operating_point(v, vdd, *args, sim.cmat_at(corner), sim.bse, *sim.qch_at(corner),
-                                  *sim.jn_at(corner, temp), t.out_nodes)
+                                  *sim.jn_at(corner, temp), *sim.ov_at(corner), t.out_nodes)
         assert code == 2
         starts.append(v)
     np.testing.assert_array_equal(starts[0], starts[1])

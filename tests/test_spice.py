@@ -190,7 +190,8 @@ def test_failed_instance_is_retried_with_a_shorter_step(monkeypatch):
 def test_compact_family_with_junction_charge():
     """The junction charges (the sky130 technology's junction law) become ``qj`` elements in the compact deck,
     one per row of the kernel's junction table, on bulk 0 or the instance's VDD, and the deck takes the
-    Newton tolerance it needs with them (JUNCTION_OPTIONS): kernel and SPICE agree as without them."""
+    Newton tolerance it needs with them (JUNCTION_OPTIONS); the overlap laws become ``qov`` elements, one per
+    row of the kernel's overlap table: kernel and SPICE agree as without them."""
     from arraysim.montecarlo.engine import ReadSimulator
     from arraysim.spice.netlist import JUNCTION_OPTIONS, build_deck
     from arraysim.spice.validate import validate
@@ -208,6 +209,15 @@ def test_compact_family_with_junction_charge():
     no_law = build_deck(ReadSimulator("sky130", sim.design.with_(junction_charge=False)), 1.2, 27.0, "ss",
                         np.zeros(m), np.zeros(m), [7e3], [1e5]).text
     assert "XJ" not in no_law and "abstol=1e-15" in no_law
+    # the overlap laws (BSIM4's, fitted from the cards) as qov elements, one per row of the kernel's table: the
+    # thick devices' on the word line and on ground (the unselected cells' gates), the PMOS's on VDD and SE
+    on, _ = sim.ov_at("ss")
+    xo = [ln for ln in text.splitlines() if ln.startswith("XO")]
+    assert len(xo) == on.shape[0] > 0 and all(" qov " in ln for ln in xo)
+    assert {"wl", "0", "vdd_0", "se"} <= {ln.split()[1] for ln in xo} | {ln.split()[2] for ln in xo}
+    sim_no = ReadSimulator("sky130", sim.design.with_(overlap_charge=False))
+    no_ov = build_deck(sim_no, 1.2, 27.0, "ss", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
+    assert "XO" not in no_ov and sim_no.ov_at("ss")[0].shape[0] == 0
     hot = build_deck(sim, 1.2, 125.0, "ss", np.zeros(m), np.zeros(m), [7e3], [1e5]).text
     xj_hot = [ln for ln in hot.splitlines() if ln.startswith("XJ")]
     assert len(xj_hot) == len(xj) and xj_hot != xj  # the law at the deck's temperature (tcj, tpb)

@@ -125,6 +125,13 @@ class PCSADesign:
     reverse bias (see :func:`junction_table`): the bit lines and the source line swing over only part of the
     supply, where the junction capacitance is larger than its 0..VDD average.  Technologies without a law
     (``generic130``) are not affected.  False: the constant ``cj`` everywhere."""
+    overlap_charge: bool = True
+    """True (with ``overlap_coupling``): every gate overlap of a device whose parameter set has an overlap law
+    (``MosParams.cgdo``, e.g. the calibrated ``sky130``) holds the charge of BSIM4's bias-dependent law (see
+    :func:`overlap_table`): the overlap of an off device at a low drain voltage is larger than the constant
+    ``cov W`` (SKY130's thick NMOS 0.6/0.5 um: 189 aF at V_GD = 0, 176 aF at -0.9 V), which matters on the
+    bit lines with their 31 unselected cells each.  Technologies without a law (``generic130``) are not
+    affected.  False: the constant ``cov W`` everywhere."""
     iv_tables: bool = True
     """True: a transistor whose family, size and corner have a table in the technology
     (``Technology.iv_tables``, e.g. the calibrated ``sky130``) takes its DC channel current from the table of
@@ -359,6 +366,38 @@ def overlap_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa") ->
         c = device_params(tech, m).cov * m.size.w * m.mult
         out += [(m.g, m.d, c), (m.g, m.s, c)]
     return out
+
+
+def overlap_table(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
+                  corner=None) -> tuple[np.ndarray, np.ndarray]:
+    """The gate overlaps whose charge follows the overlap law (``design.overlap_coupling`` and
+    ``design.overlap_charge``; the sides of :func:`overlap_caps` whose device's set at ``corner`` has a law,
+    ``MosParams.overlap_law``): ``nodes`` (k, 2) int -- gate node and drain/source node, node indices of
+    :func:`build_tables` -- and ``par`` (k, 5) -- polarity (+1 NMOS, -1 PMOS), ``cgdo W mult`` [F],
+    ``cgdl W mult`` [F], ``ckappa`` [V] and the constant ``cov W mult`` [F] that :func:`capacitance` already
+    puts between the two nodes (the kernel adds ``C_ov(V) - cov W mult``); sides of the same node pair, polarity
+    and ``ckappa`` in one row.  A side between two fixed nodes (the precharge PMOS's source side, SE to VDD;
+    the discharge NMOS's, SE to GND) is left out, as its constant part is: it moves no unknown node, and the
+    charge it takes from VDD returns within the cycle.  Empty when none."""
+    tabs = build_tables(design, circuit)
+    merged: dict[tuple, list[float]] = {}
+    if design.overlap_coupling and design.overlap_charge:
+        for m in transistors(design, circuit):
+            p = device_params(tech, m, corner)
+            if not p.overlap_law():
+                continue
+            w = m.size.w * m.mult
+            for x in (m.d, m.s):
+                ig, ix = tabs.node_index(m.g), tabs.node_index(x)
+                if ig >= tabs.nv and ix >= tabs.nv:
+                    continue
+                c = merged.setdefault((ig, ix, float(p.polarity), p.ckappa), [0.0, 0.0, 0.0])
+                c[0] += p.cgdo * w
+                c[1] += p.cgdl * w
+                c[2] += device_params(tech, m).cov * w  # as overlap_caps (the constant part in C)
+    idx = [(g, x) for g, x, *_ in merged]
+    rows = [(pol, c[0], c[1], kap, c[2]) for (_, _, pol, kap), c in merged.items()]
+    return (np.array(idx, dtype=np.int64).reshape(-1, 2), np.array(rows, dtype=float).reshape(-1, 5))
 
 
 def channel_charges(design: PCSADesign, tech: Technology, circuit: str = "pcsa",

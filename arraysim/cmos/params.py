@@ -17,6 +17,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..options import Corner
 from ..units import T_NOM, thermal_voltage
 
@@ -114,6 +116,21 @@ class MosParams:
     """Temperature coefficient of ``cj0`` [1/K]: ``cj0 (1 + tcj (T - T_NOM))`` (BSIM4's TCJ form)."""
     tpb: float = 0.0
     """Temperature coefficient of ``pb`` [V/K]: ``pb - tpb (T - T_NOM)`` (BSIM4's TPB form)."""
+    cgdo: float = 0.0
+    """Bias-independent part of the gate overlap capacitance law per width and side [F/m] (BSIM4's
+    ``cgdo + cf``): with ``cgdl`` and ``ckappa`` the overlap capacitance of one side at gate-to-side voltage
+    ``v`` (polarity-mirrored) is BSIM4's capmod-1/2 law (b4ld.c) ``W (cgdo + cgdl - cgdl (1 - 1/T4)
+    (1/2 - T0 / (2 T1)))`` with ``T0 = v + 0.02``, ``T1 = sqrt(T0^2 + 0.08)``, ``T2 = (T0 - T1) / 2``,
+    ``T4 = sqrt(1 - 4 T2 / ckappa)``: ``cgdo + cgdl`` with the overlap region accumulated (``v`` > 0), falling
+    towards ``cgdo`` as it depletes (``v`` < 0).  Used for the gate overlaps with ``PCSADesign.overlap_coupling``
+    (``PCSADesign.overlap_charge``); ``cov`` stays the constant value (the law at ``v = -VDD/2``, where
+    ``arraysim calibrate`` measures it).  ``arraysim calibrate`` fits the law to the overlap capacitance of an
+    off device (AC gate-drain capacitance minus BSIM4's intrinsic ``cgd``) at nine gate-to-drain voltages
+    0 .. -VDD, drain side (the source side is taken as equal).  0: no law (files without it)."""
+    cgdl: float = 0.0
+    """Bias-dependent part of the overlap law per width and side [F/m] (BSIM4's ``cgdl``; see ``cgdo``)."""
+    ckappa: float = 0.6
+    """Depletion coefficient of the overlap law [V] (BSIM4's ``ckappad``; see ``cgdo``)."""
 
     def __post_init__(self):
         if self.n_strong is not None and not (self.n_strong >= 1.0 and math.isfinite(self.n_strong)):
@@ -147,6 +164,10 @@ class MosParams:
         if self.cj0 > 0.0 and not (0.0 < self.mj < 1.0 and self.pb > 0.0 and math.isfinite(self.pb)):
             raise ValueError(f"a junction law (cj0 > 0) needs 0 < mj < 1 and a finite pb > 0 V "
                              f"(got mj={self.mj}, pb={self.pb})")
+        if not (math.isfinite(self.cgdo) and self.cgdo >= 0.0 and math.isfinite(self.cgdl) and self.cgdl >= 0.0
+                and math.isfinite(self.ckappa) and self.ckappa > 0.0):
+            raise ValueError(f"the overlap law needs finite cgdo >= 0 F/m (0 = no law), cgdl >= 0 F/m and ckappa > 0 V "
+                             f"(got cgdo={self.cgdo}, cgdl={self.cgdl}, ckappa={self.ckappa})")
         if not (math.isfinite(self.tcj) and abs(self.tcj) < 0.005 and math.isfinite(self.tpb)
                 and abs(self.tpb) < 0.002):
             raise ValueError(f"junction temperature coefficients must be finite with |tcj| < 0.005 /K and "
@@ -228,6 +249,32 @@ class MosParams:
         ``pb`` is kept >= 0.05 V."""
         dt = 0.0 if temp_k is None else temp_k - T_NOM
         return self.cj0 * (1.0 + self.tcj * dt), self.mj, max(self.pb - self.tpb * dt, 0.05)
+
+    def overlap_law(self) -> bool:
+        """True if the set has a bias-dependent gate overlap law (``cgdo`` > 0)."""
+        return self.cgdo > 0.0
+
+    def overlap_cap(self, v, w: float):
+        """Overlap capacitance [F] of one side of a width-``w`` device at gate-to-side voltage ``v`` [V]
+        (polarity-mirrored: ``p (V_G - V_X)``) by the law of ``cgdo``; ``cov w`` without a law."""
+        if not self.overlap_law():
+            return self.cov * w + 0.0 * np.asarray(v, dtype=float)
+        t0 = np.asarray(v, dtype=float) + 0.02
+        t1 = np.sqrt(t0 * t0 + 0.08)
+        t4 = np.sqrt(1.0 - 2.0 * (t0 - t1) / self.ckappa)
+        return w * (self.cgdo + self.cgdl - self.cgdl * (1.0 - 1.0 / t4) * (0.5 - 0.5 * t0 / t1))
+
+    def overlap_charge(self, v, w: float):
+        """Gate charge [C] of one side's overlap at gate-to-side voltage ``v`` (polarity-mirrored; BSIM4's
+        ``qgdo``, b4ld.c: ``W ((cgdo + cgdl) v - cgdl (T2 + ckappa/2 (T4 - 1)))``; its derivative is
+        :meth:`overlap_cap`); ``cov w v`` without a law."""
+        v = np.asarray(v, dtype=float)
+        if not self.overlap_law():
+            return self.cov * w * v
+        t0 = v + 0.02
+        t2 = 0.5 * (t0 - np.sqrt(t0 * t0 + 0.08))
+        t4 = np.sqrt(1.0 - 4.0 * t2 / self.ckappa)
+        return w * ((self.cgdo + self.cgdl) * v - self.cgdl * (t2 + 0.5 * self.ckappa * (t4 - 1.0)))
 
     def channel_cap(self, w: float, l: float) -> float:
         """Gate capacitance of the inverted channel [F] (``cinv``, else ``cox``, times W L)."""

@@ -25,7 +25,9 @@ Schema (``format`` and ``version`` identify it; all values SI units, as the data
                                         absent = 0: cox),
                                         cj0 [F/m], mj, pb [V] (optional: voltage-dependent junction
                                         law, absent = 0: none), tcj [1/K], tpb [V/K] (optional: its
-                                        temperature coefficients, absent = 0)},
+                                        temperature coefficients, absent = 0), cgdo [F/m], cgdl [F/m],
+                                        ckappa [V] (optional: BSIM4's bias-dependent overlap law,
+                                        absent = 0, 0, 0.6: none)},
       "corners": {"tt": {"dvt_n": V, "dvt_p": V, "mu_n": 1, "mu_p": 1, "cj_n": 1, "cj_p": 1 (optional:
                  junction-capacitance factors, absent = 1), "n_n": 1, "n_p": 1 (optional: slope-factor
                  factors, absent = 1)}, "ff": {...}, ...},
@@ -68,7 +70,7 @@ VERSION = 1
 _MOS_FIELDS = tuple(f.name for f in dataclasses.fields(MosParams))
 _CS_FIELDS = tuple(f.name for f in dataclasses.fields(CornerShift))
 _MOS_OPTIONAL = ("gamma", "phi", "kbody", "gjun", "vsat", "n_strong", "tau", "dibl_v0", "t_corr", "cinv", "cj0", "mj", "pb",
-                 "tcj", "tpb")
+                 "tcj", "tpb", "cgdo", "cgdl", "ckappa")
 
 
 def technology_to_dict(tech: Technology, calibration: dict | None = None, base_dir=None) -> dict:

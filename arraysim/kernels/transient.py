@@ -218,7 +218,8 @@ def n_table_charges(tabs):
 
 
 @jit
-def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
+def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ov_nodes,
+             ov_par, ut, vfix,
              se_idx, vdd_idx, cmat, bse, M, b):
     """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
     capacitance C_ch [F]).  Fills the mass matrix ``M = cmat + dq/dV`` (unknown nodes) and the SE coupling
@@ -237,6 +238,14 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
     forward bias: ``c0 (v_R - mj v_R^2 / (2 pb))``, capacitance ``c0 (1 - mj v_R / pb)``).  ``cmat`` already
     holds the constant ``cl`` at x, so the junction adds the charge ``p Q_j - cl (V_x - V_b)`` between x and
     its bulk (capacitance ``C_j(v_R) - cl``); on a VDD bulk the supply delivers it.
+
+    Gate overlap charges (``ov_nodes[k] = (g, x)``: gate node and drain/source node; ``ov_par[k] = (p, c0, c1,
+    kappa, cc)``, see ``arraysim.circuits.pcsa.overlap_table``): at ``v = p (V_g - V_x)`` BSIM4's law gives the
+    overlap capacitance ``C_ov = c0 + c1 - c1 (1 - 1/T4) (1/2 - T0 / (2 T1))`` (``T0 = v + 0.02``, ``T1 =
+    sqrt(T0^2 + 0.08)``, ``T2 = (T0 - T1) / 2``, ``T4 = sqrt(1 - 4 T2 / kappa)``) and the gate charge ``p ((c0 +
+    c1) v - c1 (T2 + kappa/2 (T4 - 1)))``; ``cmat`` already holds the constant ``cc`` between g and x, so the
+    overlap adds ``C_ov(v) - cc`` between them (into ``M``, to ``b`` when the other end is SE) and, on a VDD
+    end, its charge beyond ``cc (V_g - V_x)`` to the supply's.
 
     Tabulated charges (``tabs``: every transistor whose table row has charges, ``tab_meta`` column
     ``q_offset``): the terminal charges of :func:`arraysim.kernels.devices.mos_table_charges` (BSIM4's
@@ -326,6 +335,29 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
             M[x, x] += cj - jn_par[k, 4]
         if jn_nodes[k, 1] - nv == vdd_idx:
             qvdd -= p * qj - jn_par[k, 4] * vxb
+    for k in range(ov_nodes.shape[0]):
+        g = ov_nodes[k, 0]
+        x = ov_nodes[k, 1]
+        p = ov_par[k, 0]
+        cl = ov_par[k, 2]
+        kap = ov_par[k, 3]
+        cc = ov_par[k, 4]
+        vgx = _nodev(g, v, nv, se_idx, se, vfix) - _nodev(x, v, nv, se_idx, se, vfix)
+        t0 = p * vgx + 0.02
+        t1 = math.sqrt(t0 * t0 + 0.08)
+        t2 = 0.5 * (t0 - t1)
+        t4 = math.sqrt(1.0 - 4.0 * t2 / kap)
+        dc = ov_par[k, 1] + cl - cl * (1.0 - 1.0 / t4) * (0.5 - 0.5 * t0 / t1) - cc  # C_ov(v) - cc
+        for a, o in ((g, x), (x, g)):
+            if a < nv:
+                M[a, a] += dc
+                if o < nv:
+                    M[a, o] -= dc
+                elif o - nv == se_idx:
+                    b[a] += dc
+        if g - nv == vdd_idx or x - nv == vdd_idx:
+            qg = p * ((ov_par[k, 1] + cl) * (p * vgx) - cl * (t2 + 0.5 * kap * (t4 - 1.0))) - cc * vgx
+            qvdd += qg if g - nv == vdd_idx else -qg
     return qvdd
 
 
@@ -394,7 +426,8 @@ def _lu_solve(A, piv, b):
 
 @jit
 def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
-                       vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, out_nodes,
+                       vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes,
+                       ov_par, out_nodes,
                        max_iter=200, vtol=1e-10):
     """The state the circuit reaches with SE held low from the guess ``v`` (which receives it).
 
@@ -424,14 +457,14 @@ def dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, is
     for i in range(nv):
         v[i] = v0[i]
     if not drift(v, DRIFT_T, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf,
-                 vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par):
+                 vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par):
         return 0
     return 2
 
 
 @jit
 def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, gmin,
-          ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, max_steps=20000):
+          ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par, max_steps=20000):
     """Follow ``M(V) dV/dt = f(V)`` with SE held low from ``v`` (which receives the end state) for ``t_relax``
     seconds or until the state is at rest (its speed times the time left below 1e-9 V).
 
@@ -463,7 +496,8 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
     z = np.empty(nv)
     _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
           gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, T, gq)
-    _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut, vfix,
+    _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ov_nodes,
+             ov_par, ut, vfix,
              se_idx, vdd_idx, cmat, bse, M0, b)
     if not _mass_solve(M0, f0, b, 0.0, Ms, pivm, z):
         return False
@@ -493,7 +527,8 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
             y1[i] = v[i] + 0.5 * hs * k1[i]
         _eval(y1, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
               gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, T, gq)
-        _charges(y1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut,
+        _charges(y1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
+                 ov_nodes, ov_par, ut,
                  vfix, se_idx, vdd_idx, cmat, bse, M2, b)
         if not _mass_solve(M2, f1, b, 0.0, Ms, pivm, z):
             h = 0.5 * hs
@@ -508,7 +543,8 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
             ynew[i] = v[i] + hs * k2[i]
         _eval(ynew, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
               gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, T, gq)
-        _charges(ynew, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ut,
+        _charges(ynew, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
+                 ov_nodes, ov_par, ut,
                  vfix, se_idx, vdd_idx, cmat, bse, M2, b)
         if not _mass_solve(M2, f2, b, 0.0, Ms, pivm, z):
             h = 0.5 * hs
@@ -611,7 +647,8 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 
 @jit
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
-                  bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
+                  bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par, gmin, ut, vdd, vfix, se_idx, vdd_idx,
+                  out_nodes, v_guess,
                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
                   dv_max, vread, tcross, vpre, rec_t, rec_v):
     """Simulate one read cycle.
@@ -635,7 +672,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     The embedded estimate alone under-reports at a long step that lands on the onset of latch
     regeneration; the two guards bound the step there.
 
-    Channel, junction and table charges (``qch_m``/``qch_c``, ``jn_nodes``/``jn_par``, the table rows with
+    Channel, junction, overlap and table charges (``qch_m``/``qch_c``, ``jn_nodes``/``jn_par``,
+    ``ov_nodes``/``ov_par``, the table rows with
     charges in ``tabs``; see :func:`_charges`; none when empty): the mass matrix ``M(V)`` and
     the SE coupling ``b(V)`` then depend on the state, ``M(V) dV/dt = f(V) + b(V) dSE/dt``.  The stages use
     ``W = M_0 - h d J`` of the step's start and the right-hand side ``M_0 M(y)^-1 (f(y) + b(y) dSE/dt)`` at
@@ -658,6 +696,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     v = v_guess.copy()
     ok = dc_operating_point(v, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes,
                             r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, cmat, bse, qch_m, qch_c, jn_nodes, jn_par,
+                            ov_nodes, ov_par,
                             out_nodes)
     if ok == 0:
         return ST_DC_FAIL, np.nan, 0, 0, np.nan
@@ -724,7 +763,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     # state-dependent mass matrix and SE coupling (channel charges): at the step start (M0, b0), at a stage
     # point (M2, b2), LU scratch Ms, dV/dt at the step end z2 (at its start z0: output crossings), stage
     # right-hand side g2p
-    nq = qch_m.shape[0] + jn_nodes.shape[0] + ntq
+    nq = qch_m.shape[0] + jn_nodes.shape[0] + ov_nodes.shape[0] + ntq
     M0 = cmat.copy()
     b0 = bse.copy()
     M2 = np.empty((nv, nv))
@@ -737,7 +776,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     qv_start = 0.0
     if nq > 0:
         qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
-                            jn_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M0, b0)
+                            jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M0, b0)
     qv0 = qv_start
     qv2 = qv_start
 
@@ -801,6 +840,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
                        r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, ts2, gq2)
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
             _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
+                     ov_nodes, ov_par,
                      ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f1, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
@@ -826,7 +866,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
             qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
-                           jn_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
+                           jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
             if not _mass_solve(M2, f2, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
@@ -916,7 +956,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
 
 @jit(parallel=True)
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
-                   bse, qch_m, qch_c, jn_nodes, jn_par, gmin, ut, vdd, vfix, se_idx, vdd_idx, out_nodes, v_guess,
+                   bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par, gmin, ut, vdd, vfix, se_idx, vdd_idx,
+                   out_nodes, v_guess,
                    t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
                    dv_max, vread, tcross, vpre, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
@@ -927,6 +968,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, r
         rec_v = np.empty((0, nv + 1))
         st, qq, nst, _, tc = simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt[s], ispec[s], tabs,
                                            rr_nodes, r_lf[s], vnl[s], cmat, bse, qch_m, qch_c, jn_nodes, jn_par,
+                                           ov_nodes, ov_par,
                                            gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
                                            settle_tol, read_times, rtol, atol, h_max, max_steps,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..circuits.pcsa import (DESIGN_DEVICES, PCSADesign, build_tables, capacitance, channel_charges, charge_tabulated,
-                             device_params, junction_sites, junction_table, node_caps, overlap_caps)
+                             device_params, junction_sites, junction_table, node_caps, overlap_caps,
+                             overlap_table)
 from ..cmos.ivtables import kernel_rows
 from ..cmos.params import Technology
 from ..cmos.technologies import get_technology
@@ -128,6 +129,7 @@ class ReadSimulator:
         self._cmat_corner = {}
         self._qch_corner = {}
         self._jn_corner = {}
+        self._ov_corner = {}
         self._tabs = {}
         # parameter set of every transistor: its size bin, else the family default (mos_params_at: at a corner,
         # where a bin may have its own set)
@@ -166,6 +168,15 @@ class ReadSimulator:
             tk = None if temp_c is None else celsius_to_kelvin(float(temp_c))
             self._jn_corner[key] = junction_table(self.design, self.tech, self.circuit, c, tk)
         return self._jn_corner[key]
+
+    def ov_at(self, corner) -> tuple[np.ndarray, np.ndarray]:
+        """(gate and drain/source node indices, parameter rows) of the gate overlaps whose charge follows the
+        overlap law (``PCSADesign.overlap_charge``; :func:`arraysim.circuits.pcsa.overlap_table`) at ``corner``."""
+        c = Corner.parse(corner)
+        if c not in self._ov_corner:
+            self.tech.corner(c)  # raises for a corner the technology does not have
+            self._ov_corner[c] = overlap_table(self.design, self.tech, self.circuit, c)
+        return self._ov_corner[c]
 
     def tabs_at(self, temp_c: float, corner) -> tuple:
         """The kernel's table arguments ``(mos_tab, tab_ref, tab_f, tab_meta, jd_nodes, jd_par)`` at ``temp_c``
@@ -359,7 +370,7 @@ class ReadSimulator:
             _k.simulate_batch(t.nv, t.mos_nodes, t.mos_pol, mos_par, t.mos_mult,
                               np.ascontiguousarray(vt[g]), np.ascontiguousarray(isp[g]), tabs, t.rr_nodes,
                               np.ascontiguousarray(r_lf[g]), np.ascontiguousarray(vnl[g]), self.cmat_at(corner),
-                              self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
+                              self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c), *self.ov_at(corner),
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
                               self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
@@ -394,7 +405,7 @@ class ReadSimulator:
         st, q, _, nrec, _ = _k.simulate_read(
             t.nv, t.mos_nodes, t.mos_pol, self.mos_par_at(temp_c, corner), t.mos_mult, vt, isp, self.tabs_at(temp_c, corner),
             t.rr_nodes, r, vnl,
-            self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c),
+            self.cmat_at(corner), self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c), *self.ov_at(corner),
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
@@ -428,6 +439,9 @@ class ReadSimulator:
         jn, jp = self.jn_at("tt")
         jl = [{"node": self._node_name(x), "bulk": self._node_name(b), "polarity": int(r[0]), "c0_F": r[1],
                "mj": r[2], "pb_V": r[3], "constant_part_F": r[4]} for (x, b), r in zip(jn, jp)]
+        on, op = self.ov_at("tt")
+        ol = [{"gate": self._node_name(g), "side": self._node_name(x), "polarity": int(r[0]), "cgdo_W_F": r[1],
+               "cgdl_W_F": r[2], "ckappa_V": r[3], "constant_part_F": r[4]} for (g, x), r in zip(on, op)]
         return {
             "circuit": self.circuit,
             "technology": self.tech.to_dict(),
@@ -440,6 +454,7 @@ class ReadSimulator:
             "node_capacitance_F": caps,
             **({"overlap_capacitors_F": cpl} if cpl else {}),
             **({"junction_laws": jl} if jl else {}),
+            **({"overlap_laws": ol} if ol else {}),
             "timing_s": dataclasses.asdict(self.design.timing),
             "tolerances": dataclasses.asdict(self.tol),
             **({"iv_tables": {"transistors_tt": list(self.tabulated("tt")), **self.tech.iv_tables.summary()}}

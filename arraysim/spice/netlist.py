@@ -12,7 +12,8 @@ Two model families:
     and the kernel's coupling capacitors (``sim.cmat``/``sim.bse``, design option ``overlap_coupling``)
     are capacitors between the nodes (internal nodes by hierarchical name, e.g. ``xsa_0.sq``); the channel
     charge of the clocked devices (``qch``) and the junction charges beyond the constant capacitance
-    (``qj``, one per row of ``sim.jn_at(corner, temp_c)``, bulk 0 or the instance's VDD) are the subcircuits of
+    (``qj``, one per row of ``sim.jn_at(corner, temp_c)``, bulk 0 or the instance's VDD) and the gate overlap charges
+    beyond the constant overlap capacitors (``qov``, one per row of ``sim.ov_at(corner)``) are the subcircuits of
     ``ekv.lib``.  Kernel and SPICE then solve the same equations; only the integrators differ.
 ``sky130``
     SkyWater SKY130 BSIM4 cards (``arraysim.spice.pdk.sky130_include(corner)``) instantiated directly as
@@ -354,6 +355,18 @@ def _node_ref(name: str, k: int) -> str:
     return f"{name.lower()}_{k}"
 
 
+def _fixed_or_node(tb, i: int) -> str:
+    """Name of node index ``i`` of the kernel's tables (unknown nodes first, then the fixed ones)."""
+    return tb.node_names[i] if i < tb.nv else tb.fixed_names[i - tb.nv]
+
+
+def _deck_node(name: str, k: int) -> str:
+    """SPICE node of ``name`` in instance k: :func:`_node_ref`, the fixed nodes as the deck drives them (GND 0,
+    VDD the instance's supply, WL, X/XB the XNOR inputs)."""
+    fixed = {"GND": "0", "VDD": f"vdd_{k}", "WL": "wl", "X": f"x_{k}", "XB": f"xb_{k}"}
+    return fixed[name] if name in fixed else _node_ref(name, k)
+
+
 def _check_topology(sim):
     names = [m.name for m in sim.tables.mos]
     xnor = getattr(sim, "circuit", "pcsa") == "xnor"
@@ -443,6 +456,8 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     tb = sim.tables
     jns = [] if model != "compact" else [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row)
                                          for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
+    ovs = [] if model != "compact" else [(_fixed_or_node(tb, int(g)), _fixed_or_node(tb, int(x)), row)
+                                         for (g, x), row in zip(*sim.ov_at(corner))]
     if jns:  # the compact deck's junction charges (qj) need the looser Newton tolerance
         options = {**JUNCTION_OPTIONS, **(options or {})}
     if v_start is not None:
@@ -509,6 +524,9 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             for j, (xn, bn, jp) in enumerate(jns):
                 lines.append(f"XJ{j}_{k} {_node_ref(xn, k)} {'0' if bn == 'GND' else f'vdd_{k}'} qj "
                              f"pol={_f(jp[0])} c0={_f(jp[1])} mj={_f(jp[2])} pb={_f(jp[3])} cl={_f(jp[4])}")
+            for j, (gn, xn, op) in enumerate(ovs):
+                lines.append(f"XO{j}_{k} {_deck_node(gn, k)} {_deck_node(xn, k)} qov pol={_f(op[0])} c0={_f(op[1])} "
+                             f"c1={_f(op[2])} kappa={_f(op[3])} cc={_f(op[4])}")
             lines.append(_start_line(sim, k, vdd, v_start))
     else:
         sa = "pcsa_xnor_sky130" if xnor else "pcsa_sky130"

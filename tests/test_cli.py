@@ -373,6 +373,28 @@ def test_info_junction_charge_switch(capsys):
     assert rc == 0 and "junction_laws" not in json.loads(out)
 
 
+def test_info_overlap_charge_switch(capsys):
+    """--overlap-charge/--no-overlap-charge: the sky130 design with and without BSIM4's overlap law (info lists
+    the law's rows at tt: the access devices' on the word line, the unselected cells' on ground, the PMOS's);
+    generic130 has no law either way."""
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["overlap_charge"] is True
+    rows = d["overlap_laws"]
+    assert {"WL", "GND", "SE", "Q", "QB"} <= {r["gate"] for r in rows}
+    thick = [r for r in rows if r["gate"] in ("WL", "GND")]
+    assert all(r["cgdl_W_F"] > 0 and r["ckappa_V"] == pytest.approx(0.6, rel=1e-3) for r in thick)
+    # the constant part (cov, the law at -VDD/2) lies between the depleted and the accumulated limits of the law
+    assert all(r["cgdo_W_F"] < r["constant_part_F"] < r["cgdo_W_F"] + r["cgdl_W_F"] for r in thick)
+    rc, out, err = run(capsys, "info", "--json", "--technology", "sky130", "--no-overlap-charge")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["design"]["overlap_charge"] is False and "overlap_laws" not in d
+    rc, out, err = run(capsys, "info", "--json")
+    assert rc == 0 and "overlap_laws" not in json.loads(out)
+
+
 def test_info_iv_tables_switch(capsys):
     """--iv-tables/--no-iv-tables: the sky130 design takes every transistor's channel current from the shipped
     BSIM4 tables (info names them and the file) or from the compact model; generic130 has none."""

@@ -1,0 +1,63 @@
+"""The kernel's tabulated intrinsic drain capacitance against BSIM4's near V_DS = 0 (sky130).
+
+    python benchmarks/intrinsic_cdd.py [--vs 0.05] [--out FILE]
+
+For the devices on a bit line (selected access NMOS on, gate 1.8 V; unselected-cell NMOS off, gate 0 V; latch
+NMOS on, gate 1.2 V), nominal threshold, 27 degC tt, source at ``--vs``: ``dq_D/dV_D`` of the kernel's table
+charges (:func:`arraysim.kernels.devices.mos_table_charges`, the derivative the mass matrix takes) against BSIM4's
+operating-point ``cdd`` (intrinsic, ngspice ``.op``) at V_DS from 0 to 0.2 V.  Overlap and junction capacitances
+are not part of either figure.
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+DEVICES = (("MA_BL", "nmos_thick", 1.8), ("ML_BL", "nmos_thick", 0.0), ("MN_X_Q", "nmos", 1.2))
+VDS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.2)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--vs", type=float, default=0.05)
+    p.add_argument("--out", default=None)
+    a = p.parse_args(argv)
+
+    from arraysim.api import simulator
+    from arraysim.kernels.devices import mos_table_charges
+    from arraysim.spice import calibrate as cal
+    from arraysim.spice.runner import ngspice_version
+
+    sim = simulator("sky130", rows=2)
+    tabs = sim.tabs_at(27.0, "tt")
+    vt = sim.nominal_elements(27.0, "tt")[0]
+    src = cal.sky130_source()
+    devs = {d.family: d for d in src.devices}
+    lines = [f"intrinsic drain capacitance dq_D/dV_D [aF], kernel table vs BSIM4 op-point cdd ({ngspice_version()}), "
+             f"sky130 27 degC tt, nominal threshold, V_S = {a.vs} V, bulk 0"]
+    for name, fam, vg in DEVICES:
+        m = sim.transistor_names.index(name)
+        tb = tabs[0][m]
+        w, l = sim.tables.mos[m].size.w, sim.tables.mos[m].size.l
+        lines.append(f"{name} ({fam} {w * 1e6:g}/{l * 1e6:g} um, V_G {vg} V)")
+        for vds in VDS:
+            vd = a.vs + vds
+            qa, qt, dq = np.empty((3, 4)), np.empty(4), np.empty((4, 4))
+            mos_table_charges(1, vd, vg, a.vs, 0.0, vt[m] - tabs[1][m, 0], tabs[2], tabs[3][tb], qa, qt, dq)
+            dev = devs[fam]
+            deck = ["* intrinsic cdd", src.include["tt"], ".temp 27", f"vg g 0 {vg}", f"vd d 0 {vd}", f"vs s 0 {a.vs}",
+                    cal._inst(dev, "c0", "d", "g", "s", "0", w, l), ".save " + cal._opvar(dev, 0, "cdd"), ".op",
+                    ".end"]
+            cdd = float(np.ravel(cal.run_deck("\n".join(deck) + "\n")[cal._opvar(dev, 0, "cdd").lower()])[0])
+            lines.append(f"  V_DS {vds:5.3f} V: kernel {dq[0, 0] * 1e18:8.2f}  BSIM4 {cdd * 1e18:8.2f}  "
+                         f"({(dq[0, 0] - cdd) * 1e18:+6.2f})")
+    text = "\n".join(lines)
+    print(text)
+    if a.out:
+        with open(a.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

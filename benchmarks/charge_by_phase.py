@@ -8,6 +8,12 @@ and the same deck ngspice runs for ``arraysim validate`` (``spice.netlist.build_
 kernel's cycle length).  Prints the charge drawn from VDD [fC] in each phase -- SE rise, regeneration (the
 first ns of the sense), rest of the sense window, SE fall, precharge until the kernel's end of cycle -- and
 the outputs at the phase boundaries.
+
+The kernel holds the constant capacitances between a node and the VDD rail (the PMOS drain junctions' constant
+part on Q/QB, the gate overlaps of the latch and precharge PMOS to their sources) as grounded capacitors: over a
+cycle their supply charge returns (the nodes come back), but within a phase it does not show where SPICE, whose
+capacitors sit on the rail, draws it.  The column "kernel, rail" adds that charge, ``-C dV`` of each such
+capacitor over the phase, so that both simulators attribute the same charge to the same phase.
 """
 from __future__ import annotations
 
@@ -30,8 +36,20 @@ def main(argv=None):
     from arraysim.spice.netlist import build_deck
     from arraysim.spice.runner import ngspice_version, run
 
+    from arraysim.circuits.pcsa import overlap_caps
+
     sim = simulator("sky130")
     z = np.zeros((1, len(sim.transistor_names)))
+    tb = sim.tables
+    c_rail = {}  # node (or SE) -> constant capacitance to the VDD rail [F]
+    jn, jp = sim.jn_at(a.corner, a.temp)
+    for (x, b), r in zip(jn, jp):
+        if b - tb.nv == tb.vdd_idx:
+            c_rail[tb.node_names[x]] = c_rail.get(tb.node_names[x], 0.0) + r[4]
+    for g, x, c in overlap_caps(sim.design, sim.tech):
+        if "VDD" in (g, x):
+            other = x if g == "VDD" else g
+            c_rail[other] = c_rail.get(other, 0.0) + c
     tm = sim.design.timing
     lines = [f"supply charge by phase [fC], nominal sky130 instance, R_BL {a.r_bl:g}, R_BLB {a.r_blb:g} ohm, "
              f"{a.temp} degC {a.corner}; kernel vs ngspice ({ngspice_version()}, the validate deck)"]
@@ -49,15 +67,24 @@ def main(argv=None):
         marks = [("start", 0.0), ("SE rise", tm.t_rise), ("regeneration (1 ns)", tm.t_rise + 1e-9),
                  ("rest of the sense", t_fall), ("SE fall", t_fall + tm.t_rise), ("precharge", raw.tcycle[0])]
         lines.append(f"VDD {vdd} V: cycle {raw.tcycle[0] * 1e9:.2f} ns, energy kernel {raw.energy[0] * 1e15:.3f} fJ")
-        lines.append(f"  {'phase':<22} {'kernel':>8} {'ngspice':>8} {'diff':>8}   Q/QB at its end: kernel, ngspice [V]")
+        lines.append(f"  {'phase':<22} {'kernel':>8} {'k, rail':>8} {'ngspice':>8} {'diff':>8}   "
+                     "Q/QB at its end: kernel, ngspice [V] (diff: kernel, rail - ngspice)")
+
+        def v_at(node, tt):
+            if node == "SE":
+                return vdd * float(np.interp(tt, [0.0, tm.t_rise, t_fall, t_fall + tm.t_rise], [0.0, 1.0, 1.0, 0.0]))
+            return float(np.interp(tt, w["t"], w[node]))
+
         for (name, t1), (_, t0) in zip(marks[1:], marks[:-1]):
             dk = np.interp(t1, w["t"], w["charge"]) - np.interp(t0, w["t"], w["charge"])
+            dr = dk - sum(c * (v_at(n, t1) - v_at(n, t0)) for n, c in c_rail.items())
             ds = np.interp(t1, t, q) - np.interp(t0, t, q)
-            lines.append(f"  {name:<22} {dk * 1e15:8.3f} {ds * 1e15:8.3f} {(dk - ds) * 1e15:+8.3f}   "
+            lines.append(f"  {name:<22} {dk * 1e15:8.3f} {dr * 1e15:8.3f} {ds * 1e15:8.3f} {(dr - ds) * 1e15:+8.3f}   "
                          f"{np.interp(t1, w['t'], w['Q']):.3f}/{np.interp(t1, w['t'], w['QB']):.3f}, "
                          f"{np.interp(t1, t, vq):.3f}/{np.interp(t1, t, vqb):.3f}")
         qk, qs = np.interp(raw.tcycle[0], w["t"], w["charge"]), np.interp(raw.tcycle[0], t, q)
-        lines.append(f"  {'whole cycle':<22} {qk * 1e15:8.3f} {qs * 1e15:8.3f} {(qk - qs) * 1e15:+8.3f}"
+        qr = qk - sum(c * (v_at(n, raw.tcycle[0]) - v_at(n, 0.0)) for n, c in c_rail.items())
+        lines.append(f"  {'whole cycle':<22} {qk * 1e15:8.3f} {qr * 1e15:8.3f} {qs * 1e15:8.3f} {(qr - qs) * 1e15:+8.3f}"
                      f"   ({100 * (qs / qk - 1):+.2f} %, SPICE/kernel - 1)")
     text = "\n".join(lines)
     print(text)

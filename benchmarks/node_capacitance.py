@@ -1,6 +1,7 @@
 """Small-signal node capacitances of the sky130 read circuit: the kernel's mass matrix against BSIM4's (ngspice AC).
 
-    python benchmarks/node_capacitance.py [--rows 2 32] [--temp 27] [--corner tt] [--sweep] [--out FILE]
+    python benchmarks/node_capacitance.py [--rows 2 32] [--temp 27] [--corner tt] [--sweep] [--common-mode]
+                                          [--out FILE]
 
 At a few DC states of the nominal instance (every transistor at its nominal threshold and current factor), the
 diagonal of the kernel's mass matrix ``M = C + dq/dV`` (:func:`arraysim.kernels.transient._charges`: constant
@@ -29,6 +30,9 @@ def main(argv=None):
     p.add_argument("--sweep", action="store_true",
                    help="also the bit line's capacitance per unselected-cell device (the difference between the "
                         "first two --rows, per device) over its drain bias, SE low, Q = QB = 1.2 V")
+    p.add_argument("--common-mode", action="store_true", dest="common_mode",
+                   help="also the capacitance of BL, BLB, SL (and M, MB) moving together from 0 to 0.78 V (the "
+                        "precharge of a 1.2 V read, Q = QB = 1.2 V, SE low) and the charge it holds, every --rows")
     p.add_argument("--out", default=None)
     a = p.parse_args(argv)
 
@@ -40,8 +44,10 @@ def main(argv=None):
 
     T, c, f = a.temp, a.corner, 1e8
 
-    def both(sim, vdd, se, st, node):
-        """(kernel M[node, node], BSIM4's AC capacitance at node) [F] at state ``st`` (node -> V)."""
+    def both(sim, vdd, se, st, node, group=None):
+        """(kernel M[node, node], BSIM4's AC capacitance at node) [F] at state ``st`` (node -> V); with ``group``
+        (outer nodes) the capacitance of those nodes moving together (AC on all of them, currents summed; the
+        kernel's sum of M over them and over M and MB, which follow SL)."""
         t = sim.tables
         names = list(t.node_names)
         z = np.zeros((1, len(sim.transistor_names)))
@@ -55,10 +61,13 @@ def main(argv=None):
         text = re.sub(r"VSE se 0 PWL\([^)]*\)", f"VSE se 0 {se}", deck.text)
         text = re.sub(r"\.tran [^\n]*", f".ac lin 1 {f:g} {f:g}", text)
         text = re.sub(r"\.(ic|nodeset) [^\n]*\n", "", text)
-        src = "".join(f"VX{n} {_node_ref(n, 0)} 0 DC {st[n]} AC {1 if n == node else 0}\n" for n in OUTER + ("SL",))
+        ac = tuple(group) if group else (node,)
+        src = "".join(f"VX{n} {_node_ref(n, 0)} 0 DC {st[n]} AC {1 if n in ac else 0}\n" for n in OUTER + ("SL",))
         text = text.replace("\n.end", "\n" + src + ".end") if "\n.end" in text else text + "\n" + src
-        i = np.asarray(run(text)[f"i(vx{node.lower()})"])[-1]
-        return M[names.index(node), names.index(node)], -i.imag / (2 * np.pi * f)
+        vec = run(text)
+        i = sum(np.asarray(vec[f"i(vx{n.lower()})"])[-1] for n in ac)
+        idx = [names.index(n) for n in ac + (("M", "MB") if "SL" in ac else ())]
+        return M[np.ix_(idx, idx)].sum(), -i.imag / (2 * np.pi * f)
 
     lines = [f"node capacitance [fF], kernel mass-matrix diagonal vs BSIM4 (ngspice AC at {f:g} Hz, "
              f"{ngspice_version()}), nominal sky130 instance, {T} degC {c}"]
@@ -85,6 +94,19 @@ def main(argv=None):
                 k, sp = (k1 - k0) / (r1 - r0), (s1 - s0) / (r1 - r0)
                 lines.append(f"  V_SL {vsl:.1f} V, V_BL - V_SL {vds:4.2f} V: kernel {k * 1e18:6.1f}  BSIM4 {sp * 1e18:6.1f}"
                              f"  ({(sp - k) * 1e18:+5.1f})")
+    for rows, sim in sims.items() if a.common_mode else ():
+        vs = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.78)
+        lines.append(f"common mode: BL = BLB = SL = M = MB at V, rows {rows}, SE low, Q = QB = 1.2 V [fF]")
+        ks, ss = [], []
+        for v in vs:
+            st = dict(Q=1.2, QB=1.2, BL=v, BLB=v, M=v, MB=v, SL=v)
+            k, sp = both(sim, 1.2, 0.0, st, "BL", ("BL", "BLB", "SL"))
+            ks.append(k)
+            ss.append(sp)
+            lines.append(f"  V {v:4.2f}: kernel {k * 1e15:7.3f}  BSIM4 {sp * 1e15:7.3f}  ({100 * (sp / k - 1):+5.2f} %)")
+        qk, qs = np.trapezoid(ks, vs), np.trapezoid(ss, vs)
+        lines.append(f"  charge 0 -> {vs[-1]} V: kernel {qk * 1e15:.3f} fC  BSIM4 {qs * 1e15:.3f} fC  "
+                     f"({100 * (qs / qk - 1):+.2f} %)")
     text = "\n".join(lines)
     print(text)
     if a.out:

@@ -467,6 +467,12 @@ class CircuitTables:
             return self.node_names.index(name)
         return self.nv + self.fixed_names.index(name)
 
+    def node_name(self, i: int) -> str:
+        """The name of node index ``i`` (unknown nodes first, then the fixed ones): the inverse of
+        :meth:`node_index`."""
+        i = int(i)
+        return self.node_names[i] if i < self.nv else self.fixed_names[i - self.nv]
+
 
 def build_tables(design: PCSADesign, circuit: str = "pcsa") -> CircuitTables:
     mos = transistors(design, circuit)

@@ -23,6 +23,26 @@ from ..options import Corner
 from ..units import T_NOM, thermal_voltage
 
 
+def overlap_law_cap(v, cgdo, cgdl, ckappa):
+    """BSIM4's bias-dependent overlap capacitance (capmod 1/2, b4ld.c) per unit width at gate-to-side voltage
+    ``v`` (polarity-mirrored): ``cgdo + cgdl - cgdl (1 - 1/T4) (1/2 - T0 / (2 T1))`` with ``T0 = v + 0.02``,
+    ``T1 = sqrt(T0^2 + 0.08)``, ``T4 = sqrt(1 - 4 T2 / ckappa)``, ``T2 = (T0 - T1) / 2``."""
+    t0 = np.asarray(v, dtype=float) + 0.02
+    t1 = np.sqrt(t0 * t0 + 0.08)
+    t4 = np.sqrt(1.0 - 2.0 * (t0 - t1) / ckappa)
+    return cgdo + cgdl - cgdl * (1.0 - 1.0 / t4) * (0.5 - 0.5 * t0 / t1)
+
+
+def overlap_law_charge(v, cgdo, cgdl, ckappa):
+    """The gate charge per unit width of :func:`overlap_law_cap` (BSIM4's ``qgdo``:
+    ``(cgdo + cgdl) v - cgdl (T2 + ckappa/2 (T4 - 1))``)."""
+    v = np.asarray(v, dtype=float)
+    t0 = v + 0.02
+    t2 = 0.5 * (t0 - np.sqrt(t0 * t0 + 0.08))
+    t4 = np.sqrt(1.0 - 4.0 * t2 / ckappa)
+    return (cgdo + cgdl) * v - cgdl * (t2 + 0.5 * ckappa * (t4 - 1.0))
+
+
 @dataclass(frozen=True)
 class MosParams:
     """One transistor family.  Threshold magnitudes are positive for both polarities."""
@@ -256,25 +276,18 @@ class MosParams:
 
     def overlap_cap(self, v, w: float):
         """Overlap capacitance [F] of one side of a width-``w`` device at gate-to-side voltage ``v`` [V]
-        (polarity-mirrored: ``p (V_G - V_X)``) by the law of ``cgdo``; ``cov w`` without a law."""
+        (polarity-mirrored: ``p (V_G - V_X)``) by the law of ``cgdo`` (:func:`overlap_law_cap`); ``cov w``
+        without a law."""
         if not self.overlap_law():
             return self.cov * w + 0.0 * np.asarray(v, dtype=float)
-        t0 = np.asarray(v, dtype=float) + 0.02
-        t1 = np.sqrt(t0 * t0 + 0.08)
-        t4 = np.sqrt(1.0 - 2.0 * (t0 - t1) / self.ckappa)
-        return w * (self.cgdo + self.cgdl - self.cgdl * (1.0 - 1.0 / t4) * (0.5 - 0.5 * t0 / t1))
+        return w * overlap_law_cap(v, self.cgdo, self.cgdl, self.ckappa)
 
     def overlap_charge(self, v, w: float):
-        """Gate charge [C] of one side's overlap at gate-to-side voltage ``v`` (polarity-mirrored; BSIM4's
-        ``qgdo``, b4ld.c: ``W ((cgdo + cgdl) v - cgdl (T2 + ckappa/2 (T4 - 1)))``; its derivative is
-        :meth:`overlap_cap`); ``cov w v`` without a law."""
-        v = np.asarray(v, dtype=float)
+        """Gate charge [C] of one side's overlap at gate-to-side voltage ``v`` (polarity-mirrored;
+        :func:`overlap_law_charge`, its derivative is :meth:`overlap_cap`); ``cov w v`` without a law."""
         if not self.overlap_law():
-            return self.cov * w * v
-        t0 = v + 0.02
-        t2 = 0.5 * (t0 - np.sqrt(t0 * t0 + 0.08))
-        t4 = np.sqrt(1.0 - 4.0 * t2 / self.ckappa)
-        return w * ((self.cgdo + self.cgdl) * v - self.cgdl * (t2 + 0.5 * self.ckappa * (t4 - 1.0)))
+            return self.cov * w * np.asarray(v, dtype=float)
+        return w * overlap_law_charge(v, self.cgdo, self.cgdl, self.ckappa)
 
     def channel_cap(self, w: float, l: float) -> float:
         """Gate capacitance of the inverted channel [F] (``cinv``, else ``cox``, times W L)."""

@@ -418,10 +418,6 @@ class ReadSimulator:
         out["charge"] = rec_v[:nrec, t.nv].copy()
         return out
 
-    def _node_name(self, i) -> str:
-        t = self.tables
-        return t.node_names[i] if i < t.nv else t.fixed_names[i - t.nv]
-
     def describe(self) -> dict:
         """Every parameter of technology, devices and circuit (for ``arraysim info`` and provenance)."""
         t = self.tables
@@ -437,10 +433,10 @@ class ReadSimulator:
                        "sigma_vt_V": fam.sigma_vt(m.size.w, m.size.l) if m.mismatch else 0.0,
                        "sigma_beta": fam.sigma_beta(m.size.w, m.size.l) if m.mismatch else 0.0})
         jn, jp = self.jn_at("tt")
-        jl = [{"node": self._node_name(x), "bulk": self._node_name(b), "polarity": int(r[0]), "c0_F": r[1],
+        jl = [{"node": self.tables.node_name(x), "bulk": self.tables.node_name(b), "polarity": int(r[0]), "c0_F": r[1],
                "mj": r[2], "pb_V": r[3], "constant_part_F": r[4]} for (x, b), r in zip(jn, jp)]
         on, op = self.ov_at("tt")
-        ol = [{"gate": self._node_name(g), "side": self._node_name(x), "polarity": int(r[0]), "cgdo_W_F": r[1],
+        ol = [{"gate": self.tables.node_name(g), "side": self.tables.node_name(x), "polarity": int(r[0]), "cgdo_W_F": r[1],
                "cgdl_W_F": r[2], "ckappa_V": r[3], "constant_part_F": r[4]} for (g, x), r in zip(on, op)]
         return {
             "circuit": self.circuit,
@@ -449,7 +445,7 @@ class ReadSimulator:
             "design": self.design.to_dict(),
             "word_line_voltage_V": self.v_wl,
             "transistors": tr,
-            "rram_elements": [{"name": n, "a": self._node_name(r[0]), "b": self._node_name(r[1])}
+            "rram_elements": [{"name": n, "a": self.tables.node_name(r[0]), "b": self.tables.node_name(r[1])}
                               for n, r in zip(t.rr_names, t.rr_nodes)],
             "node_capacitance_F": caps,
             **({"overlap_capacitors_F": cpl} if cpl else {}),

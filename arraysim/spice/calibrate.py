@@ -72,7 +72,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
-from ..cmos.params import FAMILIES, CornerShift, DeviceBin, DeviceShift, MosParams, Technology
+from ..cmos.params import FAMILIES, CornerShift, DeviceBin, DeviceShift, MosParams, Technology, overlap_law_cap
 from ..kernels.devices import body_shift, mos_eval
 from ..options import Corner
 from ..units import T_NOM, celsius_to_kelvin, thermal_voltage
@@ -710,7 +710,7 @@ def _overlap_caps(src: ModelSource, dev: DeviceSpec, w: float, l: float, temp_c:
 
 def fit_overlap_law(v, c) -> tuple[float, float, float, float]:
     """(cgdo W [F], cgdl W [F], ckappa [V], largest relative error) of BSIM4's overlap law
-    (:meth:`arraysim.cmos.params.MosParams.overlap_cap`) fitted to the capacitances ``c`` at gate-to-side
+    (:func:`arraysim.cmos.params.overlap_law_cap`) fitted to the capacitances ``c`` at gate-to-side
     voltages ``v`` (least squares on the relative error; 0.02 <= ckappa <= 5 V).  A constant ``c`` gives
     cgdl = 0 (and ckappa 0.6, BSIM4's default)."""
     from scipy.optimize import least_squares
@@ -719,11 +719,9 @@ def fit_overlap_law(v, c) -> tuple[float, float, float, float]:
     if v.size < 4 or not np.all(np.isfinite(c)) or np.any(c <= 0):
         raise ValueError("an overlap law needs at least four positive capacitances")
     scale = float(c.max())
-    probe = MosParams(polarity=1, vt0=0.4, n=1.3, kp=1e-4, theta=0.0, lam=0.0, eta=0.0, l_ref=1.0, dvt_dt=0.0,
-                      mob_exp=0.0, cox=0.0, cov=0.0, cj=0.0, a_vt=0.0, a_beta=0.0)
 
     def law(x):
-        return dataclasses.replace(probe, cgdo=x[0] * scale, cgdl=x[1] * scale, ckappa=x[2]).overlap_cap(v, 1.0)
+        return overlap_law_cap(v, x[0] * scale, x[1] * scale, x[2])
 
     sol = least_squares(lambda x: law(x) / c - 1.0, [c.min() / scale, (c.max() - c.min()) / scale + 1e-3, 0.6],
                         bounds=([1e-3, 0.0, 0.02], [2.0, 2.0, 5.0]), x_scale=[1.0, 0.1, 0.5])

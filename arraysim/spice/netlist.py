@@ -355,11 +355,6 @@ def _node_ref(name: str, k: int) -> str:
     return f"{name.lower()}_{k}"
 
 
-def _fixed_or_node(tb, i: int) -> str:
-    """Name of node index ``i`` of the kernel's tables (unknown nodes first, then the fixed ones)."""
-    return tb.node_names[i] if i < tb.nv else tb.fixed_names[i - tb.nv]
-
-
 def _deck_node(name: str, k: int) -> str:
     """SPICE node of ``name`` in instance k: :func:`_node_ref`, the fixed nodes as the deck drives them (GND 0,
     VDD the instance's supply, WL, X/XB the XNOR inputs)."""
@@ -454,9 +449,9 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
     ut = thermal_voltage(celsius_to_kelvin(temp_c))
     t_read = float(sim.read_windows_abs(None if window is None else [window])[0])
     tb = sim.tables
-    jns = [] if model != "compact" else [(tb.node_names[int(x)], tb.fixed_names[int(b) - tb.nv], row)
+    jns = [] if model != "compact" else [(tb.node_name(x), tb.node_name(b), row)
                                          for (x, b), row in zip(*sim.jn_at(corner, temp_c))]
-    ovs = [] if model != "compact" else [(_fixed_or_node(tb, int(g)), _fixed_or_node(tb, int(x)), row)
+    ovs = [] if model != "compact" else [(tb.node_name(g), tb.node_name(x), row)
                                          for (g, x), row in zip(*sim.ov_at(corner))]
     if jns:  # the compact deck's junction charges (qj) need the looser Newton tolerance
         options = {**JUNCTION_OPTIONS, **(options or {})}
@@ -522,7 +517,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             for j, (a, b, cval) in enumerate(couplings):
                 lines.append(f"CC{j}_{k} {_node_ref(a, k)} {_node_ref(b, k)} {_f(cval)}")
             for j, (xn, bn, jp) in enumerate(jns):
-                lines.append(f"XJ{j}_{k} {_node_ref(xn, k)} {'0' if bn == 'GND' else f'vdd_{k}'} qj "
+                lines.append(f"XJ{j}_{k} {_deck_node(xn, k)} {_deck_node(bn, k)} qj "
                              f"pol={_f(jp[0])} c0={_f(jp[1])} mj={_f(jp[2])} pb={_f(jp[3])} cl={_f(jp[4])}")
             for j, (gn, xn, op) in enumerate(ovs):
                 lines.append(f"XO{j}_{k} {_deck_node(gn, k)} {_deck_node(xn, k)} qov pol={_f(op[0])} c0={_f(op[1])} "

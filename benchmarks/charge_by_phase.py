@@ -21,6 +21,8 @@ import argparse
 
 import numpy as np
 
+from _report import emit
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,10 +35,9 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     from arraysim.api import simulator
+    from arraysim.circuits.pcsa import overlap_caps
     from arraysim.spice.netlist import build_deck
     from arraysim.spice.runner import ngspice_version, run
-
-    from arraysim.circuits.pcsa import overlap_caps
 
     sim = simulator("sky130")
     z = np.zeros((1, len(sim.transistor_names)))
@@ -45,7 +46,7 @@ def main(argv=None):
     jn, jp = sim.jn_at(a.corner, a.temp)
     for (x, b), r in zip(jn, jp):
         if b - tb.nv == tb.vdd_idx:
-            c_rail[tb.node_names[x]] = c_rail.get(tb.node_names[x], 0.0) + r[4]
+            c_rail[tb.node_name(x)] = c_rail.get(tb.node_name(x), 0.0) + r[4]
     for g, x, c in overlap_caps(sim.design, sim.tech):
         if "VDD" in (g, x):
             other = x if g == "VDD" else g
@@ -86,11 +87,7 @@ def main(argv=None):
         qr = qk - sum(c * (v_at(n, raw.tcycle[0]) - v_at(n, 0.0)) for n, c in c_rail.items())
         lines.append(f"  {'whole cycle':<22} {qk * 1e15:8.3f} {qr * 1e15:8.3f} {qs * 1e15:8.3f} {(qr - qs) * 1e15:+8.3f}"
                      f"   ({100 * (qs / qk - 1):+.2f} %, SPICE/kernel - 1)")
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

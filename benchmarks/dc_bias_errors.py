@@ -19,6 +19,8 @@ import argparse
 
 import numpy as np
 
+from _report import emit
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,11 +65,7 @@ def main(argv=None):
             lines.append(f"{d.family:10s} {d.w * 1e6:4.2f}/{d.l * 1e6:4.2f} {d.corner} {d.temp_c:5.0f} C "
                          f"V_DS {vds_near:4.2f}: {' '.join(row)}   w/m/s {med[0]:4.1f} {med[1]:4.1f} {med[2]:4.1f}")
     lines.insert(2, f"{'':40s}V_GS {head}")
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ together (V_DS = 0, as in the precharge): the tables' common-mode ``d(q_D + q_S)
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
+
+from _report import emit
 
 DEVICES = (("MA_BL", "nmos_thick", 1.8), ("ML_BL", "nmos_thick", 0.0), ("MN_X_Q", "nmos", 1.2))
 VDS = (0.0, 0.005, 0.01, 0.015, 0.02, 0.05, 0.1, 0.2)
@@ -65,9 +68,7 @@ def main(argv=None):
     for v in (0.1, 0.2, 0.4, 0.6, 0.78):
         qa, qt, dq = np.empty((3, 4)), np.empty(4), np.empty((4, 4))
         mos_table_charges(1, v, 0.0, v, 0.0, vt[m] - tabs[1][m, 0], tabs[2], tabs[3][tb], qa, qt, dq)
-        inst = cal._inst(dev, "c0", "d", "0", "s", "0", w, l)
-        inst = inst.replace(f" as={inst.split(' as=')[1].split()[0]}", " as=0")
-        inst = inst.replace(f" ps={inst.split(' ps=')[1].split()[0]}", " ps=0")
+        inst = re.sub(r" (as|ps)=\S+", r" \1=0", cal._inst(dev, "c0", "d", "0", "s", "0", w, l))
         deck = ["* common mode", src.include["tt"], ".temp 27", f"vd d 0 {v}", f"vs s 0 {v}", inst,
                 ".save " + " ".join(cal._opvar(dev, 0, k) for k in keys), ".op", ".end"]
         vec = cal.run_deck("\n".join(deck) + "\n")
@@ -75,11 +76,7 @@ def main(argv=None):
         cm_k = dq[0, 0] + dq[0, 2] + dq[2, 0] + dq[2, 2]
         cm_b = c["cdd"] + c["cds"] + c["csd"] + c["css"]
         lines.append(f"  V {v:4.2f}: tables {cm_k * 1e18:6.2f}  BSIM4 {cm_b * 1e18:6.2f}   capbs {c['capbs'] * 1e18:6.2f}")
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from _report import emit
+
 OUTER = ("Q", "QB", "BL", "BLB")
 
 
@@ -107,11 +109,7 @@ def main(argv=None):
         qk, qs = np.trapezoid(ks, vs), np.trapezoid(ss, vs)
         lines.append(f"  charge 0 -> {vs[-1]} V: kernel {qk * 1e15:.3f} fC  BSIM4 {qs * 1e15:.3f} fC  "
                      f"({100 * (qs / qk - 1):+.2f} %)")
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(lines, a.out)
 
 
 if __name__ == "__main__":

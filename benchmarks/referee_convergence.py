@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from _report import emit
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,11 +100,7 @@ def main(argv=None):
                    f"{st(1, np.median, False):8.2f} {st(2, np.median):7.2f} {st(2, np.max):7.2f} "
                    f"{st(2, np.median, False):7.2f} {st(3, np.median):9.2f} {st(4, np.median):9.2f} "
                    f"{st(5, np.median):8.2f} {st(6, np.median):8.2f}")
-    text = "\n".join(out)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as fh:
-            fh.write(text + "\n")
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

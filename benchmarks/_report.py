@@ -1,0 +1,12 @@
+"""Shared tail of the benchmark scripts: print a report and, with ``--out``, write it (atomically)."""
+from __future__ import annotations
+
+
+def emit(lines, out=None) -> None:
+    """Print ``lines`` (a list of text lines); with ``out`` also write them to that file, atomically (no partial
+    file; :func:`arraysim.io.tables.atomic_write`)."""
+    text = "\n".join(lines)
+    print(text)
+    if out:
+        from arraysim.io.tables import atomic_write
+        atomic_write(out, (text + "\n").encode())

@@ -8,8 +8,9 @@ charges (:func:`arraysim.kernels.devices.mos_table_charges`, the derivative the 
 operating-point ``cdd`` (intrinsic, ngspice ``.op``) at V_DS from 0 to 0.2 V.  Overlap and junction capacitances
 are not part of either figure.  Then, for the unselected-cell device (gate 0 V) with drain and source moving
 together (V_DS = 0, as in the precharge): the tables' common-mode ``d(q_D + q_S)/dV`` against BSIM4's
-``cdd + cds + csd + css``, and BSIM4's source-junction ``capbs`` of that device as the decks instantiate it
-(``as = ps = 0``: BSIM4 keeps the gate-edge sidewall part), which the kernel does not model.
+``cdd + cds + csd + css``, and BSIM4's source-junction ``capbs`` of that device as the decks instantiated it
+until stop 26 (``as = ps = 0``: BSIM4 keeps the gate-edge sidewall part, which the kernel did not model).  Since
+stop 26 both simulators carry the unselected cells' whole source junctions on SL (AS = AD in the decks).
 """
 from __future__ import annotations
 

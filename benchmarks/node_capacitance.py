@@ -10,12 +10,11 @@ SE at DC, every outer node (Q, QB, BL, BLB, SL) held by a voltage source at its 
 them, ``C = -Im(I) / (2 pi f)`` at f = 100 MHz.  The cells' RRAMs are 10 ohm so that the internal nodes M and MB
 (which no source can hold) follow SL; SL's figure then includes M's and MB's capacitance, the kernel's does not
 (left out).  ``--rows``: column heights to compare (the unselected cells are one leakage device of
-multiplicity rows - 1 per bit line).
+multiplicity rows - 1 per bit line).  The measurement is :func:`arraysim.spice.capacitance.node_capacitance`.
 """
 from __future__ import annotations
 
 import argparse
-import re
 
 import numpy as np
 
@@ -39,37 +38,14 @@ def main(argv=None):
     a = p.parse_args(argv)
 
     from arraysim.api import simulator
-    from arraysim.kernels.transient import _charges
-    from arraysim.spice.netlist import _node_ref, build_deck
-    from arraysim.spice.runner import ngspice_version, run
-    from arraysim.units import celsius_to_kelvin, thermal_voltage
+    from arraysim.spice.capacitance import node_capacitance
+    from arraysim.spice.runner import ngspice_version
 
     T, c, f = a.temp, a.corner, 1e8
 
     def both(sim, vdd, se, st, node, group=None):
-        """(kernel M[node, node], BSIM4's AC capacitance at node) [F] at state ``st`` (node -> V); with ``group``
-        (outer nodes) the capacitance of those nodes moving together (AC on all of them, currents summed; the
-        kernel's sum of M over them and over M and MB, which follow SL)."""
-        t = sim.tables
-        names = list(t.node_names)
-        z = np.zeros((1, len(sim.transistor_names)))
-        v = np.array([st[n] for n in names])
-        M = np.empty((t.nv, t.nv))
-        _charges(v, se, t.nv, t.mos_nodes, t.mos_pol, sim.mos_par_at(T, c), t.mos_mult, sim.nominal_elements(T, c)[0],
-                 sim.tabs_at(T, c), *sim.qch_at(c), *sim.jn_at(c, T), *sim.ov_at(c),
-                 thermal_voltage(celsius_to_kelvin(T)),
-                 sim._vfix(vdd, None), t.se_idx, t.vdd_idx, sim.cmat_at(c), sim.bse, M, np.empty(t.nv))
-        deck = build_deck(sim, vdd, T, c, z, z, [10.0], [10.0], False, "sky130", np.array([40e-9]))
-        text = re.sub(r"VSE se 0 PWL\([^)]*\)", f"VSE se 0 {se}", deck.text)
-        text = re.sub(r"\.tran [^\n]*", f".ac lin 1 {f:g} {f:g}", text)
-        text = re.sub(r"\.(ic|nodeset) [^\n]*\n", "", text)
-        ac = tuple(group) if group else (node,)
-        src = "".join(f"VX{n} {_node_ref(n, 0)} 0 DC {st[n]} AC {1 if n in ac else 0}\n" for n in OUTER + ("SL",))
-        text = text.replace("\n.end", "\n" + src + ".end") if "\n.end" in text else text + "\n" + src
-        vec = run(text)
-        i = sum(np.asarray(vec[f"i(vx{n.lower()})"])[-1] for n in ac)
-        idx = [names.index(n) for n in ac + (("M", "MB") if "SL" in ac else ())]
-        return M[np.ix_(idx, idx)].sum(), -i.imag / (2 * np.pi * f)
+        """(kernel, BSIM4) capacitance [F] of ``node`` (or of the ``group`` of outer nodes moving together)."""
+        return node_capacitance(sim, vdd, se, st, tuple(group) if group else (node,), T, c, freq=f)
 
     lines = [f"node capacitance [fF], kernel mass-matrix diagonal vs BSIM4 (ngspice AC at {f:g} Hz, "
              f"{ngspice_version()}), nominal sky130 instance, {T} degC {c}"]

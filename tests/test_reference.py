@@ -241,15 +241,18 @@ def _hard_cases(sim):
     zero = np.zeros(m)
     mm = [(svt * rng.standard_normal(m), sb * rng.standard_normal(m)) for _ in range(4)]
     return [
-        # HRS/HRS near 0.4 V: symmetric (both outputs sag together), and with mismatch (slow regeneration)
-        dict(vdd=0.40, temp_c=27.0, corner="tt", r_bl=60e3, r_blb=60e3, dvt=zero, dbeta=zero,
+        # HRS/HRS near 0.4 V: symmetric (both outputs sag together), and with mismatch (slow regeneration);
+        # supplies where the outputs still reach VDD/2 inside the sense window (at 0.40 V they no longer do
+        # since the unselected cells' nodes load the source line: 16.7 and 13.5 ns here)
+        dict(vdd=0.42, temp_c=27.0, corner="tt", r_bl=60e3, r_blb=60e3, dvt=zero, dbeta=zero,
              ohmic_blb=False),
-        dict(vdd=0.40, temp_c=-40.0, corner="tt", r_bl=60e3, r_blb=60e3, dvt=mm[0][0], dbeta=mm[0][1],
+        dict(vdd=0.44, temp_c=-40.0, corner="tt", r_bl=60e3, r_blb=60e3, dvt=mm[0][0], dbeta=mm[0][1],
              ohmic_blb=False),
         dict(vdd=0.42, temp_c=27.0, corner="ss", r_bl=90e3, r_blb=60e3, dvt=mm[1][0], dbeta=mm[1][1],
              ohmic_blb=False),
-        # 1T1R against the ohmic reference resistor: LRS, HRS, and a device close to the reference
-        dict(vdd=0.40, temp_c=-40.0, corner="tt", r_bl=7e3, r_blb=r_ref, dvt=mm[2][0], dbeta=mm[2][1],
+        # 1T1R against the ohmic reference resistor: LRS (at 0.42 V: 11.8 ns; at 0.40 V beyond the window), HRS,
+        # and a device close to the reference
+        dict(vdd=0.42, temp_c=-40.0, corner="tt", r_bl=7e3, r_blb=r_ref, dvt=mm[2][0], dbeta=mm[2][1],
              ohmic_blb=True),
         dict(vdd=0.40, temp_c=125.0, corner="tt", r_bl=60e3, r_blb=r_ref, dvt=zero, dbeta=zero,
              ohmic_blb=True),
@@ -418,7 +421,8 @@ def test_junction_charge_closed_form(binned_tech):
         want = sum(p.cj0 * w * (1 + vr / p.pb) ** -p.mj - p.cj * w for n_, _, p, w in js if n_ == node and p.cj0 > 0)
         i = names.index(node)
         assert M[i, i] - ref.cmat[i, i] == pytest.approx(want, rel=1e-6, abs=1e-22), node
-    assert any(n_ == "BL" and p.cj0 > 0 for n_, _, p, w in js) and not any(n_ == "SL" and p.cj0 > 0 for n_, _, p, w in js)
+    # the bit line's access drains and the unselected cells' sources on SL carry the access bin's law
+    assert any(n_ == "BL" and p.cj0 > 0 for n_, _, p, w in js) and any(n_ == "SL" and p.cj0 > 0 for n_, _, p, w in js)
     jn, jp = s.jn_at("tt")
     caps0 = node_caps(s.design.with_(c_load=0.0, c_wire_row=0.0, c_cell_node=0.0, overlap_coupling=True),
                       binned_tech, "pcsa", "tt")
@@ -440,7 +444,8 @@ def test_junction_charge_raises_the_supply_charge_of_sky130():
     """Physics: the bit and source lines swing over 0..0.6 VDD, where the junction capacitance is above its
     0..VDD average, so the read draws more charge with the junction law than with the constant cj (the
     energy SPICE shows above the constant-capacitance kernel, README); the outputs' full swing is charge-exact
-    either way.  Nominal SKY130 read at 1.8 and 0.8 V: +0.5 to +5 % supply charge."""
+    either way.  Nominal SKY130 read at 1.8 and 0.8 V: +0.5 to +8 % supply charge (measured +2.0 and +5.1 %;
+    +1.4 and +4.0 % before stop 26 put the unselected cells' source junctions on SL)."""
     s_on = ReadSimulator("sky130")
     assert s_on.design.junction_charge and s_on.jn_at("tt")[0].shape[0] > 0
     s_off = ReadSimulator("sky130", s_on.design.with_(junction_charge=False))
@@ -448,7 +453,7 @@ def test_junction_charge_raises_the_supply_charge_of_sky130():
     for vdd in (1.8, 0.8):
         e = [s.run(vdd, 27.0, "tt", np.zeros((1, m)), np.zeros((1, m)), np.array([7.5e3]), np.array([65e3])).energy[0]
              for s in (s_off, s_on)]
-        assert 1.005 < e[1] / e[0] < 1.05, (vdd, e)
+        assert 1.005 < e[1] / e[0] < 1.08, (vdd, e)
 
 
 def test_dc_fallback_follows_the_slow_drift_to_a_latched_precharge_state():

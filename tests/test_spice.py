@@ -721,3 +721,30 @@ def test_compact_deck_refuses_a_tabulated_simulator():
         build_deck(sim, 1.2, 27.0, "tt", np.zeros(m), np.zeros(m), [7e3], [1e5])
     build_deck(ReadSimulator("sky130", sim.design.with_(iv_tables=False)), 1.2, 27.0, "tt", np.zeros(m),
                np.zeros(m), [7e3], [1e5])
+
+
+@pytest.mark.skipif(not _sky130_ready(), reason="SKY130 models not installed")
+def test_source_line_carries_the_unselected_cells():
+    """Physics: every unselected cell's node (its access transistor's source and the via to its RRAM) reaches the
+    source line through the RRAM, so SL carries 2 (rows - 1) source junctions and cell nodes besides its wire and
+    the discharge device -- in the kernel and, through the decks (AS = AD on the lumped unselected transistor,
+    the cell nodes in csl), in BSIM4.  The precharge moves BL, BLB and SL together: kernel and ngspice AC agree
+    on that capacitance within 1 % (until stop 26 the decks kept BSIM4's gate-edge source sidewall of those
+    devices, the kernel none: 1.7-2.7 % short), and SL holds the 62 cells' nodes in both."""
+    from arraysim.api import simulator
+    from arraysim.spice.capacitance import node_capacitance
+
+    sim = simulator("sky130")
+    d = sim.design
+    st = dict(Q=1.2, QB=1.2, BL=0.3, BLB=0.3, M=0.3, MB=0.3, SL=0.3)
+    k, s = node_capacitance(sim, 1.2, 0.0, st, ("BL", "BLB", "SL"))
+    assert s == pytest.approx(k, rel=0.01)
+    small = simulator("sky130", rows=2)
+    k32, s32 = node_capacitance(sim, 1.2, 0.0, st, ("SL",))
+    k2, s2 = node_capacitance(small, 1.2, 0.0, st, ("SL",))
+    cells = 2 * (d.rows - 2)  # unselected cells added between 2 and rows rows, both columns
+    per_cell_k, per_cell_s = (k32 - k2) / cells, (s32 - s2) / cells
+    assert per_cell_s == pytest.approx(per_cell_k, rel=0.02)
+    # each added cell brings its wire (c_wire_row), its node (c_cell_node) and its access source junction
+    jn = sim.tech.device("nmos_thick", d.access.w, d.access.l).junction_cap(d.access.w)
+    assert per_cell_k > d.c_wire_row + d.c_cell_node + 0.5 * jn

@@ -13,8 +13,10 @@ The access transistor's drain sits on the bit line (physics.md: "a bit line with
 junctions"); its source node M connects through the RRAM to the source line SL, which both columns share
 at the drain of the discharge transistor.  The N-1 unselected cells of a column are lumped as one
 transistor of multiplicity N-1 with its gate at 0 V from BL to SL; the voltage across their RRAMs is
-neglected (their off current is pA..nA, the RRAM drop micro-volts).  For a 1T1R read, R_BLB is an ohmic
-reference resistor behind an identical access transistor.
+neglected (their off current is pA..nA, the RRAM drop micro-volts), and so is the time constant with which
+their cell nodes follow SL (HRS median 60 kOhm x ~0.45 fF ~ 30 ps against a 5 ns precharge): their source
+junctions and cell-node capacitances (``c_cell_node``) are on SL, 2 (N-1) of each.  For a 1T1R read, R_BLB
+is an ohmic reference resistor behind an identical access transistor.
 
 XNOR variant (1908.04066, physics.md section 1.3): the sources of the cross-coupled NMOS become their
 own nodes SQ/SQB, joined to the bit lines by four pass NMOS driven by the binary input X and its
@@ -89,7 +91,8 @@ class PCSADesign:
     c_wire_row: float = 0.15e-15
     """Bit-line (and source-line) wire capacitance per row [F]."""
     c_cell_node: float = 0.2e-15
-    """Extra capacitance of the access-transistor/RRAM node M (via, electrode) [F]."""
+    """Extra capacitance of a cell's access-transistor/RRAM node (via, electrode) [F]: on M/MB for the selected
+    cell, on SL for the 2 (rows - 1) unselected ones (behind their RRAMs; see the module text)."""
     c_load: float = 1.0e-15
     """Load on each output (next-stage latch/inverter input) [F]."""
     v_wl: float | None = None
@@ -267,8 +270,9 @@ def junction_sites(design: PCSADesign, circuit: str = "pcsa") -> list[tuple[str,
     """Every drain/source junction on an unknown node: (node, bulk rail, design device key of
     :data:`DESIGN_DEVICES`, count of such junctions).  The one list :func:`junctions` (capacitances, charges)
     and the tabulated junction diodes (:meth:`ReadSimulator.tabs_at`) are built from.  The unselected cells'
-    sources sit on their own cell nodes behind the RRAM, not on SL: only their drains are listed (as in the
-    SPICE decks, whose lumped unselected transistor has AS = PS = 0)."""
+    sources sit on their own cell nodes, each joined to SL by its RRAM; with the RRAM drop neglected (as for
+    their leakage: the lumped transistor runs from BL to SL) their source junctions are on SL, 2 (rows - 1) of
+    them (the SPICE decks' lumped unselected transistor carries its source junction, AS = AD)."""
     d = design
     out = []
     for q in ("Q", "QB"):  # precharge PMOS and latch PMOS drains (bulk VDD), latch NMOS drain
@@ -282,6 +286,8 @@ def junction_sites(design: PCSADesign, circuit: str = "pcsa") -> list[tuple[str,
         # drains of the column's access transistors (the selected one and the unselected rows)
         out += [(bl, "GND", "access", float(d.rows)), (m, "GND", "access", 1.0)]
     out.append(("SL", "GND", "mn_dis", 1.0))
+    if d.rows > 1:  # the unselected cells' sources (cell nodes behind their RRAMs, see above), both columns
+        out.append(("SL", "GND", "access", 2.0 * (d.rows - 1)))
     return out
 
 
@@ -328,7 +334,8 @@ def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corne
         caps[n] += design.rows * design.c_wire_row
     for n in ("M", "MB"):
         caps[n] += design.c_cell_node
-    caps["SL"] += 2 * design.rows * design.c_wire_row
+    # wires of both columns; the unselected cells' nodes, each behind its RRAM (its drop neglected)
+    caps["SL"] += 2 * design.rows * design.c_wire_row + 2 * (design.rows - 1) * design.c_cell_node
     return caps
 
 

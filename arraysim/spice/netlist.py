@@ -24,7 +24,8 @@ Two model families:
     W, L in micrometres (the include sets ``.option scale=1.0u``); drain/source areas and perimeters from
     a 0.29 um diffusion extension so that BSIM4 has junction capacitance.  Only the non-device
     capacitances of :func:`arraysim.circuits.pcsa.node_caps` are added (``c_load`` on Q/QB,
-    ``rows * c_wire_row`` on BL/BLB, ``c_cell_node`` on M/MB, ``2 * rows * c_wire_row`` on SL).
+    ``rows * c_wire_row`` on BL/BLB, ``c_cell_node`` on M/MB, ``2 * rows * c_wire_row`` and the unselected
+    cells' ``2 * (rows - 1) * c_cell_node`` on SL).
 
 Deck structure (both families): one shared ``VSE`` (PWL 0 -> VDD over t_rise from t = 0, high until
 t_fall = t_rise + t_sense, back to 0 over t_rise) and ``VWL`` (``sim.v_wl``); per instance k its own supply
@@ -542,7 +543,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
         c_out = d.c_load
         c_bl = d.rows * d.c_wire_row
         c_m = d.c_cell_node
-        c_sl = 2 * d.rows * d.c_wire_row
+        c_sl = 2 * d.rows * d.c_wire_row + 2 * (d.rows - 1) * d.c_cell_node
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")

@@ -823,3 +823,16 @@ def test_corner_junction_capacitance_factors():
     np.testing.assert_array_equal(sim.cmat_at("tt"), sim.cmat)
     with pytest.raises(ValueError, match="junction-capacitance factor"):
         dataclasses.replace(tech.bins[0].corners[1][1], cj=0.0)
+
+
+def test_node_capacitance_refuses_bad_nodes_and_states():
+    """arraysim.spice.capacitance.node_capacitance names what was wrong before it builds or runs a deck."""
+    from arraysim.api import simulator
+    from arraysim.spice.capacitance import node_capacitance
+
+    sim = simulator()
+    full = {n: 0.3 for n in sim.tables.node_names}
+    with pytest.raises(ValueError, match=r"outer nodes .*'M'"):
+        node_capacitance(sim, 1.2, 0.0, full, ("M",))
+    with pytest.raises(ValueError, match=r"state lacks nodes \['MB'"):
+        node_capacitance(sim, 1.2, 0.0, {n: v for n, v in full.items() if n != "MB"}, ("BL",))

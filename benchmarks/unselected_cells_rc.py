@@ -55,15 +55,15 @@ def main(argv=None):
 
     from arraysim.api import simulator
     from arraysim.devices.rram import Programming
+    from arraysim.montecarlo.sampling import draw_instances
+    from arraysim.options import ALL_VARIABILITY, Cell
     from arraysim.spice.netlist import _f, build_deck, measure
     from arraysim.spice.runner import ngspice_version, run
 
     sim = simulator("sky130")
     d = sim.design
-    m = len(sim.transistor_names)
-    svt, sb = sim.mismatch_sigmas()
     prog = Programming()
-    mu_l, s_l = sim.rram.log_stats(prog, lrs=True)
+    mu_l, _ = sim.rram.log_stats(prog, lrs=True)
     mu_h, s_h = sim.rram.log_stats(prog, lrs=False)
     rng = np.random.default_rng(a.seed)
     conds = [(1.8, 27.0, "tt"), (1.2, -40.0, "tt"), (1.2, 27.0, "tt"), (0.8, 27.0, "tt"), (0.8, 125.0, "tt")]
@@ -72,17 +72,11 @@ def main(argv=None):
     c_sl_cells = 2 * (d.rows - 1) * d.c_cell_node
     for vdd, temp, corner in conds:
         tk = temp + 273.15
-        n = a.samples
-        dvt = svt * rng.standard_normal((n, m))
-        db = sb * rng.standard_normal((n, m))
-        plus = rng.random(n) < 0.5
-        rl = sim.rram.at_temperature(np.exp(mu_l + s_l * rng.standard_normal(n)), tk)
-        rh = sim.rram.at_temperature(np.exp(mu_h + s_h * rng.standard_normal(n)), tk)
-        r_bl, r_blb = np.where(plus, rl, rh), np.where(plus, rh, rl)
+        inst = draw_instances(rng, a.samples, sim, temp, prog, Cell.C2T2R, ALL_VARIABILITY)
         base = []
-        for k in range(n):
-            deck = build_deck(sim, vdd, temp, corner, dvt[[k]], db[[k]], r_bl[[k]], r_blb[[k]], False, "sky130",
-                              np.array([60e-9]))
+        for k in range(a.samples):
+            deck = build_deck(sim, vdd, temp, corner, inst.dvt[[k]], inst.dbeta[[k]], inst.r_bl[[k]],
+                              inst.r_blb[[k]], False, "sky130", np.array([60e-9]))
             base.append((deck, measure(deck, run(deck.text))))
         for ks in [None] + list(a.hrs_sigmas):  # None: both groups behind 1 ohm, the check (must give ~0)
             rlu = 1.0 if ks is None else float(sim.rram.at_temperature(np.exp(mu_l), tk))

@@ -310,6 +310,16 @@ def junctions(design: PCSADesign, tech: Technology, circuit: str = "pcsa",
             for node, bulk, key, count in junction_sites(design, circuit)]
 
 
+def extra_caps(design: PCSADesign) -> dict[str, float]:
+    """The non-device capacitances [F] of :func:`node_caps` (what the SKY130 decks add to BSIM4's devices): the
+    load on each output, the bit-line wires, the selected cell's node on M/MB, and on SL both columns' wires and
+    the unselected cells' nodes, each behind its RRAM (its drop neglected; see the module text)."""
+    d = design
+    wire_bl = d.rows * d.c_wire_row
+    return {"Q": d.c_load, "QB": d.c_load, "BL": wire_bl, "BLB": wire_bl, "M": d.c_cell_node, "MB": d.c_cell_node,
+            "SL": 2 * d.rows * d.c_wire_row + 2 * (d.rows - 1) * d.c_cell_node}
+
+
 def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corner=None) -> dict[str, float]:
     """Grounded capacitance of every unknown node [F] (each device with the parameters of its size): gate
     capacitances, the constant junction capacitances ``cj * W`` of :func:`junctions`, wires, cell node and
@@ -328,14 +338,8 @@ def node_caps(design: PCSADesign, tech: Technology, circuit: str = "pcsa", corne
     # the cross-coupled gates (on Q and QB), unless their charges come from the tables
     c_gate = sum(gate(p, sz) for p, fam, sz in ((xp, "pmos", design.mp_x), (xn, "nmos", design.mn_x))
                  if not charge_tabulated(design, tech, fam, sz, corner))
-    for q in ("Q", "QB"):
-        caps[q] += c_gate + design.c_load
-    for n in ("BL", "BLB"):
-        caps[n] += design.rows * design.c_wire_row
-    for n in ("M", "MB"):
-        caps[n] += design.c_cell_node
-    # wires of both columns; the unselected cells' nodes, each behind its RRAM (its drop neglected)
-    caps["SL"] += 2 * design.rows * design.c_wire_row + 2 * (design.rows - 1) * design.c_cell_node
+    for n, c in extra_caps(design).items():
+        caps[n] += (c_gate + c) if n in ("Q", "QB") else c  # the cross-coupled gates sit on the outputs
     return caps
 
 

@@ -23,9 +23,9 @@ Two model families:
     ``delvto`` (NMOS +dvt, PMOS -dvt: dvt is a threshold-*magnitude* shift) and ``mulu0 = 1 + dbeta``.
     W, L in micrometres (the include sets ``.option scale=1.0u``); drain/source areas and perimeters from
     a 0.29 um diffusion extension so that BSIM4 has junction capacitance.  Only the non-device
-    capacitances of :func:`arraysim.circuits.pcsa.node_caps` are added (``c_load`` on Q/QB,
-    ``rows * c_wire_row`` on BL/BLB, ``c_cell_node`` on M/MB, ``2 * rows * c_wire_row`` and the unselected
-    cells' ``2 * (rows - 1) * c_cell_node`` on SL).
+    capacitances of :func:`arraysim.circuits.pcsa.node_caps` are added (:func:`~arraysim.circuits.pcsa.extra_caps`:
+    ``c_load`` on Q/QB, ``rows * c_wire_row`` on BL/BLB, ``c_cell_node`` on M/MB, ``2 * rows * c_wire_row`` and
+    the unselected cells' ``2 * (rows - 1) * c_cell_node`` on SL).
 
 Deck structure (both families): one shared ``VSE`` (PWL 0 -> VDD over t_rise from t = 0, high until
 t_fall = t_rise + t_sense, back to 0 over t_rise) and ``VWL`` (``sim.v_wl``); per instance k its own supply
@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..circuits.pcsa import extra_caps
 from ..kernels.transient import DRIFT_T, PRECHARGED
 from ..montecarlo.readout import decode_binary
 from ..units import celsius_to_kelvin, thermal_voltage
@@ -540,10 +541,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
             geo[key] = (f"w_{key}={_f(w)} l_{key}={_f(l_)} ad_{key}={_f(w * DIFF_EXT_UM)} "
                         f"pd_{key}={_f(2 * (w + DIFF_EXT_UM))}")
         pol = {m.name: (-1.0 if m.family == "pmos" else 1.0) for m in sim.tables.mos}
-        c_out = d.c_load
-        c_bl = d.rows * d.c_wire_row
-        c_m = d.c_cell_node
-        c_sl = 2 * d.rows * d.c_wire_row + 2 * (d.rows - 1) * d.c_cell_node
+        ec = extra_caps(d)  # the non-device capacitances (BSIM4 has the devices')
         for k in range(n):
             nd = {x: f"{x.lower()}_{k}" for x in ("Q", "QB", "BL", "BLB", "SL")}
             lines.append(f"VDD{k} vdd_{k} 0 {_f(vdd)}")
@@ -551,7 +549,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                  for pre, val in (("dvt", pol[nm] * dvt[k, names.index(nm)]),
                                   ("mu", 1.0 + dbeta[k, names.index(nm)]))]
             p += [geo["pre"], geo["xp"], geo["xn"], geo["dis"]] + ([geo["px"]] if xnor else []) + [
-                  f"cq={_f(c_out)} cqb={_f(c_out)} csl={_f(c_sl)} gmin={_f(gmin)}"]
+                  f"cq={_f(ec['Q'])} cqb={_f(ec['QB'])} csl={_f(ec['SL'])} gmin={_f(gmin)}"]
             ports = f"{nd['Q']} {nd['QB']} {nd['BL']} {nd['BLB']} {nd['SL']} se vdd_{k}"
             if xnor:
                 lines += [f"VX{k} x_{k} 0 {_f(vdd * x[k])}", f"VXB{k} xb_{k} 0 {_f(vdd * (1 - x[k]))}"]
@@ -563,7 +561,7 @@ def build_deck(sim, vdd, temp_c, corner, dvt, dbeta, r_bl, r_blb, ohmic_blb=Fals
                   f"r_bl={_f(r_bl[k])} vnl_bl={_f(vnl_bl[k])} r_blb={_f(r_blb[k])}"]
             if not ohmic_blb:
                 c.append(f"vnl_blb={_f(vnl_blb[k])}")
-            c.append(f"cbl={_f(c_bl)} cblb={_f(c_bl)} cm={_f(c_m)} cmb={_f(c_m)} gmin={_f(gmin)}")
+            c.append(f"cbl={_f(ec['BL'])} cblb={_f(ec['BLB'])} cm={_f(ec['M'])} cmb={_f(ec['MB'])} gmin={_f(gmin)}")
             lines.append(f"XCOL_{k} {nd['BL']} {nd['BLB']} {nd['SL']} wl col{cell}_sky130 " + " ".join(c))
             lines.append(_start_line(sim, k, vdd, v_start))
     lines.append(".end")

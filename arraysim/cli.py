@@ -649,19 +649,14 @@ def cmd_validate(args) -> int:
                    spice_options=spice_options)
     print(val.to_text(), flush=True)
     try:
-        if out is not None:
-            val.write_csv(out)
-            import csv as _csv
-            rows = val.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **val.summary()}]
-            with open(summary, "w", newline="") as fh:
-                w = _csv.DictWriter(fh, fieldnames=list(rows[0]))
-                w.writeheader()
-                w.writerows(rows)
+        if out is not None:  # the three files together or none of them (no partial file)
             import json as _json
+
+            from .io.tables import atomic_write_all
             meta = dict(val.meta, kernel_seconds=val.kernel_seconds, spice_seconds=val.spice_seconds,
                         n_spice_retried=val.n_spice_retried)
-            with open(meta_path, "w") as fh:
-                _json.dump(meta, fh, indent=1)
+            atomic_write_all([(out, val.csv_text().encode()), (summary, val.summary_csv_text().encode()),
+                              (meta_path, _json.dumps(meta, indent=1).encode())])
             print(f"{PROG}: wrote {out}, {summary} and {meta_path}", file=sys.stderr)
         if plot is not None:
             val.plot(plot)

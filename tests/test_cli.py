@@ -429,3 +429,29 @@ def test_iv_tables_bad_input(tmp_path, capsys):
         rc, out, err = run(capsys, "iv-tables", *args)
         assert_usage_error(rc, err, mention)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_atomic_write_all_writes_every_file_or_none(tmp_path, monkeypatch):
+    """validate's CSV, summary and metadata are written through atomic_write_all: all of them, or (when a rename
+    fails half-way) none of them and no temporary file."""
+    import arraysim.io.tables as t
+
+    items = [(tmp_path / "a.csv", b"1\n"), (tmp_path / "a_summary.csv", b"2\n"), (tmp_path / "a_meta.json", b"{}")]
+    t.atomic_write_all(items)
+    assert files(tmp_path) == {"a.csv", "a_summary.csv", "a_meta.json"}
+    assert [p.read_bytes() for p, _ in items] == [b"1\n", b"2\n", b"{}"]
+    for p, _ in items:
+        p.unlink()
+    real = os.replace
+    calls = []
+
+    def failing(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(t.os, "replace", failing)
+    with pytest.raises(OSError, match="No space"):
+        t.atomic_write_all(items)
+    assert len(calls) == 2 and files(tmp_path) == set()

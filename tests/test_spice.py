@@ -6,6 +6,7 @@ otherwise (``apt-get install -y ngspice libngspice0-dev``, ``pip install PySpice
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import subprocess
@@ -272,8 +273,12 @@ def test_cli_validate(tmp_path, capsys):
     out = tmp_path / "v.csv"
     assert main(["validate", "--samples", "2", "--vdd", "0.8", "--seed", "1", "--out", str(out),
                  "--spice-option", "reltol=2e-5", "METHOD=trap"]) == 0
-    assert out.exists() and (tmp_path / "v_summary.csv").exists()
+    assert {f.name for f in tmp_path.iterdir()} == {"v.csv", "v_summary.csv", "v_meta.json"}  # no temporary file
     assert "compact family, technology generic130" in capsys.readouterr().out
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 2 and {r["spice_status"] for r in rows} == {"ok"}
+    summary = list(csv.DictReader(io.StringIO((tmp_path / "v_summary.csv").read_text())))
+    assert summary[-1]["vdd"] == "all" and len(summary) == 2
     meta = json.loads((tmp_path / "v_meta.json").read_text())  # provenance of the run
     assert meta["seed"] == 1 and meta["samples"] == 2 and meta["vdd"] == [0.8] and meta["model"] == "compact"
     assert meta["spice_options"]["reltol"] == 2e-5 and meta["spice_options"]["trtol"] == 1  # given over defaults

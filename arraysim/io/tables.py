@@ -98,6 +98,39 @@ def atomic_write(path, data: bytes) -> None:
         raise
 
 
+def atomic_write_all(items) -> None:
+    """Write several files as one: ``items`` is a sequence of ``(path, data bytes)``.  Every file is first written
+    to a temporary file next to it; only when all of them are written are they renamed into place.  A failure
+    leaves none of the temporary files and removes the files this call already renamed into place, so that a
+    run's outputs (e.g. ``validate``'s CSV, summary and metadata) exist together or not at all."""
+    tmps = []
+    done = []
+    try:
+        for path, data in items:
+            path = Path(path)
+            mode = _target_mode(path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+            tmps.append(tmp)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.chmod(tmp, mode)  # mkstemp creates 0o600
+        for tmp, (path, _) in zip(tmps, items):
+            os.replace(tmp, path)
+            done.append(Path(path))
+    except BaseException:
+        for tmp in tmps:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        for path in done:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        raise
+
+
 def _fmt(v, kind):
     if kind == "float":
         return repr(float(v))

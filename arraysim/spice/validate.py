@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -189,12 +190,28 @@ class Validation:
                          + (" (not precharged)" if r["not_precharged"] else ""))
         return "\n".join(lines)
 
+    def csv_text(self) -> str:
+        """The per-instance table (:data:`COLUMNS`) as CSV text."""
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in self.rows:
+            w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
+        return buf.getvalue()
+
+    def summary_csv_text(self) -> str:
+        """The per-condition summary and the overall row (``vdd`` "all") as CSV text."""
+        rows = self.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **self.summary()}]
+        buf = io.StringIO(newline="")
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+        return buf.getvalue()
+
     def write_csv(self, path) -> None:
-        with open(path, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=COLUMNS)
-            w.writeheader()
-            for r in self.rows:
-                w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
+        """Write :meth:`csv_text` to ``path`` (atomically: no partial file)."""
+        from ..io.tables import atomic_write
+        atomic_write(path, self.csv_text().encode())
 
     def plot(self, path) -> None:
         import matplotlib
@@ -228,8 +245,11 @@ class Validation:
         fig.suptitle(f"kernel vs SPICE ({self.model}, {self.technology}), "
                      f"{len(ok)} of {len(self.rows)} compared")
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
+        from ..plotting import save_figure
+        try:
+            save_figure(fig, path)  # atomically: no partial file
+        finally:
+            plt.close(fig)
 
 
 def technology_for(model: str) -> str:

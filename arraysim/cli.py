@@ -2,7 +2,8 @@
 
 Every bad input is reported as one line ``arraysim: error: <what was wrong; what is allowed>`` on stderr
 with exit status 2, before any simulation is run and before any file is written.  An interrupted ``ber``
-run (Ctrl-C) still writes the conditions that finished and exits with status 130.
+run (Ctrl-C) still writes the conditions that finished and exits with status 130; so do ``sweep-vdd`` and
+``validate`` (the conditions compared by both simulators).
 """
 from __future__ import annotations
 
@@ -647,6 +648,10 @@ def cmd_validate(args) -> int:
                    cell=cell, batch=batch, readout=readout, window=window, threshold=threshold, p_zero=p_zero,
                    sim=sim, progress=lambda d, n: print(f"{PROG}: {d}/{n} instances", file=sys.stderr),
                    spice_options=spice_options)
+    interrupted = bool(val.meta.get("interrupted"))
+    if interrupted and not val.rows:
+        print(f"{PROG}: interrupted before the first condition was compared; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(val.to_text(), flush=True)
     try:
         if out is not None:  # the three files together or none of them (no partial file)
@@ -664,6 +669,11 @@ def cmd_validate(args) -> int:
     except OSError as e:
         print(f"{PROG}: error: cannot write output: {e}", file=sys.stderr)
         return 1
+    if interrupted:
+        print(f"{PROG}: interrupted: {val.meta['conditions_done']} of {len(vdds) * len(temps) * len(corners)} "
+              f"condition(s) compared ({len(val.rows)} instances); the results above and the files written hold "
+              "those (meta: interrupted)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

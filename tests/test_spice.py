@@ -281,6 +281,7 @@ def test_cli_validate(tmp_path, capsys):
     assert summary[-1]["vdd"] == "all" and len(summary) == 2
     meta = json.loads((tmp_path / "v_meta.json").read_text())  # provenance of the run
     assert meta["seed"] == 1 and meta["samples"] == 2 and meta["vdd"] == [0.8] and meta["model"] == "compact"
+    assert meta["interrupted"] is False and meta["conditions_done"] == 1
     assert meta["spice_options"]["reltol"] == 2e-5 and meta["spice_options"]["trtol"] == 1  # given over defaults
     assert meta["spice_options_given"] == {"reltol": 2e-5, "method": "trap"} and meta["ngspice"].startswith("ngspice")
     # a bad SPICE option: a usage error naming what is allowed, before any work, no file
@@ -299,6 +300,42 @@ def test_cli_validate(tmp_path, capsys):
     assert main(["validate", "--technology", "nosuch", "--out", str(tmp_path / "w.csv")]) == 2
     assert "unknown technology 'nosuch'" in capsys.readouterr().err
     assert not (tmp_path / "w.csv").exists()
+
+
+
+def test_cli_validate_interrupted_keeps_the_compared_conditions(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a validate run: the conditions both simulators finished are reported and written (the files
+    say interrupted), exit status 130; interrupted before the first condition: nothing written."""
+    import arraysim.spice.validate as v
+    from arraysim.cli import main
+
+    real = v.simulate
+    calls = []
+    fail_at = [2]
+
+    def interrupting(*a, **k):  # Ctrl-C while ngspice runs the fail_at-th condition
+        calls.append(a[1])
+        if len(calls) == fail_at[0]:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(v, "simulate", interrupting)
+    out = tmp_path / "v.csv"
+    assert main(["validate", "--samples", "2", "--vdd", "0.8", "1.2", "--seed", "1", "--out", str(out)]) == 130
+    got = capsys.readouterr()
+    assert "INTERRUPTED: only the 1 condition(s) below were compared" in got.out
+    assert "interrupted: 1 of 2 condition(s) compared (1 instances)" in got.err
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert len(rows) == 1 and float(rows[0]["vdd"]) == 0.8 and rows[0]["spice_status"] == "ok"
+    meta = json.loads((tmp_path / "v_meta.json").read_text())
+    assert meta["interrupted"] is True and meta["conditions_done"] == 1
+    assert {f.name for f in tmp_path.iterdir()} == {"v.csv", "v_summary.csv", "v_meta.json"}
+    calls.clear()
+    fail_at[0] = 1
+    out2 = tmp_path / "w.csv"
+    assert main(["validate", "--samples", "2", "--vdd", "0.8", "1.2", "--seed", "1", "--out", str(out2)]) == 130
+    assert "nothing written" in capsys.readouterr().err
+    assert not out2.exists() and not (tmp_path / "w_meta.json").exists()
 
 
 def _sky130_ready():

@@ -155,8 +155,11 @@ class Validation:
                  "outside the metastable band; E_res_med% = energy error over the reads that resolved (an output "
                  "crossed VDD/2) in either simulator; err_* = reads differing from the programmed value; no_pre = "
                  f"not precharged (an output below {PRECHARGE_MIN:g} VDD with SE = 0 in either simulator), "
-                 "agree_pre% = agreement outside the band over the precharged instances",
-                 "".join(f"{h:>12}" for h in head)]
+                 "agree_pre% = agreement outside the band over the precharged instances"]
+        if self.meta.get("interrupted"):
+            lines.append(f"INTERRUPTED: only the {self.meta.get('conditions_done', 0)} condition(s) below were "
+                         "compared")
+        lines.append("".join(f"{h:>12}" for h in head))
 
         def fmt(v):
             if isinstance(v, str):
@@ -329,7 +332,10 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
     instant (+1, -1, 0 = both high, 2 = both low).  With ``model="compact"`` the kernel runs the compact
     model for every transistor (``PCSADesign.iv_tables`` off), as the deck does.  ``spice_options``: ngspice
     ``.options`` of the read decks over the family's (:func:`arraysim.spice.netlist.check_spice_options`; the SE = 0
-    drift decks keep theirs).  The result's ``meta`` records the run's parameters and versions."""
+    drift decks keep theirs).  The result's ``meta`` records the run's parameters and versions.
+
+    On KeyboardInterrupt the conditions compared so far are kept (a condition's rows are added only when both
+    simulators have finished it) and ``meta["interrupted"]`` is True; ``meta["conditions_done"]`` counts them."""
     import time
 
     from ..api import simulator
@@ -366,51 +372,59 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                 "batch": batch, "spice_options": deck_options(model, spice_options),
                 "spice_options_given": spice_options}
     done = 0
-    for vdd, temp, corner, inst, x in drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
-        n = inst.r_bl.size
-        win = None if window is None else [window]
-        t0 = time.perf_counter()
-        raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
-                      windows=win, x=x)
-        val.kernel_seconds += time.perf_counter() - t0
-        meta = metastable_flags(sim, vdd, temp, corner, inst, raw, x, window, threshold)
-        kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd, threshold)
-        kdel = sense_delay(raw.tcross)
-        kok = np.isin(raw.status, VALID_STATUS)
-        k_low = np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1)  # the kernel's start is not precharged
-        sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
-                      model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
-                      x=x, window=window, drift_also=k_low, options=spice_options)
-        sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
-        val.spice_seconds += sp["seconds"]
-        # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0
-        expected = inst.weight.astype(int) if x is None else np.where(x == 1, 1, -1) * inst.weight
-        val.n_spice_retried += int(np.sum(sp.get("retried", 0)))
-        for k in range(n):
-            ks = "ok" if kok[k] else STATUS_TEXT.get(int(raw.status[k]), str(raw.status[k]))
-            ss = str(sp["status"][k])
-            dk, ds = float(kdel[k]), float(sp["delay"][k])
-            ek, es = float(raw.energy[k]), float(sp["energy"][k])
-            val.rows.append({
-                "vdd": vdd, "temp": temp, "corner": corner, "index": k, "weight": int(inst.weight[k]),
-                "x": int(x[k]) if x is not None else "", "expected": int(expected[k]),
-                "r_bl": float(inst.r_bl[k]), "r_blb": float(inst.r_blb[k]), "kernel_status": ks,
-                "spice_status": ss, "metastable": bool(meta[k]), "decision_kernel": int(kdec[k]),
-                "decision_spice": int(sdec[k]) if ss == "ok" else "",
-                "agree": bool(ss == "ok" and ks == "ok" and int(sdec[k]) == int(kdec[k])),
-                "delay_kernel": dk, "delay_spice": ds,
-                "delay_err": ds / dk - 1 if (ss == "ok" and np.isfinite(dk) and dk > 0) else math.nan,
-                "energy_kernel": ek, "energy_spice": es,
-                "energy_err": es / ek - 1 if (ss == "ok" and ks == "ok" and ek > 0) else math.nan,
-                "v_q_kernel": float(raw.vout[k, -1, 0]), "v_qb_kernel": float(raw.vout[k, -1, 1]),
-                "v_q_spice": float(sp["v_q"][k]), "v_qb_spice": float(sp["v_qb"][k]),
-                "t_cycle": float(raw.tcycle[k]),
-                "v_q_pre_kernel": float(raw.v_pre[k, 0]), "v_qb_pre_kernel": float(raw.v_pre[k, 1]),
-                "v_q_pre_spice": float(sp["v_q0"][k]), "v_qb_pre_spice": float(sp["v_qb0"][k]),
-                "not_precharged": bool(k_low[k] or sp["v_q0"][k] < PRECHARGE_MIN * vdd
-                                       or sp["v_qb0"][k] < PRECHARGE_MIN * vdd),
-                "drift_start_spice": bool(sp["drift_start"][k])})
-        done += n
-        if progress is not None:
-            progress(done, samples)
+    interrupted = False
+    try:
+        for vdd, temp, corner, inst, x in drawn_instances(sim, samples, conds, seed, prog, cell, readout, p_zero):
+            n = inst.r_bl.size
+            win = None if window is None else [window]
+            t0 = time.perf_counter()
+            raw = sim.run(vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
+                          windows=win, x=x)
+            val.kernel_seconds += time.perf_counter() - t0
+            meta = metastable_flags(sim, vdd, temp, corner, inst, raw, x, window, threshold)
+            kdec = decode_binary(raw.vout[:, -1, 0], raw.vout[:, -1, 1], vdd, threshold)
+            kdel = sense_delay(raw.tcross)
+            kok = np.isin(raw.status, VALID_STATUS)
+            k_low = np.any(raw.v_pre < PRECHARGE_MIN * vdd, axis=1)  # the kernel's start is not precharged
+            sp = simulate(sim, vdd, temp, corner, inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb,
+                          model=model, t_cycle=np.where(kok, raw.tcycle, np.nan), batch=batch, timeout=timeout,
+                          x=x, window=window, drift_also=k_low, options=spice_options)
+            sdec = decode_binary(sp["v_q"], sp["v_qb"], vdd, threshold)
+            val.spice_seconds += sp["seconds"]
+            # the value a correct read gives: the weight, or XNOR(x, w) = w for x = 1 and -w for x = 0
+            expected = inst.weight.astype(int) if x is None else np.where(x == 1, 1, -1) * inst.weight
+            rows = []  # the condition's rows, added to the result only when all of them are complete
+            for k in range(n):
+                ks = "ok" if kok[k] else STATUS_TEXT.get(int(raw.status[k]), str(raw.status[k]))
+                ss = str(sp["status"][k])
+                dk, ds = float(kdel[k]), float(sp["delay"][k])
+                ek, es = float(raw.energy[k]), float(sp["energy"][k])
+                rows.append({
+                    "vdd": vdd, "temp": temp, "corner": corner, "index": k, "weight": int(inst.weight[k]),
+                    "x": int(x[k]) if x is not None else "", "expected": int(expected[k]),
+                    "r_bl": float(inst.r_bl[k]), "r_blb": float(inst.r_blb[k]), "kernel_status": ks,
+                    "spice_status": ss, "metastable": bool(meta[k]), "decision_kernel": int(kdec[k]),
+                    "decision_spice": int(sdec[k]) if ss == "ok" else "",
+                    "agree": bool(ss == "ok" and ks == "ok" and int(sdec[k]) == int(kdec[k])),
+                    "delay_kernel": dk, "delay_spice": ds,
+                    "delay_err": ds / dk - 1 if (ss == "ok" and np.isfinite(dk) and dk > 0) else math.nan,
+                    "energy_kernel": ek, "energy_spice": es,
+                    "energy_err": es / ek - 1 if (ss == "ok" and ks == "ok" and ek > 0) else math.nan,
+                    "v_q_kernel": float(raw.vout[k, -1, 0]), "v_qb_kernel": float(raw.vout[k, -1, 1]),
+                    "v_q_spice": float(sp["v_q"][k]), "v_qb_spice": float(sp["v_qb"][k]),
+                    "t_cycle": float(raw.tcycle[k]),
+                    "v_q_pre_kernel": float(raw.v_pre[k, 0]), "v_qb_pre_kernel": float(raw.v_pre[k, 1]),
+                    "v_q_pre_spice": float(sp["v_q0"][k]), "v_qb_pre_spice": float(sp["v_qb0"][k]),
+                    "not_precharged": bool(k_low[k] or sp["v_q0"][k] < PRECHARGE_MIN * vdd
+                                           or sp["v_qb0"][k] < PRECHARGE_MIN * vdd),
+                    "drift_start_spice": bool(sp["drift_start"][k])})
+            val.rows.extend(rows)
+            val.n_spice_retried += int(np.sum(sp.get("retried", 0)))
+            done += n
+            if progress is not None:
+                progress(done, samples)
+    except KeyboardInterrupt:
+        interrupted = True
+    val.meta["interrupted"] = interrupted
+    val.meta["conditions_done"] = len({(r["vdd"], r["temp"], r["corner"]) for r in val.rows})
     return val

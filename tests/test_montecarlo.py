@@ -226,3 +226,32 @@ def test_precharged_state_is_reported():
             assert np.all(np.abs(raw.v_pre - vdd) < 1e-3 * vdd)
         else:
             assert np.all(raw.v_pre.min(axis=1) < 0.8 * vdd)
+
+
+def test_diff_tol_controls_the_sense_step():
+    """Tolerances.diff_tol reaches the kernel: a tighter bound on the outputs' difference takes more accepted steps,
+    a loose one (effectively off) fewer, while decisions stay and delays move by less than the 1 % the default
+    tolerances promise."""
+    import dataclasses
+
+    from arraysim.api import simulator
+    from arraysim.devices.rram import Programming as Prog
+    from arraysim.montecarlo.sampling import draw_instances
+    from arraysim.options import ALL_VARIABILITY, Cell
+
+    base = simulator("generic130")
+    assert base.tol.diff_tol == 0.3
+    inst = draw_instances(np.random.default_rng(5), 24, base, 27.0, Prog(), Cell.C2T2R, ALL_VARIABILITY)
+    out = {}
+    for dt in (0.05, 0.3, 1e9):
+        s = simulator("generic130", tolerances=dataclasses.replace(base.tol, diff_tol=dt))
+        out[dt] = s.run(0.6, 27.0, "tt", inst.dvt, inst.dbeta, inst.r_bl, inst.r_blb, inst.ohmic_blb)
+    steps = {dt: int(r.steps.sum()) for dt, r in out.items()}
+    assert steps[0.05] > steps[0.3] > steps[1e9], steps
+    d = {dt: sense_delay(r.tcross) for dt, r in out.items()}
+    ok = np.isfinite(d[0.3])
+    assert ok.sum() >= 20
+    for dt in (0.05, 1e9):
+        np.testing.assert_array_equal(np.sign(out[dt].vout[:, -1, 0] - out[dt].vout[:, -1, 1]),
+                                      np.sign(out[0.3].vout[:, -1, 0] - out[0.3].vout[:, -1, 1]))
+        assert np.max(np.abs(d[dt][ok] / d[0.3][ok] - 1)) < 0.01

@@ -52,13 +52,13 @@ _D = 1.0 / (2.0 + math.sqrt(2.0))
 PRECHARGED = 0.9
 """DC start: Newton's point is taken only where every output is at least this fraction of VDD (else the drift decides)."""
 DIFF_TOL = 0.3
-"""During the sense the step error of the outputs' difference V_Q - V_QB is held to DIFF_TOL * (atol + rtol *
-|V_Q - V_QB|), besides each node's atol + rtol*|V|.  The decision and the delay come from the difference; in a
-slowly regenerating read the common-mode sag lets each node's error reach rtol*VDD, several mV, while the
-difference that decides when (and which way) the latch tips is a few tens of mV and the latch amplifies any
-error of it.  Found against the scipy reference (a 1.17 V ff 125 degC read whose difference grows to 48 mV and
-reverses: delay 1.12 % off without this control, 0.92 % with factor 1, 0.48 % with 0.3, 0.31 % with 0.1;
-accepted steps of a sky130 Monte Carlo +2 %, +6 %, +14 %)."""
+"""Default of ``diff_tol`` (``Tolerances.diff_tol``): during the sense the step error of the outputs' difference
+V_Q - V_QB is held to diff_tol * (atol + rtol * |V_Q - V_QB|), besides each node's atol + rtol*|V|.  The decision
+and the delay come from the difference; in a slowly regenerating read the common-mode sag lets each node's error
+reach rtol*VDD, several mV, while the difference that decides when (and which way) the latch tips is a few tens
+of mV and the latch amplifies any error of it.  Found against the scipy reference (a 1.17 V ff 125 degC read
+whose difference grows to 48 mV and reverses: delay 1.12 % off without this control, 0.92 % with factor 1,
+0.48 % with 0.3, 0.31 % with 0.1; accepted steps of a sky130 Monte Carlo +2 %, +6 %, +14 %)."""
 DRIFT_T = 10.0
 """DC start: how long [s] SE is held low from the guess when the drift decides (the scipy reference's relaxation)."""
 DRIFT_RTOL = 1e-4
@@ -657,8 +657,8 @@ def _hermite_cross(t0, h, y0, y1, d0, d1, level):
 def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                   bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par, gmin, ut, vdd, vfix, se_idx, vdd_idx,
                   out_nodes, v_guess,
-                  t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
-                  dv_max, vread, tcross, vpre, rec_t, rec_v):
+                  t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, diff_tol, h_max, max_steps,
+                  grow_max, dv_max, vread, tcross, vpre, rec_t, rec_v):
     """Simulate one read cycle.
 
     Writes ``vread[k, j]`` (voltage of ``out_nodes[j]`` at ``read_times[k]``, absolute times inside the
@@ -676,8 +676,9 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     and the energy drawn until then remain valid).
 
     Step control: the embedded error estimate against ``atol + rtol*|V|``, and in the sense phase that of
-    the two outputs' difference against ``DIFF_TOL * (atol + rtol*|V_Q - V_QB|)``; a step is also rejected when
-    any node moves by more than ``dv_max`` (volts) in it, and a step may grow at most ``grow_max``-fold.
+    the two outputs' difference against ``diff_tol * (atol + rtol*|V_Q - V_QB|)`` (:data:`DIFF_TOL`); a step is
+    also rejected when any node moves by more than ``dv_max`` (volts) in it, and a step may grow at most
+    ``grow_max``-fold.
     The embedded estimate alone under-reports at a long step that lands on the onset of latch
     regeneration; the two guards bound the step there.
 
@@ -896,10 +897,10 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
             dv = max(dv, abs(ynew[i] - v[i]))
         if n_out == 2 and t + hs <= t_fall * (1.0 + 1e-12):
             # the outputs' difference, which the decision and the delay come from, to its own size (see
-            # DIFF_TOL)
+            # DIFF_TOL, the default of diff_tol)
             a, b = out_nodes[0], out_nodes[1]
             e = hs / 6.0 * abs(k1[a] - 2.0 * k2[a] + k3[a] - (k1[b] - 2.0 * k2[b] + k3[b]))
-            sc = DIFF_TOL * (atol + rtol * max(abs(v[a] - v[b]), abs(ynew[a] - ynew[b])))
+            sc = diff_tol * (atol + rtol * max(abs(v[a] - v[b]), abs(ynew[a] - ynew[b])))
             err = max(err, e / sc)
         if dv > dv_max:
             err = max(err, (dv / dv_max) ** 3)  # shrink so that the move fits, same law as the estimate
@@ -974,8 +975,8 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
 def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl, cmat,
                    bse, qch_m, qch_c, jn_nodes, jn_par, ov_nodes, ov_par, gmin, ut, vdd, vfix, se_idx, vdd_idx,
                    out_nodes, v_guess,
-                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, h_max, max_steps, grow_max,
-                   dv_max, vread, tcross, vpre, charge, status, nsteps, tcycle):
+                   t_r, t_sense, t_pre, t_pre_max, settle_tol, read_times, rtol, atol, diff_tol, h_max, max_steps,
+                   grow_max, dv_max, vread, tcross, vpre, charge, status, nsteps, tcycle):
     """Run ``simulate_read`` for every row of the per-sample arrays (``vt``, ``ispec``, ``r_lf``,
     ``vnl``: shape (samples, elements)); parallel over samples, deterministic per sample."""
     ns = vt.shape[0]
@@ -987,7 +988,7 @@ def simulate_batch(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, r
                                            ov_nodes, ov_par,
                                            gmin, ut, vdd, vfix, se_idx,
                                            vdd_idx, out_nodes, v_guess, t_r, t_sense, t_pre, t_pre_max,
-                                           settle_tol, read_times, rtol, atol, h_max, max_steps,
+                                           settle_tol, read_times, rtol, atol, diff_tol, h_max, max_steps,
                                            grow_max, dv_max, vread[s], tcross[s], vpre[s], rec_t, rec_v)
         status[s] = st
         charge[s] = qq

@@ -49,6 +49,10 @@ class Tolerances:
     scipy reference: up to 6 % delay error without this guard, < 0.5 % with it)."""
     settle_rel: float = 1e-3
     """The precharge ends when both outputs are within settle_rel * VDD of their precharged DC values."""
+    diff_tol: float = _k.DIFF_TOL
+    """During the sense, the step error of the outputs' difference V_Q - V_QB is held to diff_tol * (atol + rtol *
+    |V_Q - V_QB|) besides each node's own bound: the decision and the delay come from that difference (see
+    ``arraysim.kernels.transient.DIFF_TOL``; smaller is more accurate near the metastable point and slower)."""
 
 
 @dataclass
@@ -373,7 +377,7 @@ class ReadSimulator:
                               self.bse, *self.qch_at(corner), *self.jn_at(corner, temp_c), *self.ov_at(corner),
                               self.design.gmin, ut, vdd, vfix, t.se_idx, t.vdd_idx, t.out_nodes, v_guess,
                               tm.t_rise, tm.t_sense, tm.t_precharge, tm.t_precharge_max,
-                              self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol,
+                              self.tol.settle_rel * vdd, reads, self.tol.rtol, self.tol.atol, self.tol.diff_tol,
                               self.tol.h_max, self.tol.max_steps, self.tol.grow_max,
                               self.tol.dv_rel_max * vdd, vo, tc, vp, ch, st, sp, cy)
             if idx.size != ns:  # fancy indexing gave copies: write back
@@ -409,7 +413,7 @@ class ReadSimulator:
             self.design.gmin, thermal_voltage(celsius_to_kelvin(temp_c)), vdd,
             self._vfix(vdd, x), t.se_idx, t.vdd_idx, t.out_nodes, v_guess, tm.t_rise,
             tm.t_sense, tm.t_precharge, tm.t_precharge_max, self.tol.settle_rel * vdd, reads,
-            self.tol.rtol, self.tol.atol, self.tol.h_max,
+            self.tol.rtol, self.tol.atol, self.tol.diff_tol, self.tol.h_max,
             self.tol.max_steps, self.tol.grow_max, self.tol.dv_rel_max * vdd, np.empty((1, 2)), np.empty(2),
             np.empty(t.nv), rec_t, rec_v)
         out = {"t": rec_t[:nrec].copy(), "status": STATUS_TEXT[int(st)]}

@@ -657,11 +657,11 @@ def cmd_validate(args) -> int:
         if out is not None:  # the three files together or none of them (no partial file)
             import json as _json
 
-            from .io.tables import atomic_write_all
+            from .io.tables import atomic_write_all, jsonable
             meta = dict(val.meta, kernel_seconds=val.kernel_seconds, spice_seconds=val.spice_seconds,
                         n_spice_retried=val.n_spice_retried)
             atomic_write_all([(out, val.csv_text().encode()), (summary, val.summary_csv_text().encode()),
-                              (meta_path, _json.dumps(meta, indent=1).encode())])
+                              (meta_path, _json.dumps(jsonable(meta), indent=1, allow_nan=False).encode())])
             print(f"{PROG}: wrote {out}, {summary} and {meta_path}", file=sys.stderr)
         if plot is not None:
             val.plot(plot)

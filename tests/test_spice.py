@@ -282,6 +282,9 @@ def test_cli_validate(tmp_path, capsys):
     meta = json.loads((tmp_path / "v_meta.json").read_text())  # provenance of the run
     assert meta["seed"] == 1 and meta["samples"] == 2 and meta["vdd"] == [0.8] and meta["model"] == "compact"
     assert meta["interrupted"] is False and meta["conditions_done"] == 1
+    # the kernel's side of the comparison: circuit, technology, design, tolerances
+    assert meta["kernel"]["technology"]["name"] == "generic130" and meta["kernel"]["tolerances"]["diff_tol"] == 0.3
+    assert meta["kernel"]["design"]["iv_tables"] is False and meta["kernel"]["circuit"] == "pcsa"
     assert meta["spice_options"]["reltol"] == 2e-5 and meta["spice_options"]["trtol"] == 1  # given over defaults
     assert meta["spice_options_given"] == {"reltol": 2e-5, "method": "trap"} and meta["ngspice"].startswith("ngspice")
     # a bad SPICE option: a usage error naming what is allowed, before any work, no file

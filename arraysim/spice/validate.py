@@ -370,7 +370,8 @@ def validate(model="compact", samples=20, vdds=(0.8,), temps=(27.0,), corners=("
                 "cell": cell.value, "programming": dataclasses.asdict(prog),
                 "readout": readout.value, "window_s": window, "threshold": float(threshold), "p_zero": p_zero,
                 "batch": batch, "spice_options": deck_options(model, spice_options),
-                "spice_options_given": spice_options}
+                "spice_options_given": spice_options,
+                "kernel": sim.describe()}  # the kernel's circuit, technology, design and tolerances
     done = 0
     interrupted = False
     try:

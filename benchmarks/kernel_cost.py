@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from arraysim.kernels.devices import junction_table_eval, mos_table_charges, mos_table_eval
-from arraysim.kernels.transient import _charges, _eval, _lu_factor
+from arraysim.kernels.transient import N_QSCRATCH, _charges, _eval, _lu_factor
 
 
 @njit
@@ -39,11 +39,11 @@ def _loop_eval(n, vs, se, args, jac, f, J, T, gq):
 
 
 @njit
-def _loop_charges(n, vs, se, args, M, b):
+def _loop_charges(n, vs, se, args, M, b, qs):
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
-        s += _charges(vs[i], se[i], *args, M, b) + M[0, 0]
+        s += _charges(vs[i], se[i], *args, M, b, qs) + M[0, 0]
     return s
 
 
@@ -179,7 +179,7 @@ def main(argv=None):
     n = a.calls
     c_eval, c_eval0 = (_per_call(_loop_eval, n, vs, se, eval_args, jac, np.empty(nv), np.empty((nv, nv)),
                                  np.empty(nv), np.empty(nv)) for jac in (True, False))
-    c_ch = _per_call(_loop_charges, n, vs, se, ch_args, np.empty((nv, nv)), np.empty(nv))
+    c_ch = _per_call(_loop_charges, n, vs, se, ch_args, np.empty((nv, nv)), np.empty(nv), np.empty(N_QSCRATCH))
     c_lu = _per_call(_loop_lu, n, sim.cmat_at(a.corner) + np.eye(nv) * 1e-15, np.empty((nv, nv)),
                      np.empty(nv, dtype=np.int64))
     n_mos = t.mos_nodes.shape[0]

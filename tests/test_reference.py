@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from arraysim.devices.rram import Programming
-from arraysim.kernels.transient import n_table_charges
+from arraysim.kernels.transient import N_QSCRATCH, n_table_charges
 from arraysim.montecarlo.engine import VALID_STATUS, ReadSimulator, Tolerances
 from arraysim.montecarlo.readout import decode_binary, sense_delay
 from arraysim.reference import reference_read, reference_read_many
@@ -347,7 +347,8 @@ def _mass_agrees(s, ref, vdd, temp_c, corner, rng) -> int:
         for _ in range(4):
             v = rng.uniform(-0.05, vdd + 0.05, nv)
             qv = _charges(v, se, nv, t.mos_nodes, t.mos_pol, par, t.mos_mult, ref.vt, tabs, qi, qc, jn, jp,
-                          *s.ov_at(corner), ref.ut, vfix, t.se_idx, t.vdd_idx, ref.cmat, ref.bse, M, b)
+                          *s.ov_at(corner), ref.ut, vfix, t.se_idx, t.vdd_idx, ref.cmat, ref.bse, M, b,
+                          np.empty(N_QSCRATCH))
             Mr, br = ref.mass(v, se)
             scale = np.max(np.abs(Mr - ref.cmat)) + 1e-18
             assert np.max(np.abs(M - Mr)) <= 1e-6 * scale + 1e-22, (se, v)

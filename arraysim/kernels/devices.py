@@ -71,9 +71,32 @@ import functools
 import math
 
 import numba as nb
+from numba.core import types
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 jit = functools.partial(nb.njit, cache=True, error_model="numpy")
 """The decorator of every read kernel (module docstring); keyword arguments add to it (``inline``, ``parallel``)."""
+
+@intrinsic
+def borrowed(typingctx, arr):
+    """``arr`` as an unmanaged view: the same data, shape and strides without its memory-info pointer, so that
+    passing it down the call chain of the device models costs no reference counting (numba's ``NRT_incref`` /
+    ``NRT_decref`` are atomic operations; on arrays without memory info they return at once).  The view must not
+    outlive ``arr``: only for arrays that the caller holds for the whole call (the kernel's arguments)."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        src = make_array(aryty)(context, builder, value=args[0])
+        dst = make_array(aryty)(context, builder)
+        context.populate_array(dst, data=src.data, shape=src.shape, strides=src.strides, itemsize=src.itemsize,
+                               meminfo=None)
+        return dst._getvalue()
+
+    return arr(arr), codegen
+
 
 EPS_VDS = 0.01  # V, smoothing of |V_DS| in the DIBL and channel-length-modulation terms
 

@@ -40,7 +40,7 @@ import math
 import numba as nb
 import numpy as np
 
-from .devices import jit, junction_table_eval, mos_eval, mos_table_charges, mos_table_eval, rram_eval
+from .devices import borrowed, jit, junction_table_eval, mos_eval, mos_table_charges, mos_table_eval, rram_eval
 
 ST_OK = 0
 ST_DC_FAIL = 1
@@ -99,6 +99,11 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
     With ``want_jac`` also fills ``J = df/dV``, ``T = df/dt`` (through SE), ``gq = dI_VDD/dV`` and returns
     ``dI_VDD/dt`` as the second value.
     """
+    v = borrowed(v)  # unmanaged views (devices.borrowed): the caller holds them for the call
+    f = borrowed(f)
+    J = borrowed(J)
+    T = borrowed(T)
+    gq = borrowed(gq)
     for i in range(nv):
         f[i] = -gmin * v[i]
     if want_jac:
@@ -214,6 +219,10 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
     return ivdd, tq
 
 
+N_QSCRATCH = 32
+"""Size of the scratch of :func:`_charges` (a tabulated device's charges and their derivatives)."""
+
+
 @jit
 def n_table_charges(tabs):
     """Number of transistors whose intrinsic charges come from their table (a table row with charges)."""
@@ -228,7 +237,7 @@ def n_table_charges(tabs):
 @jit
 def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ov_nodes,
              ov_par, ut, vfix,
-             se_idx, vdd_idx, cmat, bse, M, b):
+             se_idx, vdd_idx, cmat, bse, M, b, qs):
     """Channel charges of the clocked devices (``qch_m``: transistor indices, ``qch_c``: their inverted-channel
     capacitance C_ch [F]).  Fills the mass matrix ``M = cmat + dq/dV`` (unknown nodes) and the SE coupling
     ``b = bse - dq/dV_SE``; returns the charge of the terminals on the VDD rail (the supply delivers its
@@ -260,16 +269,20 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
     intrinsic charges at the instance's threshold shift), times the multiplicity, at every terminal: ``dq_x /
     dV_y`` into ``M`` (x, y unknown), ``-dq_x / dV_SE`` into ``b``, ``q_x`` of a terminal on the VDD rail into
     the supply's charge.  Such a device has no ``qch`` entry and no constant gate capacitance in ``cmat``
-    (:func:`arraysim.circuits.pcsa.node_caps`)."""
+    (:func:`arraysim.circuits.pcsa.node_caps`).  ``qs``: scratch of at least :data:`N_QSCRATCH` values."""
+    v = borrowed(v)  # unmanaged views (devices.borrowed): the caller holds them for the call
+    M = borrowed(M)
+    b = borrowed(b)
     for i in range(nv):
         b[i] = bse[i]
         for j in range(nv):
             M[i, j] = cmat[i, j]
     qvdd = 0.0
     if tabs[0].shape[0] > 0:
-        qa = np.empty((3, 4))
-        qt = np.empty(4)
-        dq = np.empty((4, 4))
+        qs = borrowed(qs)
+        qa = qs[:12].reshape((3, 4))
+        qt = qs[12:16]
+        dq = qs[16:32].reshape((4, 4))
         for m in range(tabs[0].shape[0]):
             tb = tabs[0][m]
             if tb < 0 or tabs[3][tb, 17] < 0.0:
@@ -502,11 +515,12 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
     y1 = np.empty(nv)
     ynew = np.empty(nv)
     z = np.empty(nv)
+    qs = np.empty(N_QSCRATCH)
     _eval(v, 0.0, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr_nodes, r_lf, vnl,
           gmin, ut, vfix, se_idx, vdd_idx, True, f0, J0, T, gq)
     _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par, ov_nodes,
              ov_par, ut, vfix,
-             se_idx, vdd_idx, cmat, bse, M0, b)
+             se_idx, vdd_idx, cmat, bse, M0, b, qs)
     if not _mass_solve(M0, f0, b, 0.0, Ms, pivm, z):
         return False
     speed = 0.0
@@ -537,7 +551,7 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
               gmin, ut, vfix, se_idx, vdd_idx, False, f1, J2, T, gq)
         _charges(y1, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
                  ov_nodes, ov_par, ut,
-                 vfix, se_idx, vdd_idx, cmat, bse, M2, b)
+                 vfix, se_idx, vdd_idx, cmat, bse, M2, b, qs)
         if not _mass_solve(M2, f1, b, 0.0, Ms, pivm, z):
             h = 0.5 * hs
             continue
@@ -553,7 +567,7 @@ def drift(v, t_relax, vdd, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec,
               gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, T, gq)
         _charges(ynew, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
                  ov_nodes, ov_par, ut,
-                 vfix, se_idx, vdd_idx, cmat, bse, M2, b)
+                 vfix, se_idx, vdd_idx, cmat, bse, M2, b, qs)
         if not _mass_solve(M2, f2, b, 0.0, Ms, pivm, z):
             h = 0.5 * hs
             continue
@@ -691,6 +705,29 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     by ``M_0^-1 J``; Shampine & Reichelt's formula is a W-method, of order 2 with any Jacobian).  The
     supply charge adds the change of the charge held at the VDD-rail terminals.
     """
+    # the element arrays as unmanaged views (devices.borrowed): the caller holds them for the whole read, and the
+    # device models they are passed to thousands of times per read then cost no atomic reference counting
+    mos_nodes = borrowed(mos_nodes)
+    mos_pol = borrowed(mos_pol)
+    mos_par = borrowed(mos_par)
+    mos_mult = borrowed(mos_mult)
+    vt = borrowed(vt)
+    ispec = borrowed(ispec)
+    tabs = (borrowed(tabs[0]), borrowed(tabs[1]), borrowed(tabs[2]), borrowed(tabs[3]), borrowed(tabs[4]),
+            borrowed(tabs[5]))
+    rr_nodes = borrowed(rr_nodes)
+    r_lf = borrowed(r_lf)
+    vnl = borrowed(vnl)
+    cmat = borrowed(cmat)
+    bse = borrowed(bse)
+    qch_m = borrowed(qch_m)
+    qch_c = borrowed(qch_c)
+    jn_nodes = borrowed(jn_nodes)
+    jn_par = borrowed(jn_par)
+    ov_nodes = borrowed(ov_nodes)
+    ov_par = borrowed(ov_par)
+    vfix = borrowed(vfix)
+    out_nodes = borrowed(out_nodes)
     t_fall = t_r + t_sense
     t_end_min = t_fall + t_r + t_pre
     t_end = t_fall + t_r + max(t_pre, t_pre_max)
@@ -783,10 +820,11 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     z2 = np.empty(nv)
     z0 = np.empty(nv)
     g2p = np.empty(nv)
+    qs = np.empty(N_QSCRATCH)
     qv_start = 0.0
     if nq > 0:
         qv_start = _charges(v, 0.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
-                            jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M0, b0)
+                            jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M0, b0, qs)
     qv0 = qv_start
     qv2 = qv_start
 
@@ -851,7 +889,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
         if nq > 0:  # f1 := M0 M(y1)^-1 (f(y1) + b(y1) dSE/dt)
             _charges(y1, se1, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
                      ov_nodes, ov_par,
-                     ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
+                     ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2, qs)
             if not _mass_solve(M2, f1, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue
@@ -876,7 +914,7 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
                           rr_nodes, r_lf, vnl, gmin, ut, vfix, se_idx, vdd_idx, True, f2, J2, ts2, gq2)
         if nq > 0:  # g2p := M0 M(ynew)^-1 (f(ynew) + b(ynew) dSE/dt); z2 = dV/dt at the end point
             qv2 = _charges(ynew, se2, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
-                           jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2)
+                           jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M2, b2, qs)
             if not _mass_solve(M2, f2, b2, dse, Ms, pivm, z2):
                 h = 0.5 * hs
                 continue

@@ -21,7 +21,7 @@ def node_capacitance(sim, vdd: float, se: float, state: dict, nodes, temp_c: flo
     """(kernel, SPICE) capacitance [F] of ``nodes`` (outer node names) moving together at ``state`` (node name ->
     V, every unknown node of ``sim``), SE at ``se`` volts.  The kernel's figure is the sum of its mass matrix over
     the nodes (and M, MB when SL is among them), SPICE's the summed AC current of their sources."""
-    from ..kernels.transient import _charges
+    from ..kernels.transient import N_QSCRATCH, _charges
     from ..units import celsius_to_kelvin, thermal_voltage
     from .netlist import _node_ref, build_deck
     from .runner import run
@@ -41,7 +41,8 @@ def node_capacitance(sim, vdd: float, se: float, state: dict, nodes, temp_c: flo
     _charges(v, se, t.nv, t.mos_nodes, t.mos_pol, sim.mos_par_at(temp_c, corner), t.mos_mult,
              sim.nominal_elements(temp_c, corner)[0], sim.tabs_at(temp_c, corner), *sim.qch_at(corner),
              *sim.jn_at(corner, temp_c), *sim.ov_at(corner), thermal_voltage(celsius_to_kelvin(temp_c)),
-             sim._vfix(vdd, None), t.se_idx, t.vdd_idx, sim.cmat_at(corner), sim.bse, M, np.empty(t.nv))
+             sim._vfix(vdd, None), t.se_idx, t.vdd_idx, sim.cmat_at(corner), sim.bse, M, np.empty(t.nv),
+             np.empty(N_QSCRATCH))
     deck = build_deck(sim, vdd, temp_c, corner, z, z, [10.0], [10.0], False, model, np.array([40e-9]))
     text = re.sub(r"VSE se 0 PWL\([^)]*\)", f"VSE se 0 {se}", deck.text)
     text = re.sub(r"\.tran [^\n]*", f".ac lin 1 {freq:g} {freq:g}", text)

@@ -24,26 +24,50 @@ import time
 import numpy as np
 from numba import njit
 
-from arraysim.kernels.devices import junction_table_eval, mos_table_charges, mos_table_eval
+from arraysim.kernels.devices import borrowed, junction_table_eval, mos_table_charges, mos_table_eval
 from arraysim.kernels.transient import N_QSCRATCH, _charges, _eval, _lu_factor
 
 
 @njit
-def _loop_eval(n, vs, se, args, jac, f, J, T, gq):
+def _btabs(tabs):
+    """The table tuple as simulate_read passes it on: unmanaged views (devices.borrowed)."""
+    return (borrowed(tabs[0]), borrowed(tabs[1]), borrowed(tabs[2]), borrowed(tabs[3]), borrowed(tabs[4]),
+            borrowed(tabs[5]))
+
+
+@njit
+def _loop_eval(n, vs, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, isp, tabs, rr_nodes, r, vnl, gmin, ut, vfix,
+               se_idx, vdd_idx, jac, f, J, T, gq):
+    # the arrays as simulate_read hands them to _eval: unmanaged views (devices.borrowed)
+    mos_nodes, mos_pol, mos_par, mos_mult = borrowed(mos_nodes), borrowed(mos_pol), borrowed(mos_par), \
+        borrowed(mos_mult)
+    vt, isp, rr_nodes, r, vnl, vfix = borrowed(vt), borrowed(isp), borrowed(rr_nodes), borrowed(r), borrowed(vnl), \
+        borrowed(vfix)
+    tabs = _btabs(tabs)
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
-        a, _ = _eval(vs[i], se[i], 1.0, *args, jac, f, J, T, gq)
+        a, _ = _eval(vs[i], se[i], 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, isp, tabs, rr_nodes, r, vnl,
+                     gmin, ut, vfix, se_idx, vdd_idx, jac, f, J, T, gq)
         s += a + f[0]
     return s
 
 
 @njit
-def _loop_charges(n, vs, se, args, M, b, qs):
+def _loop_charges(n, vs, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
+                  ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M, b, qs):
+    mos_nodes, mos_pol, mos_par, mos_mult = borrowed(mos_nodes), borrowed(mos_pol), borrowed(mos_par), \
+        borrowed(mos_mult)
+    vt, qch_m, qch_c, jn_nodes, jn_par = borrowed(vt), borrowed(qch_m), borrowed(qch_c), borrowed(jn_nodes), \
+        borrowed(jn_par)
+    ov_nodes, ov_par, vfix, cmat, bse = borrowed(ov_nodes), borrowed(ov_par), borrowed(vfix), borrowed(cmat), \
+        borrowed(bse)
+    tabs = _btabs(tabs)
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
-        s += _charges(vs[i], se[i], *args, M, b, qs) + M[0, 0]
+        s += _charges(vs[i], se[i], nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
+                      jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M, b, qs) + M[0, 0]
     return s
 
 
@@ -60,6 +84,7 @@ def _loop_lu(n, A0, A, piv):
 
 @njit
 def _loop_table(n, vs, tf, meta, dvt):
+    tf, meta = borrowed(tf), borrowed(meta)  # as the kernel passes them
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
@@ -70,6 +95,7 @@ def _loop_table(n, vs, tf, meta, dvt):
 
 @njit
 def _loop_table_charges(n, vs, tf, meta, dvt, qa, q, dq):
+    tf, meta, qa, q, dq = borrowed(tf), borrowed(meta), borrowed(qa), borrowed(q), borrowed(dq)
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
@@ -80,6 +106,7 @@ def _loop_table_charges(n, vs, tf, meta, dvt, qa, q, dq):
 
 @njit
 def _loop_junction(n, vs, tf, meta):
+    tf, meta = borrowed(tf), borrowed(meta)
     s = 0.0
     for k in range(n):
         r = junction_table_eval(tf, meta, -vs[k % vs.shape[0], 0], 0.0258)
@@ -177,9 +204,9 @@ def main(argv=None):
                *sim.jn_at(a.corner, a.temp), *sim.ov_at(a.corner), ut, vfix, t.se_idx, t.vdd_idx,
                sim.cmat_at(a.corner), sim.bse)
     n = a.calls
-    c_eval, c_eval0 = (_per_call(_loop_eval, n, vs, se, eval_args, jac, np.empty(nv), np.empty((nv, nv)),
+    c_eval, c_eval0 = (_per_call(_loop_eval, n, vs, se, *eval_args, jac, np.empty(nv), np.empty((nv, nv)),
                                  np.empty(nv), np.empty(nv)) for jac in (True, False))
-    c_ch = _per_call(_loop_charges, n, vs, se, ch_args, np.empty((nv, nv)), np.empty(nv), np.empty(N_QSCRATCH))
+    c_ch = _per_call(_loop_charges, n, vs, se, *ch_args, np.empty((nv, nv)), np.empty(nv), np.empty(N_QSCRATCH))
     c_lu = _per_call(_loop_lu, n, sim.cmat_at(a.corner) + np.eye(nv) * 1e-15, np.empty((nv, nv)),
                      np.empty(nv, dtype=np.int64))
     n_mos = t.mos_nodes.shape[0]

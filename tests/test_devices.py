@@ -836,3 +836,33 @@ def test_node_capacitance_refuses_bad_nodes_and_states():
         node_capacitance(sim, 1.2, 0.0, full, ("M",))
     with pytest.raises(ValueError, match=r"state lacks nodes \['MB'"):
         node_capacitance(sim, 1.2, 0.0, {n: v for n, v in full.items() if n != "MB"}, ("BL",))
+
+
+def test_borrowed_is_the_same_array():
+    """kernels.devices.borrowed (the kernel's unmanaged views): same data, shape and strides -- reads and writes go
+    to the caller's array, views of it work -- and anything but an array is refused at compile time."""
+    import numba
+
+    from arraysim.kernels.devices import borrowed
+
+    @numba.njit
+    def use(a, m):
+        b = borrowed(a)
+        n = borrowed(m)
+        b[0] = 5.0
+        n[1, 2] = -1.0
+        row = n[1]
+        return b.sum(), b.shape[0], b[1:].sum(), row.sum(), n.strides[0]
+
+    a = np.arange(4.0)
+    m = np.arange(12.0).reshape(3, 4)
+    s, size, tail, rowsum, stride = use(a, m)
+    assert a[0] == 5.0 and m[1, 2] == -1.0  # written through
+    assert (s, size, tail) == (11.0, 4, 6.0) and rowsum == 4.0 + 5.0 - 1.0 + 7.0 and stride == 32
+
+    @numba.njit
+    def bad(x):
+        return borrowed(x)
+
+    with pytest.raises(numba.core.errors.TypingError):
+        bad(1.0)

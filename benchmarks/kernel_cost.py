@@ -8,9 +8,10 @@ Jacobian (``transient._eval``: every transistor's table or compact model, the ju
 charges with the mass matrix (``transient._charges``: the tables' intrinsic charges, junction and overlap
 charges) -- and the LU factorisation of one node matrix, each in a compiled loop over 64 states taken from a
 recorded read of the first instance (so that the device models see the biases of a real read), and the bare
-device models alone (one table current, one table's charges, one junction diode).  Each accepted step of the
-integrator (a W-method, ``arraysim.kernels.transient.simulate_read``) evaluates currents and charges twice and
-factorises three matrices (plus its rejected attempts).
+device models alone (one table current, one table's charges, one junction diode; their tables handed over as
+``_eval`` and ``_charges`` hand them on, as unmanaged views: ``arraysim.kernels.devices.borrowed``).  Each
+accepted step of the integrator (a W-method, ``arraysim.kernels.transient.simulate_read``) evaluates currents and
+charges twice and factorises three matrices (plus its rejected attempts).
 
 Then ngspice (SKY130 when available) on ``--spice-samples`` of the same instances gives the time per read of the
 referee, hence the time per read the kernel would need for 10^4x, and how many stage evaluations of *only the
@@ -29,45 +30,21 @@ from arraysim.kernels.transient import N_QSCRATCH, _charges, _eval, _lu_factor
 
 
 @njit
-def _btabs(tabs):
-    """The table tuple as simulate_read passes it on: unmanaged views (devices.borrowed)."""
-    return (borrowed(tabs[0]), borrowed(tabs[1]), borrowed(tabs[2]), borrowed(tabs[3]), borrowed(tabs[4]),
-            borrowed(tabs[5]))
-
-
-@njit
-def _loop_eval(n, vs, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, isp, tabs, rr_nodes, r, vnl, gmin, ut, vfix,
-               se_idx, vdd_idx, jac, f, J, T, gq):
-    # the arrays as simulate_read hands them to _eval: unmanaged views (devices.borrowed)
-    mos_nodes, mos_pol, mos_par, mos_mult = borrowed(mos_nodes), borrowed(mos_pol), borrowed(mos_par), \
-        borrowed(mos_mult)
-    vt, isp, rr_nodes, r, vnl, vfix = borrowed(vt), borrowed(isp), borrowed(rr_nodes), borrowed(r), borrowed(vnl), \
-        borrowed(vfix)
-    tabs = _btabs(tabs)
+def _loop_eval(n, vs, se, args, jac, f, J, T, gq):
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
-        a, _ = _eval(vs[i], se[i], 1.0, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, isp, tabs, rr_nodes, r, vnl,
-                     gmin, ut, vfix, se_idx, vdd_idx, jac, f, J, T, gq)
+        a, _ = _eval(vs[i], se[i], 1.0, *args, jac, f, J, T, gq)
         s += a + f[0]
     return s
 
 
 @njit
-def _loop_charges(n, vs, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes, jn_par,
-                  ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M, b, qs):
-    mos_nodes, mos_pol, mos_par, mos_mult = borrowed(mos_nodes), borrowed(mos_pol), borrowed(mos_par), \
-        borrowed(mos_mult)
-    vt, qch_m, qch_c, jn_nodes, jn_par = borrowed(vt), borrowed(qch_m), borrowed(qch_c), borrowed(jn_nodes), \
-        borrowed(jn_par)
-    ov_nodes, ov_par, vfix, cmat, bse = borrowed(ov_nodes), borrowed(ov_par), borrowed(vfix), borrowed(cmat), \
-        borrowed(bse)
-    tabs = _btabs(tabs)
+def _loop_charges(n, vs, se, args, M, b, qs):
     s = 0.0
     for k in range(n):
         i = k % vs.shape[0]
-        s += _charges(vs[i], se[i], nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, qch_c, jn_nodes,
-                      jn_par, ov_nodes, ov_par, ut, vfix, se_idx, vdd_idx, cmat, bse, M, b, qs) + M[0, 0]
+        s += _charges(vs[i], se[i], *args, M, b, qs) + M[0, 0]
     return s
 
 
@@ -204,9 +181,9 @@ def main(argv=None):
                *sim.jn_at(a.corner, a.temp), *sim.ov_at(a.corner), ut, vfix, t.se_idx, t.vdd_idx,
                sim.cmat_at(a.corner), sim.bse)
     n = a.calls
-    c_eval, c_eval0 = (_per_call(_loop_eval, n, vs, se, *eval_args, jac, np.empty(nv), np.empty((nv, nv)),
+    c_eval, c_eval0 = (_per_call(_loop_eval, n, vs, se, eval_args, jac, np.empty(nv), np.empty((nv, nv)),
                                  np.empty(nv), np.empty(nv)) for jac in (True, False))
-    c_ch = _per_call(_loop_charges, n, vs, se, *ch_args, np.empty((nv, nv)), np.empty(nv), np.empty(N_QSCRATCH))
+    c_ch = _per_call(_loop_charges, n, vs, se, ch_args, np.empty((nv, nv)), np.empty(nv), np.empty(N_QSCRATCH))
     c_lu = _per_call(_loop_lu, n, sim.cmat_at(a.corner) + np.eye(nv) * 1e-15, np.empty((nv, nv)),
                      np.empty(nv, dtype=np.int64))
     n_mos = t.mos_nodes.shape[0]

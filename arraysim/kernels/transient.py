@@ -99,11 +99,9 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
     With ``want_jac`` also fills ``J = df/dV``, ``T = df/dt`` (through SE), ``gq = dI_VDD/dV`` and returns
     ``dI_VDD/dt`` as the second value.
     """
-    v = borrowed(v)  # unmanaged views (devices.borrowed): the caller holds them for the call
-    f = borrowed(f)
-    J = borrowed(J)
-    T = borrowed(T)
-    gq = borrowed(gq)
+    # the arrays handed on to the (inlined) node lookups and the device models, as unmanaged views
+    # (devices.borrowed; the caller holds them for the call): no atomic reference counting per device
+    v, vfix, tf, meta = borrowed(v), borrowed(vfix), borrowed(tabs[2]), borrowed(tabs[3])
     for i in range(nv):
         f[i] = -gmin * v[i]
     if want_jac:
@@ -123,7 +121,7 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
         tb = tabs[0][m]
         if tb >= 0:  # tabulated channel current (arraysim.cmos.ivtables), shifted by the instance's variation
             i, gd, gg, gs, gb = mos_table_eval(mos_pol[m], vmd, vmg, vms, vmb, vt[m] - tabs[1][m, 0],
-                                               ispec[m] / tabs[1][m, 1], ut, tabs[2], tabs[3][tb])
+                                               ispec[m] / tabs[1][m, 1], ut, tf, meta[tb])
         else:
             i, gd, gg, gs, gb = mos_eval(mos_pol[m], vmd, vmg, vms, vmb, vt[m], ispec[m], mos_par[m, 0],
                                          mos_par[m, 1], mos_par[m, 2], mos_par[m, 3], mos_par[m, 4],
@@ -188,7 +186,7 @@ def _eval(v, se, dse, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs
         x = tabs[4][r, 0]
         rb = tabs[4][r, 1] - nv
         pol = tabs[5][r, 2]
-        jd, djd = junction_table_eval(tabs[2], tabs[3][int(tabs[5][r, 0])], pol * (vfix[rb] - v[x]), ut)
+        jd, djd = junction_table_eval(tf, meta[int(tabs[5][r, 0])], pol * (vfix[rb] - v[x]), ut)
         ij = -pol * tabs[5][r, 1] * jd  # from x into the bulk
         f[x] -= ij
         if rb == vdd_idx:
@@ -270,16 +268,14 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
     dV_y`` into ``M`` (x, y unknown), ``-dq_x / dV_SE`` into ``b``, ``q_x`` of a terminal on the VDD rail into
     the supply's charge.  Such a device has no ``qch`` entry and no constant gate capacitance in ``cmat``
     (:func:`arraysim.circuits.pcsa.node_caps`).  ``qs``: scratch of at least :data:`N_QSCRATCH` values."""
-    v = borrowed(v)  # unmanaged views (devices.borrowed): the caller holds them for the call
-    M = borrowed(M)
-    b = borrowed(b)
+    # unmanaged views of what goes on to the node lookups and the device models (as in _eval)
+    v, vfix, tf, meta, qs = borrowed(v), borrowed(vfix), borrowed(tabs[2]), borrowed(tabs[3]), borrowed(qs)
     for i in range(nv):
         b[i] = bse[i]
         for j in range(nv):
             M[i, j] = cmat[i, j]
     qvdd = 0.0
     if tabs[0].shape[0] > 0:
-        qs = borrowed(qs)
         qa = qs[:12].reshape((3, 4))
         qt = qs[12:16]
         dq = qs[16:32].reshape((4, 4))
@@ -291,7 +287,7 @@ def _charges(v, se, nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, tabs, qch_m, 
             vv1 = _nodev(mos_nodes[m, 1], v, nv, se_idx, se, vfix)
             vv2 = _nodev(mos_nodes[m, 2], v, nv, se_idx, se, vfix)
             vv3 = _nodev(mos_nodes[m, 3], v, nv, se_idx, se, vfix)
-            mos_table_charges(mos_pol[m], vv0, vv1, vv2, vv3, vt[m] - tabs[1][m, 0], tabs[2], tabs[3][tb], qa, qt,
+            mos_table_charges(mos_pol[m], vv0, vv1, vv2, vv3, vt[m] - tabs[1][m, 0], tf, meta[tb], qa, qt,
                               dq)
             mult = mos_mult[m]
             for xk in range(4):
@@ -705,29 +701,6 @@ def simulate_read(nv, mos_nodes, mos_pol, mos_par, mos_mult, vt, ispec, tabs, rr
     by ``M_0^-1 J``; Shampine & Reichelt's formula is a W-method, of order 2 with any Jacobian).  The
     supply charge adds the change of the charge held at the VDD-rail terminals.
     """
-    # the element arrays as unmanaged views (devices.borrowed): the caller holds them for the whole read, and the
-    # device models they are passed to thousands of times per read then cost no atomic reference counting
-    mos_nodes = borrowed(mos_nodes)
-    mos_pol = borrowed(mos_pol)
-    mos_par = borrowed(mos_par)
-    mos_mult = borrowed(mos_mult)
-    vt = borrowed(vt)
-    ispec = borrowed(ispec)
-    tabs = (borrowed(tabs[0]), borrowed(tabs[1]), borrowed(tabs[2]), borrowed(tabs[3]), borrowed(tabs[4]),
-            borrowed(tabs[5]))
-    rr_nodes = borrowed(rr_nodes)
-    r_lf = borrowed(r_lf)
-    vnl = borrowed(vnl)
-    cmat = borrowed(cmat)
-    bse = borrowed(bse)
-    qch_m = borrowed(qch_m)
-    qch_c = borrowed(qch_c)
-    jn_nodes = borrowed(jn_nodes)
-    jn_par = borrowed(jn_par)
-    ov_nodes = borrowed(ov_nodes)
-    ov_par = borrowed(ov_par)
-    vfix = borrowed(vfix)
-    out_nodes = borrowed(out_nodes)
     t_fall = t_r + t_sense
     t_end_min = t_fall + t_r + t_pre
     t_end = t_fall + t_r + max(t_pre, t_pre_max)

@@ -38,14 +38,8 @@ def main(argv=None):
 
     model = a.model
     if model == "auto":
-        model = "compact"
-        try:
-            from arraysim.spice.pdk import find_sky130
-            find_sky130()
-            simulator("sky130")
-            model = "sky130"
-        except Exception:
-            pass
+        from _report import sky130_ready
+        model = "sky130" if sky130_ready() else "compact"
     sim = simulator("sky130" if model == "sky130" else "generic130")
     inst = draw_instances(np.random.default_rng(a.seed), a.samples, sim, a.temp, Programming(), Cell.C2T2R,
                           ALL_VARIABILITY)

@@ -131,18 +131,10 @@ def main(argv=None):
     from arraysim.units import celsius_to_kelvin, thermal_voltage
 
     tech = a.technology
-    model = "compact"
     if tech == "auto":
-        tech = "generic130"
-        try:
-            from arraysim.spice.pdk import find_sky130
-            find_sky130()
-            simulator("sky130")
-            tech, model = "sky130", "sky130"
-        except Exception:
-            pass
-    elif tech == "sky130":
-        model = "sky130"
+        from _report import sky130_ready
+        tech = "sky130" if sky130_ready() else "generic130"
+    model = "sky130" if tech == "sky130" else "compact"
     sim = simulator(tech)
     inst = draw_instances(np.random.default_rng(a.seed), a.samples, sim, a.temp, Programming(), Cell.C2T2R,
                           ALL_VARIABILITY)

@@ -82,25 +82,13 @@ def _target_mode(p: Path) -> int:
 def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory and a rename, so that a
     failed or interrupted write leaves no partial file.  The file gets ordinary permissions."""
-    path = Path(path)
-    mode = _target_mode(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, mode)  # mkstemp creates 0o600
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_all([(path, data)])
 
 
 def atomic_write_all(items) -> None:
     """Write several files as one: ``items`` is a sequence of ``(path, data bytes)``.  Every file is first written
-    to a temporary file next to it; only when all of them are written are they renamed into place.  A failure
+    to a temporary file next to it (ordinary permissions); only when all of them are written are they renamed into
+    place.  A failure
     leaves none of the temporary files and removes the files this call already renamed into place, so that a
     run's outputs (e.g. ``validate``'s CSV, summary and metadata) exist together or not at all."""
     tmps = []

@@ -167,7 +167,7 @@ class Validation:
             if isinstance(v, (int, np.integer)):
                 return f"{int(v):>12d}"
             return f"{v:>12.4g}"
-        for r in self.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **self.summary()}]:
+        for r in self.summary_rows():
             lines.append("".join(fmt(r[c]) for c in cols))
         n = len(self.rows)
         if n:
@@ -202,9 +202,13 @@ class Validation:
             w.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in r.items()})
         return buf.getvalue()
 
+    def summary_rows(self) -> list[dict]:
+        """:meth:`by_condition` and the overall row (``vdd`` "all")."""
+        return self.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **self.summary()}]
+
     def summary_csv_text(self) -> str:
-        """The per-condition summary and the overall row (``vdd`` "all") as CSV text."""
-        rows = self.by_condition() + [{"vdd": "all", "temp": "", "corner": "", **self.summary()}]
+        """:meth:`summary_rows` as CSV text."""
+        rows = self.summary_rows()
         buf = io.StringIO(newline="")
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
         w.writeheader()
